@@ -1,0 +1,63 @@
+# modeldeploy — every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
+
+.PHONY: install system-deps binaries lint unit integration e2e test crds demo \
+        cluster-up cluster-down bench-serving bench-rollback e2e-kind clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt serving-image/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]' -e './serving-image[dev]'
+	touch $@
+
+# Debian packages the local cluster runs: Prometheus.
+system-deps:
+	@command -v prometheus >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd, built once and cached.
+binaries:
+	bash e2e/cluster/build-binaries.sh
+
+lint: install
+	$(VENV)/bin/ruff check operator serving-image tests e2e bench
+	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
+	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e
+
+unit: install
+	$(PY) -m pytest -q tests/unit serving-image/tests
+
+integration: install system-deps binaries
+	$(PY) -m pytest -q tests/integration
+
+e2e: install system-deps binaries
+	$(PY) -m pytest -q e2e/scenarios
+
+test: lint unit integration e2e
+
+crds: install
+	$(PY) -m modeldeploy.crdgen crds
+
+cluster-up: install system-deps binaries
+	@$(PY) -m e2e.localcluster up
+
+cluster-down: install
+	@$(PY) -m e2e.localcluster down
+
+demo: install system-deps binaries
+	$(PY) -m e2e.demo
+
+bench-serving: install
+	$(PY) bench/serving/run.py
+
+clean:
+	rm -rf $(VENV) .cluster

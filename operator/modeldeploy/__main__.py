@@ -1,0 +1,3 @@
+from modeldeploy.main import main
+
+raise SystemExit(main())

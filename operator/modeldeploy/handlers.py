@@ -1,0 +1,78 @@
+"""The kopf layer: every trigger ends in the same level-based reconcile of one object.
+
+A ModelDeployment is reconciled when it changes, when one of its children changes or
+disappears, and on a short timer, so that drift is repaired even if an event is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from modeldeploy import names
+from modeldeploy.kube import Kube
+from modeldeploy.reconciler import Reconciler
+from modeldeploy.spec import GROUP, KIND, PLURAL, VERSION
+
+RESYNC_INTERVAL_S = float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "5"))
+
+log = logging.getLogger("modeldeploy.handlers")
+_reconciler: Reconciler | None = None
+
+
+def reconciler() -> Reconciler:
+    global _reconciler
+    if _reconciler is None:
+        _reconciler = Reconciler(Kube())
+    return _reconciler
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.enabled = False  # Events are written by the reconciler itself.
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    settings.execution.max_workers = 8
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def model_deployment_changed(type: str, name: str, namespace: str | None, **_: Any) -> None:
+    assert namespace is not None  # ModelDeployments are namespaced
+    if type == "DELETED":
+        reconciler().forget(namespace, name)
+        return
+    reconciler().reconcile(namespace, name)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_INTERVAL_S, sharp=True)
+def resync(name: str, namespace: str | None, **_: Any) -> None:
+    assert namespace is not None
+    reconciler().reconcile(namespace, name)
+
+
+def _owner_name(body: kopf.Body) -> str | None:
+    for ref in body.get("metadata", {}).get("ownerReferences", []):
+        if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
+            return str(ref["name"])
+    return None
+
+
+@kopf.on.event(
+    "apps",
+    "v1",
+    "deployments",
+    labels={names.LABEL_NAME: kopf.PRESENT, names.LABEL_MANAGED_BY: names.MANAGER},
+)
+@kopf.on.event(
+    "",
+    "v1",
+    "services",
+    labels={names.LABEL_NAME: kopf.PRESENT, names.LABEL_MANAGED_BY: names.MANAGER},
+)
+def owned_object_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    owner = _owner_name(body)
+    if owner is not None and namespace is not None:
+        reconciler().reconcile(namespace, owner)

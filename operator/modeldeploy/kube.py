@@ -1,0 +1,126 @@
+"""The only module that talks to the API server.
+
+Objects travel as plain dicts (the API's own JSON) so that the pure core never depends on the
+client library's generated classes. Writes use server-side apply with one field manager: a
+re-apply of an unchanged manifest changes nothing, and a field someone else edited is taken
+back, which is what keeps children level-based.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modeldeploy import names
+from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy.spec import GROUP, PLURAL, VERSION
+
+Manifest = dict[str, Any]
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+log = logging.getLogger(__name__)
+
+
+def load_config() -> None:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def _json(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+def _not_found(error: ApiException) -> bool:
+    return bool(error.status == 404)
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api_client = api_client or client.ApiClient()
+        self.apps = client.AppsV1Api(self.api_client)
+        self.core = client.CoreV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+
+    # --- ModelDeployments ---------------------------------------------------------------
+
+    def get_model_deployment(self, namespace: str, name: str) -> Manifest | None:
+        try:
+            return cast(
+                Manifest,
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
+            )
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+
+    def patch_status(self, namespace: str, name: str, status_patch: Manifest) -> None:
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status_patch}, _content_type=MERGE
+        )
+
+    # --- children -----------------------------------------------------------------------
+
+    def observe(self, namespace: str, name: str) -> Observed:
+        selector = f"{names.LABEL_NAME}={name}"
+        response = self.apps.list_namespaced_deployment(
+            namespace, label_selector=selector, _preload_content=False
+        )
+        deployments: dict[str, ObservedDeployment] = {}
+        for item in _json(response)["items"]:
+            revision = item["metadata"].get("labels", {}).get(names.LABEL_REVISION)
+            if not revision:
+                continue
+            status = item.get("status", {})
+            deployments[revision] = ObservedDeployment(
+                name=item["metadata"]["name"],
+                revision=revision,
+                replicas=int(item["spec"].get("replicas", 0)),
+                ready_replicas=int(status.get("readyReplicas", 0)),
+                available_replicas=int(status.get("availableReplicas", 0)),
+                uid=item["metadata"]["uid"],
+            )
+        return Observed(deployments=deployments)
+
+    def apply(self, manifest: Manifest) -> None:
+        kind = manifest["kind"]
+        meta = manifest["metadata"]
+        options: dict[str, Any] = {
+            "field_manager": names.FIELD_MANAGER,
+            "force": True,
+            "_content_type": APPLY,
+            "_preload_content": False,
+        }
+        if kind == "Deployment":
+            self.apps.patch_namespaced_deployment(
+                meta["name"], meta["namespace"], manifest, **options
+            )
+        elif kind == "Service":
+            self.core.patch_namespaced_service(meta["name"], meta["namespace"], manifest, **options)
+        else:
+            raise ValueError(f"cannot apply kind {kind}")
+
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        try:
+            self.apps.delete_namespaced_deployment(
+                name, namespace, propagation_policy="Background", _preload_content=False
+            )
+        except ApiException as error:
+            if not _not_found(error):
+                raise
+
+    def create_event(self, event: Manifest) -> None:
+        try:
+            self.core.create_namespaced_event(
+                event["metadata"]["namespace"], cast(Any, event), _preload_content=False
+            )
+        except ApiException as error:
+            # An Event is an explanation, never a reason to fail the reconcile.
+            log.warning("could not post event %s: %s", event["reason"], error.reason)

@@ -1,0 +1,48 @@
+"""`modeldeploy-operator`: runs the kopf operator with JSON logs and its metrics endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import kopf
+
+from modeldeploy import kube, logs, metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modeldeploy-operator")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); all namespaces by default",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("MODELDEPLOY_METRICS_PORT", "8383"))
+    )
+    parser.add_argument("--liveness-port", type=int, default=8384)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO)
+    kube.load_config()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+
+    import modeldeploy.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz"
+        if args.liveness_port
+        else None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""Pure builders of the objects a ModelDeployment owns: (spec, revision, replicas) → manifests.
+
+Nothing here talks to the API server; `kube` applies what these return.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from modeldeploy import names
+from modeldeploy.spec import GROUP, KIND, VERSION, ModelDeploymentSpec, TensorSpec, parse_duration
+
+Manifest = dict[str, Any]
+
+SERVING_CONTAINER = "server"
+PORT_NAME = "http"
+SERVICE_PORT = 80
+METRICS_PATH = "/metrics"
+READY_PATH = "/v2/health/ready"
+LIVE_PATH = "/v2/health/live"
+STARTUP_PROBE_PERIOD_S = 2
+READINESS_PROBE_PERIOD_S = 2
+# The image's non-root user; the Dockerfile creates it with this id.
+SERVING_UID = 65532
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment that owns the rendered objects."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> Manifest:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def _metadata(owner: Owner, name: str, labels: dict[str, str]) -> Manifest:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": {**labels, names.LABEL_MANAGED_BY: names.MANAGER},
+        "ownerReferences": [owner.reference()],
+    }
+
+
+def _schema_json(tensors: list[TensorSpec]) -> str:
+    return json.dumps([t.model_dump(mode="json") for t in tensors], separators=(",", ":"))
+
+
+def get_serving_env(model_spec: ModelDeploymentSpec, revision: str) -> list[Manifest]:
+    """The serving image's configuration, then the user's own variables."""
+    model = model_spec.model
+    env: list[Manifest] = [
+        {"name": "MODEL_NAME", "value": model.name},
+        {"name": "MODEL_VERSION", "value": model.version},
+        {"name": "MODEL_URI", "value": model.uri},
+        {"name": "MODEL_FORMAT", "value": model.format.value},
+        {"name": "MODEL_REVISION", "value": revision},
+    ]
+    if model.sha256:
+        env.append({"name": "MODEL_SHA256", "value": model.sha256})
+    if model.inputs:
+        env.append({"name": "MODEL_INPUT_SCHEMA", "value": _schema_json(model.inputs)})
+    if model.outputs:
+        env.append({"name": "MODEL_OUTPUT_SCHEMA", "value": _schema_json(model.outputs)})
+    env.append({"name": "SERVING_PORT", "value": str(model_spec.serving.port)})
+    env.extend({"name": e.name, "value": e.value} for e in model_spec.serving.env)
+    return env
+
+
+def _probe(path: str, period_s: int, failure_threshold: int) -> Manifest:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME, "scheme": "HTTP"},
+        "periodSeconds": period_s,
+        "timeoutSeconds": 2,
+        "successThreshold": 1,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def get_pod_template(owner: Owner, model_spec: ModelDeploymentSpec, revision: str) -> Manifest:
+    serving = model_spec.serving
+    startup_failures = max(
+        1, math.ceil(parse_duration(serving.startup_timeout) / STARTUP_PROBE_PERIOD_S)
+    )
+    resources = serving.resources.model_dump(mode="json", exclude_none=True)
+    container: Manifest = {
+        "name": SERVING_CONTAINER,
+        "image": serving.image,
+        "ports": [{"name": PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
+        "env": get_serving_env(model_spec, revision),
+        "resources": resources,
+        # Startup waits for the model to load and warm up; only then do liveness and
+        # readiness take over, so a slow load is never mistaken for a hung server.
+        "startupProbe": _probe(READY_PATH, STARTUP_PROBE_PERIOD_S, startup_failures),
+        "readinessProbe": _probe(READY_PATH, READINESS_PROBE_PERIOD_S, 2),
+        "livenessProbe": _probe(LIVE_PATH, 10, 3),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVING_UID,
+            "runAsGroup": SERVING_UID,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    labels = {
+        **names.selector_labels(owner.name, revision),
+        "app.kubernetes.io/name": owner.name,
+        "app.kubernetes.io/version": model_spec.model.version,
+        names.LABEL_MANAGED_BY: names.MANAGER,
+    }
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(serving.port),
+                "prometheus.io/path": METRICS_PATH,
+            },
+        },
+        "spec": {
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 30,
+            "securityContext": {"fsGroup": SERVING_UID},
+        },
+    }
+
+
+def get_deployment(
+    owner: Owner, model_spec: ModelDeploymentSpec, revision: str, replicas: int
+) -> Manifest:
+    labels = {
+        **names.selector_labels(owner.name, revision),
+        "app.kubernetes.io/version": model_spec.model.version,
+    }
+    startup_s = parse_duration(model_spec.serving.startup_timeout)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(owner, names.deployment_name(owner.name, revision), labels),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": names.selector_labels(owner.name, revision)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+            },
+            "revisionHistoryLimit": 2,
+            "progressDeadlineSeconds": int(max(600, startup_s * 2)),
+            "template": get_pod_template(owner, model_spec, revision),
+        },
+    }
+
+
+def _service(owner: Owner, name: str, selector: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, name, names.selector_labels(owner.name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def get_services(owner: Owner, stable_revision: str, canary_revision: str | None) -> list[Manifest]:
+    """The Service clients use (every serving pod of this model) and one per track.
+
+    With no canary, the canary Service selects the stable pods, so a route that names it
+    always has a valid backend.
+    """
+    return [
+        _service(owner, names.service_name(owner.name), names.selector_labels(owner.name)),
+        _service(
+            owner,
+            names.stable_service_name(owner.name),
+            names.selector_labels(owner.name, stable_revision),
+        ),
+        _service(
+            owner,
+            names.canary_service_name(owner.name),
+            names.selector_labels(owner.name, canary_revision or stable_revision),
+        ),
+    ]

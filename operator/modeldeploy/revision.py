@@ -1,0 +1,24 @@
+"""A revision names everything that shapes the serving pods; a new one starts a rollout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from modeldeploy.spec import ModelDeploymentSpec
+
+REVISION_LENGTH = 10
+
+
+def compute_revision(model_spec: ModelDeploymentSpec) -> str:
+    """A short, stable hash of the pod-shaping part of the spec.
+
+    Replicas and the rollout policy are left out on purpose: scaling or retuning the ramp must
+    not start a new rollout.
+    """
+    shaping = {
+        "model": model_spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "serving": model_spec.serving.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]

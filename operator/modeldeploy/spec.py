@@ -1,0 +1,359 @@
+"""The ModelDeployment API: pydantic models that both validate objects and generate the CRD.
+
+Every bound declared here ends up in the CRD's OpenAPI schema (or its CEL rules), so the API
+server rejects bad objects before the operator ever sees them; the same models validate again
+in the operator, which is what unit tests exercise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "modeldeploy.io"
+VERSION = "v1alpha1"
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+SINGULAR = "modeldeployment"
+SHORT_NAMES = ["md"]
+
+DEFAULT_SERVING_IMAGE = "modeldeploy/serving:0.1.0"
+
+# Names derived from a ModelDeployment ("<name>-canary", "<name>-<revision>") must stay valid
+# DNS-1035 labels (63 characters), hence the shorter limit on the object's own name.
+MAX_NAME_LENGTH = 52
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
+    r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+URI_PATTERN = r"^(file|https?|s3)://.+$"
+SHA256_PATTERN = r"^[a-f0-9]{64}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Variables the operator sets for the serving container; a user may not override them.
+RESERVED_ENV_PREFIXES = ("MODEL_",)
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "1m30s" or "250ms"."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"invalid duration {text!r}: use a number with ms, s, m or h, e.g. 30s")
+    return sum(
+        float(number) * _DURATION_UNIT_SECONDS[unit]
+        for number, unit in _DURATION_PART.findall(text)
+    )
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class ModelFormat(StrEnum):
+    SKLEARN = "sklearn"
+    ONNX = "onnx"
+
+
+class TensorDatatype(StrEnum):
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+
+
+class TensorSpec(ApiModel):
+    """One named input or output tensor, as the Open Inference Protocol describes it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+    datatype: TensorDatatype
+    shape: Annotated[
+        list[Annotated[int, Field(ge=-1)]],
+        Field(min_length=1, max_length=8, description="-1 marks a variable dimension"),
+    ]
+
+
+class ModelSpec(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN, description="Name the model serves as")]
+    version: Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_PATTERN)]
+    uri: Annotated[
+        str,
+        Field(max_length=2048, pattern=URI_PATTERN, description="file://, http(s):// or s3://"),
+    ]
+    format: ModelFormat
+    sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = None
+    inputs: Annotated[list[TensorSpec] | None, Field(max_length=64)] = None
+    outputs: Annotated[list[TensorSpec] | None, Field(max_length=64)] = None
+
+
+Quantity = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+
+
+class ResourceRequirements(ApiModel):
+    requests: dict[str, Quantity] | None = None
+    limits: dict[str, Quantity] | None = None
+
+    @model_validator(mode="after")
+    def _quantities_are_valid(self) -> ResourceRequirements:
+        for section in (self.requests or {}, self.limits or {}):
+            for resource, quantity in section.items():
+                if isinstance(quantity, int):
+                    if quantity < 0:
+                        raise ValueError(f"resource {resource}: quantity must not be negative")
+                elif not re.fullmatch(QUANTITY_PATTERN, quantity):
+                    raise ValueError(f"resource {resource}: {quantity!r} is not a quantity")
+        return self
+
+
+class EnvVar(ApiModel):
+    name: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=256)]
+    value: Annotated[str, Field(max_length=32768)] = ""
+
+
+_DEFAULT_RESOURCES = ResourceRequirements(
+    requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "1Gi"}
+)
+
+
+class ServingSpec(ApiModel):
+    image: Annotated[str, Field(min_length=1, max_length=512)] = DEFAULT_SERVING_IMAGE
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    resources: ResourceRequirements = _DEFAULT_RESOURCES
+    env: Annotated[
+        list[EnvVar],
+        Field(
+            max_length=128,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.all(e, !e.name.startsWith('MODEL_'))",
+                        "message": "env names starting with MODEL_ are set by the operator",
+                    },
+                    {
+                        "rule": "self.all(e, self.exists_one(f, f.name == e.name))",
+                        "message": "env names must be unique",
+                    },
+                ]
+            },
+        ),
+    ] = []
+    startup_timeout: Duration = "5m"
+
+    @model_validator(mode="after")
+    def _env_is_not_reserved(self) -> ServingSpec:
+        names = [e.name for e in self.env]
+        for name in names:
+            if name.startswith(RESERVED_ENV_PREFIXES):
+                raise ValueError(f"env {name}: names starting with MODEL_ are set by the operator")
+        if len(set(names)) != len(names):
+            raise ValueError("env names must be unique")
+        return self
+
+
+class RolloutStep(ApiModel):
+    weight: Annotated[int, Field(ge=1, le=100, description="Percent of traffic to the canary")]
+    pause: Duration | None = None
+
+
+class HTTPRouteRef(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+
+
+class RouterKind(StrEnum):
+    REPLICAS = "replicas"
+    GATEWAY_API = "gateway-api"
+
+
+class TrafficSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.router != 'gateway-api' || has(self.httpRoute)",
+                    "message": "router gateway-api needs httpRoute",
+                }
+            ]
+        }
+    )
+
+    router: RouterKind = RouterKind.REPLICAS
+    http_route: HTTPRouteRef | None = Field(default=None, alias="httpRoute")
+
+    @model_validator(mode="after")
+    def _gateway_needs_route(self) -> TrafficSpec:
+        if self.router is RouterKind.GATEWAY_API and self.http_route is None:
+            raise ValueError("router gateway-api needs httpRoute")
+        return self
+
+
+class CheckSpec(ApiModel):
+    """A Prometheus check: a built-in by name, or custom PromQL in `query`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.max) || has(self.min) || has(self.maxIncrease)",
+                    "message": "a check needs a bound: max, min or maxIncrease",
+                }
+            ]
+        }
+    )
+
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    query: Annotated[str | None, Field(min_length=1, max_length=8192)] = None
+    max: float | None = None
+    min: float | None = None
+    max_increase: Annotated[
+        float | None, Field(ge=0, description="Largest allowed rise over stable, 0.1 = 10%")
+    ] = None
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> CheckSpec:
+        if self.max is None and self.min is None and self.max_increase is None:
+            raise ValueError(f"check {self.name}: needs a bound: max, min or maxIncrease")
+        return self
+
+
+class RolloutSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.steps) && has(self.stepWeights))",
+                    "message": "use steps or stepWeights, not both",
+                }
+            ]
+        }
+    )
+
+    steps: Annotated[
+        list[RolloutStep] | None,
+        Field(
+            min_length=1,
+            max_length=32,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.all(s, self.filter(t, t.weight == s.weight).size() == 1)"
+                        " && self.map(s, s.weight).isSorted()",
+                        "message": "step weights must rise from step to step",
+                    }
+                ]
+            },
+        ),
+    ] = None
+    step_weights: Annotated[
+        list[Annotated[int, Field(ge=1, le=100)]] | None,
+        Field(
+            min_length=1,
+            max_length=32,
+            json_schema_extra={
+                "x-kubernetes-list-type": "set",
+                "x-kubernetes-validations": [
+                    {"rule": "self.isSorted()", "message": "stepWeights must rise"}
+                ],
+            },
+        ),
+    ] = None
+    interval: Duration = "30s"
+    failure_limit: Annotated[int, Field(ge=0, le=100)] = 0
+    inconclusive_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    progress_deadline: Duration = "10m"
+    scale_down_delay: Duration = "30s"
+    rollback_window: Duration = "10m"
+    traffic: TrafficSpec = TrafficSpec()
+    checks: Annotated[list[CheckSpec], Field(max_length=32)] = []
+
+    @model_validator(mode="after")
+    def _steps_ascend(self) -> RolloutSpec:
+        if self.steps is not None and self.step_weights is not None:
+            raise ValueError("use steps or stepWeights, not both")
+        weights = [s.weight for s in self.resolved_steps()]
+        for earlier, later in itertools.pairwise(weights):
+            if later <= earlier:
+                raise ValueError(f"step weights must rise: {later} follows {earlier}")
+        return self
+
+    def resolved_steps(self) -> list[RolloutStep]:
+        if self.steps is not None:
+            return list(self.steps)
+        if self.step_weights is not None:
+            return [RolloutStep(weight=w) for w in self.step_weights]
+        return []
+
+
+class ModelDeploymentSpec(ApiModel):
+    model: ModelSpec
+    serving: ServingSpec = ServingSpec()
+    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    rollout: RolloutSpec | None = None
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+class Condition(ApiModel):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class RevisionStatus(ApiModel):
+    revision: str
+    version: str
+    deployment: str
+    replicas: int = 0
+    ready_replicas: int = 0
+
+
+class ModelDeploymentStatus(ApiModel):
+    observed_generation: int | None = None
+    phase: str | None = None
+    message: str | None = None
+    revision: str | None = Field(default=None, description="Revision the spec asks for")
+    stable: RevisionStatus | None = None
+    canary: RevisionStatus | None = None
+    previous: RevisionStatus | None = Field(
+        default=None, description="The stable revision before the last promotion, kept for undo"
+    )
+    promoted_at: str | None = None
+    weight: int | None = Field(default=None, description="Percent of traffic to the canary")
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    ready: str | None = Field(default=None, description="ready/desired replicas of stable")
+    conditions: list[Condition] = []
+
+
+def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate(raw)

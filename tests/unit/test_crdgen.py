@@ -1,0 +1,48 @@
+from pathlib import Path
+from typing import Any
+
+from modeldeploy import crdgen
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        found.append((path, node))
+        for key, value in node.items():
+            found.extend(_walk(value, f"{path}.{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_walk(value, f"{path}[{index}]"))
+    return found
+
+
+def test_committed_crds_match_the_models() -> None:
+    for file_name, crd in crdgen.all_crds().items():
+        committed = (REPO / "crds" / file_name).read_text()
+        assert committed == crdgen.render_yaml(crd), f"crds/{file_name} is stale: run make crds"
+
+
+def test_chart_carries_the_same_crds() -> None:
+    for file_name, crd in crdgen.all_crds().items():
+        chart_copy = REPO / "charts" / "modeldeploy" / "crds" / file_name
+        assert chart_copy.read_text() == crdgen.render_yaml(crd), f"{chart_copy} is stale"
+
+
+def test_schema_is_structural() -> None:
+    schema = crdgen.model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        assert "$ref" not in node, path
+        assert "$defs" not in node, path
+        assert "title" not in node, path
+        if "anyOf" in node and not path.endswith("anyOf"):
+            assert node.get("x-kubernetes-int-or-string"), f"{path}: anyOf only for int-or-string"
+        if "properties" in node and isinstance(node["properties"], dict) and "type" in node:
+            assert node["type"] == "object", path
+            assert "additionalProperties" not in node, path
+
+
+def test_printer_columns() -> None:
+    columns = crdgen.model_deployment_crd()["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert [c["name"] for c in columns] == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]

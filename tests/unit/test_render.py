@@ -1,0 +1,88 @@
+from typing import Any
+
+from modeldeploy import names, render
+from modeldeploy.revision import compute_revision
+from modeldeploy.spec import parse_spec
+
+OWNER = render.Owner(name="fraud", namespace="ml", uid="uid-1")
+
+
+def spec(**overrides: Any) -> Any:
+    raw: dict[str, Any] = {
+        "model": {
+            "name": "fraud",
+            "version": "v3",
+            "uri": "file:///models/fraud.joblib",
+            "format": "sklearn",
+            "sha256": "b" * 64,
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
+        },
+        "replicas": 3,
+        "serving": {"env": [{"name": "LOG_LEVEL", "value": "debug"}]},
+    }
+    raw.update(overrides)
+    return parse_spec(raw)
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_deployment_is_named_and_labelled_by_revision() -> None:
+    deployment = render.get_deployment(OWNER, spec(), "abc123", 3)
+    assert deployment["metadata"]["name"] == "fraud-abc123"
+    assert deployment["spec"]["replicas"] == 3
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector == {names.LABEL_NAME: "fraud", names.LABEL_REVISION: "abc123"}
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
+    owner = deployment["metadata"]["ownerReferences"][0]
+    assert owner["uid"] == "uid-1" and owner["controller"] is True
+
+
+def test_serving_container_is_configured_for_the_model() -> None:
+    env = env_of(render.get_deployment(OWNER, spec(), "abc123", 1))
+    assert env["MODEL_NAME"] == "fraud"
+    assert env["MODEL_VERSION"] == "v3"
+    assert env["MODEL_REVISION"] == "abc123"
+    assert env["MODEL_SHA256"] == "b" * 64
+    assert '"shape":[-1,4]' in env["MODEL_INPUT_SCHEMA"]
+    assert env["LOG_LEVEL"] == "debug"
+    assert "MODEL_OUTPUT_SCHEMA" not in env
+
+
+def test_pod_is_locked_down_probed_and_scraped() -> None:
+    template = render.get_deployment(OWNER, spec(), "abc123", 1)["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    # 5m default startup timeout at a 2 s period.
+    assert container["startupProbe"]["failureThreshold"] == 150
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8080"
+    assert container["resources"]["requests"]["cpu"] == "100m"
+
+
+def test_services_select_by_track() -> None:
+    main, stable, canary = render.get_services(OWNER, "r1", "r2")
+    assert main["metadata"]["name"] == "fraud"
+    assert main["spec"]["selector"] == {names.LABEL_NAME: "fraud"}
+    assert stable["spec"]["selector"][names.LABEL_REVISION] == "r1"
+    assert canary["spec"]["selector"][names.LABEL_REVISION] == "r2"
+    _, _, idle_canary = render.get_services(OWNER, "r1", None)
+    assert idle_canary["spec"]["selector"][names.LABEL_REVISION] == "r1"
+
+
+def test_revision_ignores_replicas_and_rollout_but_not_the_model() -> None:
+    base = compute_revision(spec())
+    assert compute_revision(spec(replicas=9)) == base
+    assert compute_revision(spec(rollout={"stepWeights": [10, 50]})) == base
+    changed = spec(model={**spec().model.model_dump(by_alias=True, exclude_none=True), "version": "v4"})
+    assert compute_revision(changed) != base
+    assert compute_revision(spec(serving={"port": 9000})) != base
