@@ -56,14 +56,20 @@ def test_scale_change_scales_the_stable_revision() -> None:
     ready = decide("m", spec(), "r1", {}, world(r1=(2, 2)), NOW, 1)
     scaled = decide("m", spec(replicas=5), "r1", ready.status, world(r1=(2, 2)), NOW, 2)
     assert scaled.replicas == {"r1": 5}
-    assert scaled.status["phase"] == "Degraded"  # 2 of 5 ready until the new pods come up
+    assert scaled.status["phase"] == "Progressing"  # 2 of 5 ready until the new pods come up
     assert scaled.status["observedGeneration"] == 2
+    late = NOW + timedelta(minutes=11)
+    stuck = decide("m", spec(replicas=5), "r1", scaled.status, world(r1=(5, 2)), late, 2)
+    assert stuck.status["phase"] == "Degraded"
+    done = decide("m", spec(replicas=5), "r1", stuck.status, world(r1=(5, 5)), late, 2)
+    assert done.status["phase"] == "Ready"
 
 
 def test_lost_stable_deployment_is_recreated() -> None:
     ready = decide("m", spec(), "r1", {}, world(r1=(2, 2)), NOW, 1)
     rebuilt = decide("m", spec(), "r1", ready.status, world(), NOW, 1)
     assert rebuilt.replicas == {"r1": 2}
+    assert rebuilt.status["stable"]["revision"] == "r1"
     assert rebuilt.status["phase"] == "Progressing"
 
 
@@ -74,6 +80,7 @@ def test_new_revision_replaces_stable_once_ready_and_keeps_old_for_a_while() -> 
     assert starting.status["stable"]["revision"] == "r1"
     assert starting.status["canary"]["revision"] == "r2"
     assert starting.status["phase"] == "Progressing"
+    assert starting.weight == 0
 
     swapped = decide("m", spec("v2"), "r2", starting.status, world(r1=(2, 2), r2=(2, 2)), NOW, 2)
     assert swapped.status["stable"]["revision"] == "r2"

@@ -1,0 +1,1 @@
+"""Routers: how a canary weight becomes traffic."""

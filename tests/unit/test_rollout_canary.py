@@ -1,0 +1,463 @@
+"""The canary ramp of `rollout.decide`, driven through whole rollouts by a small simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modeldeploy.commands import Commands, read_commands
+from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy.rollout import (
+    ERROR,
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Analysis,
+    Decision,
+    analysis_due,
+    decide,
+    resolved_steps,
+)
+from modeldeploy.spec import ModelDeploymentSpec, parse_spec
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def make_spec(
+    version: str = "v1",
+    replicas: int = 4,
+    steps: list[dict[str, Any]] | None = None,
+    router: str = "replicas",
+    **rollout: Any,
+) -> ModelDeploymentSpec:
+    traffic: dict[str, Any] = {"router": router}
+    if router == "gateway-api":
+        traffic["httpRoute"] = {"name": "m"}
+    return parse_spec(
+        {
+            "model": {"name": "m", "version": version, "uri": "file:///m", "format": "sklearn"},
+            "replicas": replicas,
+            "rollout": {
+                "steps": steps or [{"weight": 10}, {"weight": 50}],
+                "interval": "10s",
+                "traffic": traffic,
+                **rollout,
+            },
+        }
+    )
+
+
+@dataclass
+class Sim:
+    """A cluster where Deployments become ready `lag` seconds after they are scaled."""
+
+    spec: ModelDeploymentSpec
+    revision: str = "r1"
+    now: datetime = T0
+    status: dict[str, Any] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    ready: dict[str, int] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    uids: dict[str, str] = field(default_factory=dict)
+
+    def observed(self) -> Observed:
+        return Observed(
+            deployments={
+                rev: ObservedDeployment(
+                    f"m-{rev}", rev, n, self.ready.get(rev, 0), self.ready.get(rev, 0), self.uids[rev]
+                )
+                for rev, n in self.replicas.items()
+            }
+        )
+
+    def step(
+        self,
+        seconds: float = 1.0,
+        verdict: str | None = None,
+        commands: Commands | None = None,
+    ) -> Decision:
+        self.now += timedelta(seconds=seconds)
+        analysis = None
+        if verdict is not None or analysis_due(self.spec, self.status, self.now):
+            chosen = verdict or PASS
+            analysis = Analysis(
+                chosen, [{"name": "error-rate", "verdict": chosen}], f"error-rate {chosen}"
+            )
+        decision = decide(
+            "m", self.spec, self.revision, self.status, self.observed(), self.now, 1, commands, analysis
+        )
+        self.decisions.append(decision)
+        self.status = decision.status
+        for rev, n in decision.replicas.items():
+            self.uids.setdefault(rev, f"uid-{rev}")
+            self.replicas[rev] = n
+            self.ready[rev] = 0 if rev in self.broken else n
+        for rev in list(self.replicas):
+            if rev not in decision.replicas:
+                del self.replicas[rev]
+                self.ready.pop(rev, None)
+        return decision
+
+    def run_until(self, predicate: Any, limit: int = 500, **kwargs: Any) -> Decision:
+        for _ in range(limit):
+            decision = self.step(**kwargs)
+            if predicate(decision):
+                return decision
+        raise AssertionError(f"not reached: last status {self.status}")
+
+    def deploy_stable(self) -> None:
+        self.run_until(lambda d: d.status["phase"] == "Ready")
+
+    def change(self, version: str, revision: str, **overrides: Any) -> None:
+        self.spec = make_spec(version=version, **overrides)
+        self.revision = revision
+
+
+def phases(sim: Sim) -> list[str]:
+    seen: list[str] = []
+    for decision in sim.decisions:
+        if not seen or seen[-1] != decision.status["phase"]:
+            seen.append(decision.status["phase"])
+    return seen
+
+
+def test_good_canary_ramps_every_step_and_is_promoted_by_swap() -> None:
+    sim = Sim(make_spec(steps=[{"weight": 10}, {"weight": 25}, {"weight": 50}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=[{"weight": 10}, {"weight": 25}, {"weight": 50}])
+    promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+
+    weights = [d.weight for d in sim.decisions if d.status["rollout"]]
+    assert sorted(set(weights)) == [0, 10, 25, 50]
+    assert weights == sorted(weights), "the weight only rises during a healthy ramp"
+    # The promoted canary scales from its step size to full size before it is Ready.
+    assert promoted.status["phase"] == "Progressing"
+    sim.step()
+    assert phases(sim) == ["Progressing", "Ready", "Canary", "Progressing", "Ready"]
+    assert promoted.status["previous"]["revision"] == "r1"
+    assert promoted.replicas["r2"] == 4
+    assert [h["outcome"] for h in promoted.status["history"]] == ["Promoted", "Deployed"]
+    reasons = [e.reason for d in sim.decisions for e in d.events]
+    assert reasons.count("StepAdvanced") == 2
+    assert "RolloutStarted" in reasons and "Promoted" in reasons
+
+    # The old stable stays warm for scaleDownDelay (30s by default), then goes to zero and is
+    # deleted when the rollback window (10m) closes.
+    sim.step(seconds=31)
+    assert sim.replicas["r1"] == 0
+    sim.step(seconds=600)
+    assert "r1" not in sim.replicas
+    assert sim.status["previous"] is None
+
+
+def test_canary_replicas_follow_the_step_weight_with_the_total_kept() -> None:
+    sim = Sim(make_spec(replicas=4, steps=[{"weight": 25}, {"weight": 50}, {"weight": 75}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", replicas=4, steps=[{"weight": 25}, {"weight": 50}, {"weight": 75}])
+    seen = set()
+    for _ in range(200):
+        decision = sim.step()
+        if decision.status["rollout"]:
+            seen.add((decision.replicas["r1"], decision.replicas["r2"]))
+            assert decision.replicas["r1"] + decision.replicas["r2"] == 4
+        if sim.status["stable"]["revision"] == "r2":
+            break
+    assert seen == {(3, 1), (2, 2), (1, 3)}
+
+
+def test_failed_check_rolls_back_at_once_to_weight_zero() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.weight == 10)
+    rolled = sim.step(verdict=FAIL)
+    assert rolled.weight == 0
+    assert rolled.replicas == {"r1": 4, "r2": 0}
+    assert rolled.status["phase"] == "RolledBack"
+    assert rolled.status["stable"]["revision"] == "r1"
+    assert rolled.status["rolledBack"]["revision"] == "r2"
+    assert "error-rate Fail" in rolled.status["rolledBack"]["reason"]
+    assert [e.type for e in rolled.events] == ["Warning"]
+    assert rolled.status["checks"] == [{"name": "error-rate", "verdict": FAIL}]
+
+    # No new attempt at the same revision, however long we wait.
+    for _ in range(30):
+        held = sim.step(seconds=10)
+        assert held.weight == 0 and held.replicas.get("r2") == 0
+        assert held.status["phase"] == "RolledBack"
+
+
+def test_failure_limit_tolerates_that_many_failures() -> None:
+    sim = Sim(make_spec(failureLimit=2))
+    sim.deploy_stable()
+    sim.change("v2", "r2", failureLimit=2)
+    sim.run_until(lambda d: d.weight == 10)
+    assert sim.step(verdict=FAIL).status["phase"] == "Canary"
+    assert sim.step(verdict=FAIL).status["phase"] == "Canary"
+    assert sim.step(verdict=FAIL).status["phase"] == "RolledBack"
+
+
+@pytest.mark.parametrize("verdict", [INCONCLUSIVE, ERROR])
+def test_missing_data_holds_the_ramp_then_rolls_back_past_the_limit(verdict: str) -> None:
+    sim = Sim(make_spec(inconclusiveLimit=3))
+    sim.deploy_stable()
+    sim.change("v2", "r2", inconclusiveLimit=3)
+    sim.run_until(lambda d: d.weight == 10)
+    for _ in range(3):
+        held = sim.step(seconds=10, verdict=verdict)
+        assert held.status["phase"] == "Canary"
+        assert held.status["rollout"]["step"] == 0, "missing data is never a pass"
+        assert held.weight == 10
+    rolled = sim.step(seconds=10, verdict=verdict)
+    assert rolled.status["phase"] == "RolledBack"
+    assert "inconclusive 4 times" in rolled.status["rolledBack"]["reason"]
+
+
+def test_a_pass_resets_the_inconclusive_count() -> None:
+    sim = Sim(make_spec(inconclusiveLimit=1, steps=[{"weight": 10, "pause": "1h"}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", inconclusiveLimit=1, steps=[{"weight": 10, "pause": "1h"}])
+    sim.run_until(lambda d: d.weight == 10)
+    for _ in range(5):
+        assert sim.step(verdict=INCONCLUSIVE).status["phase"] == "Canary"
+        assert sim.step(verdict=PASS).status["phase"] == "Canary"
+
+
+def test_canary_never_ready_rolls_back_at_the_progress_deadline() -> None:
+    sim = Sim(make_spec(progressDeadline="60s"))
+    sim.deploy_stable()
+    sim.change("v2", "r2", progressDeadline="60s")
+    sim.broken.add("r2")
+    for _ in range(59):
+        decision = sim.step()
+        assert decision.status["phase"] == "Canary"
+        assert decision.weight == 0, "no weight to a canary without ready pods"
+    rolled = sim.run_until(lambda d: d.status["phase"] == "RolledBack", limit=5)
+    assert "not Ready within progressDeadline 60s: 0/1 replicas ready" in rolled.status["rolledBack"]["reason"]
+    assert rolled.status["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
+
+
+def test_pause_holds_the_step_until_it_has_passed() -> None:
+    steps = [{"weight": 10, "pause": "1m"}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    reached = sim.run_until(lambda d: d.weight == 10)
+    ready_at = datetime.strptime(reached.status["rollout"]["stepReadyAt"], "%Y-%m-%dT%H:%M:%SZ")
+    advanced = sim.run_until(lambda d: d.status["rollout"] and d.status["rollout"]["step"] == 1)
+    assert sim.now.replace(tzinfo=None) - ready_at >= timedelta(minutes=1)
+    assert advanced.status["phase"] == "Canary"
+
+
+def test_new_revision_mid_rollout_supersedes_the_canary() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.weight == 10)
+    sim.change("v3", "r3")
+    decision = sim.step()
+    assert "r2" not in decision.replicas
+    assert decision.status["rollout"]["revision"] == "r3"
+    assert decision.status["rollout"]["step"] == 0
+    assert decision.status["history"][0]["outcome"] == "Superseded"
+    sim.run_until(lambda d: d.status["stable"]["revision"] == "r3")
+
+
+def test_spec_back_to_stable_drops_the_canary() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.weight == 10)
+    sim.change("v1", "r1")
+    decision = sim.step()
+    assert decision.replicas == {"r1": 4}
+    assert decision.weight == 0
+    assert decision.status["canary"] is None
+    assert sim.step().status["phase"] == "Ready"
+
+
+def test_retry_restarts_a_rolled_back_revision_once() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.weight == 10)
+    sim.step(verdict=FAIL)
+    retry = read_commands({"modeldeploy.io/retry": "retry@1"}, sim.status)
+    restarted = sim.step(commands=retry)
+    assert restarted.status["phase"] == "Canary"
+    assert restarted.status["rollout"]["step"] == 0
+    assert restarted.status["handledCommands"] == {"retry": "retry@1"}
+    # The same annotation seen again is not a new retry.
+    assert read_commands({"modeldeploy.io/retry": "retry@1"}, restarted.status).retry is False
+
+
+def test_abort_rolls_back_and_promote_full_promotes() -> None:
+    sim = Sim(make_spec(steps=[{"weight": 10, "pause": "1h"}, {"weight": 50}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=[{"weight": 10, "pause": "1h"}, {"weight": 50}])
+    sim.run_until(lambda d: d.weight == 10)
+    promoted = sim.step(commands=Commands(promote="full", tokens={"promote": "full@1"}))
+    assert promoted.status["stable"]["revision"] == "r2"
+
+    sim.change("v3", "r3", steps=[{"weight": 10, "pause": "1h"}, {"weight": 50}])
+    sim.run_until(lambda d: d.weight == 10)
+    aborted = sim.step(commands=Commands(abort=True, tokens={"abort": "abort@1"}))
+    assert aborted.status["phase"] == "RolledBack"
+    assert aborted.status["rolledBack"]["reason"] == "aborted as asked"
+    assert aborted.weight == 0
+
+
+def test_promote_one_step() -> None:
+    steps = [{"weight": 10, "pause": "1h"}, {"weight": 20, "pause": "1h"}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    sim.run_until(lambda d: d.weight == 10)
+    stepped = sim.step(commands=Commands(promote="step", tokens={"promote": "step@1"}))
+    assert stepped.status["rollout"]["step"] == 1
+
+
+def test_paused_holds_but_a_failure_still_rolls_back() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.weight == 10)
+    paused = Commands(paused=True)
+    for _ in range(5):
+        held = sim.step(seconds=10, verdict=PASS, commands=paused)
+        assert held.status["phase"] == "Paused"
+        assert held.status["rollout"]["step"] == 0
+    assert sim.step(verdict=FAIL, commands=paused).status["phase"] == "RolledBack"
+
+
+def test_undo_within_the_window_swaps_back() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    undone = sim.step(commands=Commands(undo=True, tokens={"undo": "undo@1"}))
+    assert undone.status["stable"]["revision"] == "r1"
+    assert undone.status["phase"] == "RolledBack"
+    assert undone.replicas["r1"] == 4 and undone.replicas["r2"] == 0
+    assert undone.status["rolledBack"]["reason"] == "undone as asked"
+
+
+def test_undo_after_the_window_is_refused() -> None:
+    sim = Sim(make_spec(rollbackWindow="1m"))
+    sim.deploy_stable()
+    sim.change("v2", "r2", rollbackWindow="1m")
+    sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    sim.step(seconds=120)
+    refused = sim.step(commands=Commands(undo=True, tokens={"undo": "undo@1"}))
+    assert refused.status["stable"]["revision"] == "r2"
+    assert [e.reason for e in refused.events] == ["UndoUnavailable"]
+
+
+def test_gateway_router_keeps_both_tracks_full_and_routes_by_weight() -> None:
+    sim = Sim(make_spec(router="gateway-api"))
+    sim.deploy_stable()
+    sim.change("v2", "r2", router="gateway-api")
+    reached = sim.run_until(lambda d: d.weight == 10)
+    assert reached.replicas == {"r1": 4, "r2": 4}
+    promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    assert promoted.weight == 0
+
+
+def test_restart_resumes_at_the_same_step() -> None:
+    """A restarted operator has only the status: deciding again from it repeats nothing."""
+    sim = Sim(make_spec(steps=[{"weight": 10}, {"weight": 30}, {"weight": 60}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=[{"weight": 10}, {"weight": 30}, {"weight": 60}])
+    sim.run_until(lambda d: d.status["rollout"] and d.status["rollout"]["stepReadyAt"])
+    sim.step()
+    status, world = sim.status, sim.observed()
+    first = decide("m", sim.spec, "r2", status, world, sim.now, 1)
+    after_restart = decide("m", sim.spec, "r2", status, world, sim.now, 1)
+    assert after_restart == first, "the same status and world give the same decision"
+    again = decide("m", sim.spec, "r2", first.status, world, sim.now, 1)
+    assert again.status["rollout"] == status["rollout"]
+    assert again.replicas == first.replicas and again.weight == first.weight
+    assert again.events == []
+
+
+def test_no_rollout_section_replaces_when_ready() -> None:
+    spec = parse_spec(
+        {"model": {"name": "m", "version": "v1", "uri": "file:///m", "format": "sklearn"}}
+    )
+    sim = Sim(spec)
+    sim.deploy_stable()
+    sim.spec = parse_spec(
+        {"model": {"name": "m", "version": "v2", "uri": "file:///m", "format": "sklearn"}}
+    )
+    sim.revision = "r2"
+    promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    assert all(d.weight == 0 for d in sim.decisions)
+    assert promoted.status["previous"]["revision"] == "r1"
+
+
+def test_default_steps_when_the_rollout_names_none() -> None:
+    spec = parse_spec(
+        {
+            "model": {"name": "m", "version": "v1", "uri": "file:///m", "format": "sklearn"},
+            "rollout": {"interval": "5s"},
+        }
+    )
+    assert spec.rollout is not None
+    assert [s.weight for s in resolved_steps(spec.rollout)] == [10, 50]
+
+
+# --- properties ------------------------------------------------------------------------------
+
+verdicts = st.sampled_from([PASS, PASS, PASS, FAIL, INCONCLUSIVE, ERROR, None])
+step_lists = st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True).map(sorted)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    weights=step_lists,
+    replicas=st.integers(1, 6),
+    sequence=st.lists(verdicts, min_size=1, max_size=60),
+    failure_limit=st.integers(0, 2),
+    inconclusive_limit=st.integers(0, 3),
+)
+def test_ramp_invariants(
+    weights: list[int],
+    replicas: int,
+    sequence: list[str | None],
+    failure_limit: int,
+    inconclusive_limit: int,
+) -> None:
+    steps = [{"weight": w} for w in weights]
+    options = {"failureLimit": failure_limit, "inconclusiveLimit": inconclusive_limit}
+    sim = Sim(make_spec(replicas=replicas, steps=steps, **options))
+    sim.deploy_stable()
+    sim.change("v2", "r2", replicas=replicas, steps=steps, **options)
+    rolled_back = False
+    for verdict in sequence:
+        before = sim.status
+        decision = sim.step(seconds=5, verdict=verdict)
+        state = before.get("rollout")
+        if state and "step" in state:
+            # The weight never exceeds the weight of the step the ramp is at.
+            allowed = max(weights[min(state["step"] + 1, len(weights) - 1)], weights[state["step"]])
+            assert decision.weight <= allowed
+        if rolled_back:
+            assert decision.weight == 0, "the weight never rises after a rollback"
+        if decision.status["phase"] == "RolledBack":
+            rolled_back = True
+            assert decision.weight == 0
+            assert decision.replicas.get("r2", 0) == 0
+            assert decision.status["stable"]["revision"] == "r1"
+            assert decision.replicas["r1"] == replicas, "stable is back at full size"
+        if decision.status["stable"]["revision"] == "r2":
+            assert not rolled_back
+            assert decision.weight == 0
+        total = sum(n for rev, n in decision.replicas.items() if rev in ("r1", "r2"))
+        if decision.status["phase"] == "Canary" and replicas >= 2:
+            assert total == replicas
