@@ -13,11 +13,15 @@ from typing import Any
 import kopf
 
 from modeldeploy import names
+from modeldeploy.analysis.provider import PrometheusProvider
 from modeldeploy.kube import Kube
 from modeldeploy.reconciler import Reconciler
-from modeldeploy.spec import GROUP, KIND, PLURAL, VERSION
+from modeldeploy.spec import GROUP, KIND, PLURAL, VERSION, parse_duration
 
 RESYNC_INTERVAL_S = float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "5"))
+# While a rollout is active the timer reconciles every tick, so a due check runs within a
+# second of its interval; otherwise only every RESYNC_INTERVAL_S.
+TICK_S = 1.0
 
 log = logging.getLogger("modeldeploy.handlers")
 _reconciler: Reconciler | None = None
@@ -26,7 +30,10 @@ _reconciler: Reconciler | None = None
 def reconciler() -> Reconciler:
     global _reconciler
     if _reconciler is None:
-        _reconciler = Reconciler(Kube())
+        url = os.environ.get("MODELDEPLOY_PROMETHEUS_URL")
+        provider = PrometheusProvider(url) if url else None
+        min_window = parse_duration(os.environ.get("MODELDEPLOY_MIN_CHECK_WINDOW", "1m"))
+        _reconciler = Reconciler(Kube(), provider, min_window_s=min_window)
     return _reconciler
 
 
@@ -47,10 +54,12 @@ def model_deployment_changed(type: str, name: str, namespace: str | None, **_: A
     reconciler().reconcile(namespace, name)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_INTERVAL_S, sharp=True)
-def resync(name: str, namespace: str | None, **_: Any) -> None:
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_S, sharp=True)
+def resync(name: str, namespace: str | None, status: kopf.Status, **_: Any) -> None:
     assert namespace is not None
-    reconciler().reconcile(namespace, name)
+    active = bool(status.get("rollout"))
+    if active or reconciler().seconds_since_reconcile(namespace, name) >= RESYNC_INTERVAL_S:
+        reconciler().reconcile(namespace, name)
 
 
 def _owner_name(body: kopf.Body) -> str | None:

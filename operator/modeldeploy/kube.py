@@ -124,3 +124,33 @@ class Kube:
         except ApiException as error:
             # An Event is an explanation, never a reason to fail the reconcile.
             log.warning("could not post event %s: %s", event["reason"], error.reason)
+
+    # --- Gateway API ----------------------------------------------------------------------
+
+    def get_httproute(self, namespace: str, name: str) -> Manifest | None:
+        try:
+            return cast(
+                Manifest,
+                self.custom.get_namespaced_custom_object(
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", name
+                ),
+            )
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+
+    def replace_httproute_rules(
+        self, namespace: str, name: str, rules: list[Manifest], resource_version: str
+    ) -> None:
+        # The resourceVersion makes this a compare-and-swap: a concurrent edit of the route
+        # fails the write, and the next reconcile reads the new route.
+        self.custom.patch_namespaced_custom_object(
+            "gateway.networking.k8s.io",
+            "v1",
+            namespace,
+            "httproutes",
+            name,
+            {"metadata": {"resourceVersion": resource_version}, "spec": {"rules": rules}},
+            _content_type=MERGE,
+        )

@@ -26,7 +26,28 @@ EVENTS = Counter(
     ["namespace", "name", "reason"],
 )
 
-KNOWN_PHASES = ("Progressing", "Ready", "Degraded", "Failed")
+EFFECTIVE_WEIGHT = Gauge(
+    "modeldeploy_canary_effective_weight",
+    "Percent of traffic the canary actually gets (ready-replica share or route weight)",
+    ["namespace", "name"],
+)
+ROLLOUT_STEP = Gauge(
+    "modeldeploy_rollout_step",
+    "Index of the current rollout step, -1 when none",
+    ["namespace", "name"],
+)
+CHECK_VALUE = Gauge(
+    "modeldeploy_check_value", "Last value of each rollout check", ["namespace", "name", "check"]
+)
+CHECK_RESULTS = Counter(
+    "modeldeploy_check_results_total",
+    "Check results by verdict",
+    ["namespace", "name", "check", "verdict"],
+)
+ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "name"])
+PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
+
+KNOWN_PHASES = ("Progressing", "Ready", "Degraded", "Failed", "Canary", "Paused", "RolledBack")
 
 
 def record_phase(namespace: str, name: str, phase: str) -> None:
@@ -39,7 +60,7 @@ def forget(namespace: str, name: str) -> None:
     for known in KNOWN_PHASES:
         with contextlib.suppress(KeyError):
             PHASE.remove(namespace, name, known)
-    for gauge in (READY_REPLICAS, CANARY_WEIGHT):
+    for gauge in (READY_REPLICAS, CANARY_WEIGHT, EFFECTIVE_WEIGHT, ROLLOUT_STEP):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from modeldeploy import metrics, render, rollout
+from modeldeploy.analysis.provider import MetricsProvider
+from modeldeploy.analysis.verdict import CheckResult, Verdict
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
 from modeldeploy.revision import compute_revision
@@ -46,10 +49,25 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def summarize(results: list[CheckResult]) -> str:
+    """The messages of the checks that did not pass, or of all when every one passed."""
+    failing = [r.message for r in results if r.verdict is not Verdict.PASS]
+    return "; ".join(failing or [r.message for r in results]) or "no checks configured"
+
+
 class Reconciler:
-    def __init__(self, kube: Kube, clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        provider: MetricsProvider | None,
+        clock: Clock = _utcnow,
+        min_window_s: float = 60.0,
+    ) -> None:
         self.kube = kube
+        self.provider = provider
         self.clock = clock
+        self.min_window_s = min_window_s
+        self.last_reconciled: dict[tuple[str, str], float] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -62,7 +80,12 @@ class Reconciler:
             self._locks.pop((namespace, name), None)
         metrics.forget(namespace, name)
 
+    def seconds_since_reconcile(self, namespace: str, name: str) -> float:
+        last = self.last_reconciled.get((namespace, name))
+        return float("inf") if last is None else time.monotonic() - last
+
     def reconcile(self, namespace: str, name: str) -> None:
+        self.last_reconciled[(namespace, name)] = time.monotonic()
         with self._lock(namespace, name):
             try:
                 self._reconcile(namespace, name)
@@ -143,3 +166,16 @@ class Reconciler:
         self.kube.create_event(
             get_event(namespace, name, uid, event.type, event.reason, event.message)
         )
+
+
+class _NoProvider:
+    """Stands where no Prometheus is configured: every check then errors, which holds the ramp
+    and, past the inconclusive limit, rolls back; missing data is never a pass."""
+
+    def query(self, promql: str) -> float | None:
+        from modeldeploy.analysis.provider import ProviderError
+
+        raise ProviderError("no Prometheus configured (set MODELDEPLOY_PROMETHEUS_URL)")
+
+    def is_online(self) -> bool:
+        return False

@@ -286,6 +286,14 @@ class RolloutSpec(ApiModel):
     interval: Duration = "30s"
     failure_limit: Annotated[int, Field(ge=0, le=100)] = 0
     inconclusive_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    min_requests: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Canary inference requests needed in a check window; fewer makes every "
+            "check inconclusive, never a pass",
+        ),
+    ] = 0
     progress_deadline: Duration = "10m"
     scale_down_delay: Duration = "30s"
     rollback_window: Duration = "10m"

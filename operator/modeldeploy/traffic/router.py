@@ -1,0 +1,145 @@
+"""Routers behind one interface: make sure the route exists, set weights, read them back."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from modeldeploy import names
+from modeldeploy.render import SERVICE_PORT
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    namespace: str
+    name: str  # the ModelDeployment
+    route: str | None = None  # the HTTPRoute, for the gateway-api router
+
+
+class RouterError(Exception):
+    """The route cannot carry the split (missing, or no rule names our Services)."""
+
+
+class Router(Protocol):
+    def reconcile(self, target: RouteTarget) -> None: ...
+
+    def set_weight(self, target: RouteTarget, weight: int) -> None: ...
+
+    def read_weight(self, target: RouteTarget) -> int | None: ...
+
+
+class ReplicasRouter:
+    """No mesh: the weight is the canary's share of ready replicas, which the rollout state
+    machine sets through the Deployments' sizes; there is no route object to touch."""
+
+    def reconcile(self, target: RouteTarget) -> None:
+        return None
+
+    def set_weight(self, target: RouteTarget, weight: int) -> None:
+        return None
+
+    def read_weight(self, target: RouteTarget) -> int | None:
+        return None
+
+
+class RouteStore(Protocol):
+    def get_httproute(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def replace_httproute_rules(
+        self, namespace: str, name: str, rules: list[dict[str, Any]], resource_version: str
+    ) -> None: ...
+
+
+def weighted_rules(
+    rules: list[dict[str, Any]], model_deployment: str, weight: int
+) -> list[dict[str, Any]]:
+    """The route's rules with our stable/canary backendRefs weighted; other rules untouched.
+
+    A rule takes part when any of its backendRefs names our stable or canary Service; it then
+    gets exactly those two, keeping whatever else the user wrote on the rule.
+    """
+    ours = {
+        names.stable_service_name(model_deployment),
+        names.canary_service_name(model_deployment),
+    }
+    updated = copy.deepcopy(rules)
+    touched = False
+    for rule in updated:
+        refs = rule.get("backendRefs") or []
+        if not any(ref.get("name") in ours for ref in refs):
+            continue
+        touched = True
+        rule["backendRefs"] = [
+            {
+                "group": "",
+                "kind": "Service",
+                "name": names.stable_service_name(model_deployment),
+                "port": SERVICE_PORT,
+                "weight": 100 - weight,
+            },
+            {
+                "group": "",
+                "kind": "Service",
+                "name": names.canary_service_name(model_deployment),
+                "port": SERVICE_PORT,
+                "weight": weight,
+            },
+        ]
+    if not touched:
+        raise RouterError(
+            f"no rule of the HTTPRoute has a backendRef to {sorted(ours)[0]} or {sorted(ours)[1]}"
+        )
+    return updated
+
+
+def canary_weight_of(rules: list[dict[str, Any]], model_deployment: str) -> int | None:
+    canary = names.canary_service_name(model_deployment)
+    stable = names.stable_service_name(model_deployment)
+    for rule in rules:
+        refs = {ref.get("name"): int(ref.get("weight", 1)) for ref in rule.get("backendRefs") or []}
+        if canary in refs or stable in refs:
+            total = refs.get(canary, 0) + refs.get(stable, 0)
+            return round(100 * refs.get(canary, 0) / total) if total else 0
+    return None
+
+
+class GatewayRouter:
+    """Gateway API: the weights of the HTTPRoute's backendRefs to `<name>-stable` and
+    `<name>-canary`. The route itself is the user's (it names their Gateway); only the
+    weights are ours."""
+
+    def __init__(self, store: RouteStore) -> None:
+        self.store = store
+
+    def _route(self, target: RouteTarget) -> dict[str, Any]:
+        if target.route is None:
+            raise RouterError("the gateway-api router needs httpRoute")
+        route = self.store.get_httproute(target.namespace, target.route)
+        if route is None:
+            raise RouterError(f"HTTPRoute {target.route} not found in {target.namespace}")
+        return route
+
+    def reconcile(self, target: RouteTarget) -> None:
+        route = self._route(target)
+        weighted_rules(route["spec"].get("rules") or [], target.name, 0)
+
+    def set_weight(self, target: RouteTarget, weight: int) -> None:
+        route = self._route(target)
+        rules = route["spec"].get("rules") or []
+        updated = weighted_rules(rules, target.name, weight)
+        if updated != rules:
+            log.info("HTTPRoute %s: canary weight %d%%", target.route, weight)
+            self.store.replace_httproute_rules(
+                target.namespace,
+                route["metadata"]["name"],
+                updated,
+                route["metadata"]["resourceVersion"],
+            )
+
+    def read_weight(self, target: RouteTarget) -> int | None:
+        route = self._route(target)
+        return canary_weight_of(route["spec"].get("rules") or [], target.name)
