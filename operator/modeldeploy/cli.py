@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "status":
             body = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, args.name)
-            print(format_status(body))
+            print(format_status(dict(body)))  # type: ignore[call-overload]
             return 0
         patch = {
             "metadata": {

@@ -114,7 +114,7 @@ class Reconciler:
             self._write_status(namespace, name, status, new_status)
             return
 
-        revision = compute_revision(model_spec)
+        revision = compute_revision(name, model_spec)
         observed = self.kube.observe(namespace, name)
         decision = rollout.decide(name, model_spec, revision, status, observed, now, generation)
 

@@ -10,13 +10,15 @@ from modeldeploy.spec import ModelDeploymentSpec
 REVISION_LENGTH = 10
 
 
-def compute_revision(model_spec: ModelDeploymentSpec) -> str:
+def compute_revision(name: str, model_spec: ModelDeploymentSpec) -> str:
     """A short, stable hash of the pod-shaping part of the spec.
 
     Replicas and the rollout policy are left out on purpose: scaling or retuning the ramp must
-    not start a new rollout.
+    not start a new rollout. The object's name is in: checks select series by revision, and two
+    ModelDeployments serving the same model must never share one.
     """
     shaping = {
+        "name": name,
         "model": model_spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
         "serving": model_spec.serving.model_dump(mode="json", by_alias=True, exclude_none=True),
     }

@@ -343,6 +343,50 @@ class RevisionStatus(ApiModel):
     deployment: str
     replicas: int = 0
     ready_replicas: int = 0
+    since: str | None = Field(default=None, description="When this track last changed size")
+
+
+class RolloutState(ApiModel):
+    """Where the ramp is; enough for a restarted operator to go on at the same step."""
+
+    revision: str
+    version: str
+    started_at: str
+    step: int | None = None
+    step_weight: int | None = None
+    step_set_at: str | None = Field(default=None, description="When the step's weight was set")
+    step_ready_at: str | None = Field(
+        default=None, description="When the canary reached the step's weight"
+    )
+    last_analysis_at: str | None = None
+    failures: int | None = None
+    inconclusive: int | None = None
+
+
+class RolledBackStatus(ApiModel):
+    revision: str
+    version: str
+    reason: str
+    at: str
+    cause: str | None = None
+
+
+class CheckStatus(ApiModel):
+    name: str
+    verdict: str
+    value: float | None = None
+    stable_value: float | None = None
+    bound: str | None = None
+    message: str | None = None
+    measured_at: str | None = None
+
+
+class HistoryEntry(ApiModel):
+    revision: str
+    version: str
+    outcome: str
+    reason: str | None = None
+    at: str
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -356,10 +400,20 @@ class ModelDeploymentStatus(ApiModel):
         default=None, description="The stable revision before the last promotion, kept for undo"
     )
     promoted_at: str | None = None
-    weight: int | None = Field(default=None, description="Percent of traffic to the canary")
+    rollout: RolloutState | None = None
+    rolled_back: RolledBackStatus | None = None
+    weight: int | None = Field(default=None, description="Percent of traffic meant for the canary")
+    effective_weight: int | None = Field(
+        default=None, description="Percent of traffic the canary actually gets"
+    )
+    checks: list[CheckStatus] | None = None
     replicas: int | None = None
     ready_replicas: int | None = None
     ready: str | None = Field(default=None, description="ready/desired replicas of stable")
+    history: list[HistoryEntry] | None = None
+    handled_commands: dict[str, str] | None = Field(
+        default=None, description="Last token of each one-shot command the operator acted on"
+    )
     conditions: list[Condition] = []
 
 

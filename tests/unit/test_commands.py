@@ -9,7 +9,9 @@ def test_one_shot_command_is_pending_until_handled() -> None:
     assert commands.tokens == {"abort": "abort@1"}
     handled = read_commands(annotations, {"handledCommands": {"abort": "abort@1"}})
     assert not handled.abort and handled.tokens == {}
-    again = read_commands({"modeldeploy.io/abort": "abort@2"}, {"handledCommands": {"abort": "abort@1"}})
+    again = read_commands(
+        {"modeldeploy.io/abort": "abort@2"}, {"handledCommands": {"abort": "abort@1"}}
+    )
     assert again.abort
 
 

@@ -80,9 +80,12 @@ def test_services_select_by_track() -> None:
 
 
 def test_revision_ignores_replicas_and_rollout_but_not_the_model() -> None:
-    base = compute_revision(spec())
-    assert compute_revision(spec(replicas=9)) == base
-    assert compute_revision(spec(rollout={"stepWeights": [10, 50]})) == base
-    changed = spec(model={**spec().model.model_dump(by_alias=True, exclude_none=True), "version": "v4"})
-    assert compute_revision(changed) != base
-    assert compute_revision(spec(serving={"port": 9000})) != base
+    base = compute_revision("fraud", spec())
+    assert compute_revision("fraud", spec(replicas=9)) == base
+    assert compute_revision("fraud", spec(rollout={"stepWeights": [10, 50]})) == base
+    changed = spec(
+        model={**spec().model.model_dump(by_alias=True, exclude_none=True), "version": "v4"}
+    )
+    assert compute_revision("fraud", changed) != base
+    assert compute_revision("other", spec()) != base
+    assert compute_revision("fraud", spec(serving={"port": 9000})) != base

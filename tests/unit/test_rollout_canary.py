@@ -70,7 +70,12 @@ class Sim:
         return Observed(
             deployments={
                 rev: ObservedDeployment(
-                    f"m-{rev}", rev, n, self.ready.get(rev, 0), self.ready.get(rev, 0), self.uids[rev]
+                    f"m-{rev}",
+                    rev,
+                    n,
+                    self.ready.get(rev, 0),
+                    self.ready.get(rev, 0),
+                    self.uids[rev],
                 )
                 for rev, n in self.replicas.items()
             }
@@ -90,7 +95,15 @@ class Sim:
                 chosen, [{"name": "error-rate", "verdict": chosen}], f"error-rate {chosen}"
             )
         decision = decide(
-            "m", self.spec, self.revision, self.status, self.observed(), self.now, 1, commands, analysis
+            "m",
+            self.spec,
+            self.revision,
+            self.status,
+            self.observed(),
+            self.now,
+            1,
+            commands,
+            analysis,
         )
         self.decisions.append(decision)
         self.status = decision.status
@@ -239,7 +252,10 @@ def test_canary_never_ready_rolls_back_at_the_progress_deadline() -> None:
         assert decision.status["phase"] == "Canary"
         assert decision.weight == 0, "no weight to a canary without ready pods"
     rolled = sim.run_until(lambda d: d.status["phase"] == "RolledBack", limit=5)
-    assert "not Ready within progressDeadline 60s: 0/1 replicas ready" in rolled.status["rolledBack"]["reason"]
+    assert (
+        "not Ready within progressDeadline 60s: 0/1 replicas ready"
+        in rolled.status["rolledBack"]["reason"]
+    )
     assert rolled.status["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
 
 

@@ -46,7 +46,9 @@ def test_first_deploy_is_progressing_until_ready() -> None:
 
 def test_steady_state_is_idempotent() -> None:
     first = decide("m", spec(), "r1", {}, world(r1=(2, 2)), NOW, 1)
-    second = decide("m", spec(), "r1", first.status, world(r1=(2, 2)), NOW + timedelta(minutes=1), 1)
+    second = decide(
+        "m", spec(), "r1", first.status, world(r1=(2, 2)), NOW + timedelta(minutes=1), 1
+    )
     assert second.status == first.status
     assert second.replicas == {"r1": 2}
     assert second.events == []

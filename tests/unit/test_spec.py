@@ -12,7 +12,12 @@ SHA = "a" * 64
 
 def valid_spec(**overrides: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {
-        "model": {"name": "fraud", "version": "v3", "uri": "s3://models/fraud.joblib", "format": "sklearn"},
+        "model": {
+            "name": "fraud",
+            "version": "v3",
+            "uri": "s3://models/fraud.joblib",
+            "format": "sklearn",
+        },
         "replicas": 2,
     }
     raw.update(overrides)

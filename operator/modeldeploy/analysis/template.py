@@ -20,7 +20,6 @@ an unquoted value would be parsed as PromQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from enum import Enum
 

@@ -113,7 +113,7 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def relative_increase(canary: float, stable: float) -> float:
-    """(canary − stable) / |stable|: how far canary rose over stable, 0.1 being 10%.
+    """(canary - stable) / |stable|: how far canary rose over stable, 0.1 being 10%.
 
     Dividing by |stable| keeps the sign meaning "rose" when stable is negative. With stable at
     0 there is no scale: equal is no increase, anything higher an infinite one, anything lower
@@ -161,7 +161,13 @@ def evaluate(
     if value is None or math.isnan(value):
         reason = "no data" if value is None else "no data (NaN)"
         return _result(
-            name, Verdict.INCONCLUSIVE, bounds, f"{name}: {reason}", measured_at, value, stable_value
+            name,
+            Verdict.INCONCLUSIVE,
+            bounds,
+            f"{name}: {reason}",
+            measured_at,
+            value,
+            stable_value,
         )
     shown = format_value(value)
     breaches = []
