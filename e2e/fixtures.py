@@ -1,0 +1,227 @@
+"""Fixtures shared by the integration tests and the end-to-end scenarios.
+
+They need only a kubeconfig: the local cluster provides one here, kind provides one where
+Docker exists (MODELDEPLOY_E2E_KUBECONFIG), so both run the very same scenarios.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+REPO = Path(__file__).resolve().parents[1]
+GROUP, VERSION, PLURAL = "modeldeploy.io", "v1alpha1", "modeldeployments"
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None], timeout: float, message: str, interval: float = 0.5
+) -> T:
+    """Polls `probe` until it returns something truthy; fails with `message` on time-out."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s: {message} (last seen: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """What a test needs of a cluster: its kubeconfig and API clients on it."""
+
+    kubeconfig: Path
+    prometheus_url: str | None
+    api_client: client.ApiClient
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api_client)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    def kubectl(self, *args: str, input_text: str | None = None) -> str:
+        result = subprocess.run(
+            [kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def get_json(self, path: str) -> Any:
+        response = self.api_client.call_api("GET", path, _preload_content=False)  # type: ignore[call-arg]
+        return json.loads(response.data)
+
+
+def kubectl_binary() -> str:
+    bin_dir = os.environ.get("MODELDEPLOY_K8S_BIN")
+    if bin_dir:
+        return str(Path(bin_dir) / "kubectl")
+    out = subprocess.run(
+        ["bash", str(REPO / "e2e" / "cluster" / "build-binaries.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(Path(out.strip().splitlines()[-1]) / "kubectl")
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    external = os.environ.get("MODELDEPLOY_E2E_KUBECONFIG")
+    if external:
+        kubeconfig, prometheus_url = Path(external), os.environ.get("MODELDEPLOY_PROMETHEUS_URL")
+    else:
+        local = request.getfixturevalue("local_cluster")
+        kubeconfig, prometheus_url = Path(local.kubeconfig), local.prometheus_url
+        os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    return Cluster(kubeconfig=kubeconfig, prometheus_url=prometheus_url, api_client=api_client)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+
+    def log_tail(self, lines: int = 80) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def restart(self, kubeconfig: Path, prometheus_url: str | None) -> None:
+        self.stop()
+        self.process = start_operator(kubeconfig, self.log_path, prometheus_url).process
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_operator(
+    kubeconfig: Path, log_path: Path, prometheus_url: str | None = None
+) -> OperatorProcess:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "MODELDEPLOY_RESYNC_SECONDS": "2",
+        # The local Prometheus scrapes every 2 s, so a few seconds of window hold enough samples.
+        "MODELDEPLOY_MIN_CHECK_WINDOW": "6s",
+    }
+    if prometheus_url:
+        env["MODELDEPLOY_PROMETHEUS_URL"] = prometheus_url
+    log_file = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modeldeploy", "--metrics-port", str(port), "--liveness-port", "0"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    return OperatorProcess(process=process, log_path=log_path, metrics_port=port)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, run as its own process against the cluster, like a real install."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    running = start_operator(cluster.kubeconfig, log_path, cluster.prometheus_url)
+    _OPERATORS.append(running)
+    yield running
+    running.stop()
+
+
+_OPERATORS: list[OperatorProcess] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _OPERATORS:
+        report.sections.append(("operator log", _OPERATORS[-1].log_tail()))
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.core.create_namespace({"metadata": {"name": name}}, _preload_content=False)
+
+    def default_service_account() -> bool:
+        try:
+            cluster.core.read_namespaced_service_account("default", name, _preload_content=False)
+            return True
+        except ApiException:
+            return False
+
+    wait_for(default_service_account, 30, f"default ServiceAccount in {name}")
+    yield name
+    with contextlib.suppress(ApiException):
+        cluster.core.delete_namespace(name, _preload_content=False)
+
+
+def get_model_deployment(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return dict(
+        cluster.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    )
+
+
+def apply_model_deployment(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> None:
+    manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+    cluster.kubectl("apply", "--server-side", "-f", "-", input_text=yaml.safe_dump(manifest))

@@ -1,0 +1,99 @@
+"""Records what a ModelDeployment's status went through, for scenarios to assert on."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from e2e.fixtures import Cluster, get_model_deployment
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # time.time()
+    phase: str | None
+    weight: int
+    effective_weight: int
+    step: int | None
+    stable: str | None
+    canary: str | None
+    route_weight: int | None = None
+
+
+class StatusRecorder:
+    """Polls the status (and, when given, the route's weight) in a thread until stopped."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        name: str,
+        period_s: float = 0.25,
+        route_weight: Callable[[], int | None] | None = None,
+    ) -> None:
+        self.cluster, self.namespace, self.name = cluster, namespace, name
+        self.period_s = period_s
+        self.route_weight = route_weight
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatusRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # A sample missed to an API hiccup is not a failure of the scenario.
+            with contextlib.suppress(Exception):
+                self.samples.append(self._sample())
+            self._stop.wait(self.period_s)
+
+    def _sample(self) -> Sample:
+        body = get_model_deployment(self.cluster, self.namespace, self.name)
+        status: dict[str, Any] = body.get("status") or {}
+        state = status.get("rollout") or {}
+        return Sample(
+            at=time.time(),
+            phase=status.get("phase"),
+            weight=int(status.get("weight") or 0),
+            effective_weight=int(status.get("effectiveWeight") or 0),
+            step=state.get("step"),
+            stable=(status.get("stable") or {}).get("revision"),
+            canary=(status.get("canary") or {}).get("revision"),
+            route_weight=self.route_weight() if self.route_weight else None,
+        )
+
+    @staticmethod
+    def _dedupe(values: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for value in values:
+            if not out or out[-1] != value:
+                out.append(value)
+        return out
+
+    def phases(self) -> list[str | None]:
+        return self._dedupe([s.phase for s in self.samples])
+
+    def weights(self) -> list[int]:
+        return self._dedupe([s.weight for s in self.samples])
+
+    def route_weights(self) -> list[int | None]:
+        return self._dedupe([s.route_weight for s in self.samples if s.route_weight is not None])
+
+    def steps(self) -> list[int | None]:
+        return self._dedupe([s.step for s in self.samples if s.step is not None])
+
+    def first(self, predicate: Callable[[Sample], bool]) -> Sample | None:
+        return next((s for s in self.samples if predicate(s)), None)
+
+    def describe(self) -> str:
+        return f"phases={self.phases()} weights={self.weights()} steps={self.steps()}"

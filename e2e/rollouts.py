@@ -1,0 +1,263 @@
+"""Building blocks of rollout scenarios, shared by the end-to-end tests, the demo and the
+rollback benchmark, so that what one shows is what the others check."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from e2e.fixtures import Cluster, apply_model_deployment, get_model_deployment, wait_for
+from e2e.localcluster.traffic import TrafficDriver
+from e2e.models import TrainedModel, traffic_rows
+
+MODEL = "iris"
+INFER_PATH = f"/v2/models/{MODEL}/infer"
+
+
+@dataclass
+class RolloutOptions:
+    steps: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"weight": 25}, {"weight": 50}, {"weight": 75}]
+    )
+    interval: str = "4s"
+    failure_limit: int = 0
+    inconclusive_limit: int = 3
+    min_requests: int = 0
+    progress_deadline: str = "90s"
+    scale_down_delay: str = "5s"
+    checks: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"name": "error-rate", "max": 0.05},
+            {"name": "prediction-drift", "max": 0.5},
+        ]
+    )
+    router: str = "replicas"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def model_deployment(
+    name: str,
+    model: TrainedModel,
+    version: str,
+    options: RolloutOptions,
+    replicas: int = 4,
+    sha256: str | None = None,
+) -> dict[str, Any]:
+    traffic: dict[str, Any] = {"router": options.router}
+    if options.router == "gateway-api":
+        traffic["httpRoute"] = {"name": name}
+    return {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {
+                "name": MODEL,
+                "version": version,
+                "uri": model.uri,
+                "format": "sklearn",
+                "sha256": sha256 or model.sha256,
+            },
+            "replicas": replicas,
+            "serving": {
+                "startupTimeout": "1m",
+                "env": [{"name": k, "value": v} for k, v in sorted(options.env.items())],
+            },
+            "rollout": {
+                "steps": options.steps,
+                "interval": options.interval,
+                "failureLimit": options.failure_limit,
+                "inconclusiveLimit": options.inconclusive_limit,
+                "minRequests": options.min_requests,
+                "progressDeadline": options.progress_deadline,
+                "scaleDownDelay": options.scale_down_delay,
+                "traffic": traffic,
+                "checks": options.checks,
+            },
+        },
+    }
+
+
+def http_route(name: str) -> dict[str, Any]:
+    """The user's HTTPRoute: one rule to both tracks; the operator only sets the weights."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"name": f"{name}-stable", "port": 80, "weight": 100},
+                        {"name": f"{name}-canary", "port": 80, "weight": 0},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def infer_bodies(rows: list[list[float]] | None = None) -> Callable[[int], dict[str, Any]]:
+    chosen = rows or traffic_rows()
+
+    def body(index: int) -> dict[str, Any]:
+        row = chosen[index % len(chosen)]
+        return {
+            "inputs": [
+                {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": [row]}
+            ]
+        }
+
+    return body
+
+
+def client_traffic(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    *,
+    via_route: bool = False,
+    rate_per_s: float = 25,
+    duration_s: float = 300,
+) -> TrafficDriver:
+    """Clients calling the model: through its Service, or through its HTTPRoute."""
+    target: dict[str, Any] = {"http_route": name} if via_route else {"service": name}
+    return TrafficDriver(
+        cluster.api_client,
+        namespace,
+        **target,
+        rate_per_s=rate_per_s,
+        duration_s=duration_s,
+        path=INFER_PATH,
+        method="POST",
+        body=infer_bodies(),
+        port="http",
+        seed=1,
+    )
+
+
+def status_of(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return dict(get_model_deployment(cluster, namespace, name).get("status") or {})
+
+
+def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        body = get_model_deployment(cluster, namespace, name)
+        status = body.get("status") or {}
+        if (
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == body["metadata"]["generation"]
+        ):
+            return status
+        return None
+
+    return wait_for(ready, timeout, f"{name} Ready")
+
+
+def wait_outcome(
+    cluster: Cluster, namespace: str, name: str, revision: str, timeout: float = 300
+) -> dict[str, Any]:
+    """Waits until `revision` is promoted or rolled back; returns the status then."""
+
+    def settled() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, name)
+        if (status.get("stable") or {}).get("revision") == revision:
+            return status
+        if (status.get("rolledBack") or {}).get("revision") == revision:
+            return status
+        return None
+
+    return wait_for(settled, timeout, f"revision {revision} promoted or rolled back")
+
+
+def wait_new_revision(
+    cluster: Cluster, namespace: str, name: str, old: str, timeout: float = 60
+) -> str:
+    def moved() -> str | None:
+        revision = status_of(cluster, namespace, name).get("revision")
+        return str(revision) if revision and revision != old else None
+
+    return wait_for(moved, timeout, "the operator saw the new revision")
+
+
+def deploy_stable(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    model: TrainedModel,
+    options: RolloutOptions,
+    replicas: int = 4,
+) -> str:
+    apply_model_deployment(
+        cluster, namespace, model_deployment(name, model, "v1", options, replicas)
+    )
+    status = wait_ready(cluster, namespace, name)
+    return str(status["stable"]["revision"])
+
+
+def pod_uids(cluster: Cluster, namespace: str, name: str, revision: str) -> set[str]:
+    pods = cluster.get_json(
+        f"/api/v1/namespaces/{namespace}/pods?labelSelector=modeldeploy.io/name={name},"
+        f"modeldeploy.io/revision={revision}"
+    )["items"]
+    return {p["metadata"]["uid"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def events_with_reason(
+    cluster: Cluster, namespace: str, name: str, reason: str
+) -> list[dict[str, Any]]:
+    items = cluster.get_json(
+        f"/api/v1/namespaces/{namespace}/events?fieldSelector=involvedObject.name={name}"
+    )["items"]
+    return [e for e in items if e.get("reason") == reason]
+
+
+def first_bad_sample_time(
+    prometheus_url: str, namespace: str, revision: str, since: float
+) -> float | None:
+    """Time of the first scraped sample in which the canary had answered with a 5xx."""
+    query = (
+        f'modeldeploy_serving_requests_total{{namespace="{namespace}",revision="{revision}",'
+        f'endpoint="infer",code=~"5.."}}[10m]'
+    )
+    response = requests.get(
+        f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10
+    ).json()
+    times = [
+        float(at)
+        for series in response["data"]["result"]
+        for at, value in series["values"]
+        if float(value) > 0 and float(at) >= since
+    ]
+    return min(times) if times else None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    wait_for(lambda: predicate() or None, timeout, message, interval=0.2)
+
+
+def sleep_until_step_reached(
+    cluster: Cluster, namespace: str, name: str, step: int, timeout: float = 120
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, name)
+        state = status.get("rollout") or {}
+        return status if state.get("step") == step and state.get("stepReadyAt") else None
+
+    return wait_for(reached, timeout, f"step {step + 1} reached", interval=0.2)
+
+
+def elapsed(since: float) -> float:
+    return time.time() - since
+
+
+def model_dir(base: Path) -> Path:
+    base.mkdir(parents=True, exist_ok=True)
+    return base

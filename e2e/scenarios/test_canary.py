@@ -1,0 +1,285 @@
+"""Canary rollouts end to end: real Prometheus scraping real serving pods under client traffic.
+
+Each scenario asserts the sequence of weights and phases it saw. The bad versions are bad for
+a real reason: a model artifact that fails on part of the traffic, a server option that adds
+latency, a corrupted artifact that never becomes ready.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
+from e2e.models import TrainedModel, train_classifier, train_failing_on_negatives
+from e2e.recorder import StatusRecorder
+from e2e.rollouts import (
+    RolloutOptions,
+    client_traffic,
+    deploy_stable,
+    events_with_reason,
+    first_bad_sample_time,
+    http_route,
+    model_deployment,
+    pod_uids,
+    sleep_until_step_reached,
+    status_of,
+    wait_new_revision,
+    wait_outcome,
+)
+
+pytestmark = pytest.mark.cluster
+
+NAME = "fraud"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
+    base = tmp_path_factory.mktemp("models")
+    return {
+        "v1": train_classifier(base / "v1.joblib", seed=1),
+        "v2": train_classifier(base / "v2.joblib", seed=2),
+        "fails": train_failing_on_negatives(base / "fails.joblib", seed=3),
+    }
+
+
+def start_rollout(
+    cluster: Cluster,
+    namespace: str,
+    model: TrainedModel,
+    options: RolloutOptions,
+    stable_revision: str,
+    **overrides: Any,
+) -> str:
+    apply_model_deployment(
+        cluster, namespace, model_deployment(NAME, model, "v2", options, **overrides)
+    )
+    return wait_new_revision(cluster, namespace, NAME, stable_revision)
+
+
+def test_good_version_ramps_every_step_and_is_promoted(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    options = RolloutOptions()
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with (
+        client_traffic(cluster, namespace, NAME) as traffic,
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        at_last_step = sleep_until_step_reached(cluster, namespace, NAME, 2)
+        canary_pods = pod_uids(cluster, namespace, NAME, canary)
+        assert len(canary_pods) == 3, at_last_step
+        outcome = wait_outcome(cluster, namespace, NAME, canary)
+        time.sleep(8)  # past scaleDownDelay
+
+    assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
+    assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()
+    assert recorder.steps() == [0, 1, 2], recorder.describe()
+    phases = recorder.phases()
+    assert phases[0] == "Ready" and "Canary" in phases and phases[-1] == "Ready", phases
+    assert "RolledBack" not in phases
+    # Promotion swaps: the canary's pods are the stable pods now.
+    assert canary_pods <= pod_uids(cluster, namespace, NAME, canary)
+    final = status_of(cluster, namespace, NAME)
+    assert final["previous"]["revision"] == stable
+    old = cluster.apps.read_namespaced_deployment(f"{NAME}-{stable}", namespace)
+    assert old.spec.replicas == 0, "the old stable is scaled down after scaleDownDelay"
+    assert len(events_with_reason(cluster, namespace, NAME, "StepAdvanced")) == 2
+    assert [h["outcome"] for h in final["history"]][:1] == ["Promoted"]
+    records = traffic.records()
+    ok_share = sum(r.ok for r in records) / len(records)
+    assert ok_share > 0.97, traffic.summary()
+
+
+def test_version_answering_5xx_is_rolled_back_at_the_first_step(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    options = RolloutOptions(interval="4s")
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    started = time.time()
+    with (
+        client_traffic(cluster, namespace, NAME),
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["fails"], options, stable)
+        outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert "error-rate" in outcome["rolledBack"]["reason"]
+    assert "max 0.05" in outcome["rolledBack"]["reason"]
+    assert recorder.weights() == [0, 25, 0], recorder.describe()
+    assert recorder.steps() == [0]
+    assert outcome["stable"]["revision"] == stable
+    assert cluster.apps.read_namespaced_deployment(f"{NAME}-{canary}", namespace).spec.replicas == 0
+    assert events_with_reason(cluster, namespace, NAME, "RolledBack")
+
+    # Detection: from the first scraped 5xx of the canary to weight 0.
+    assert cluster.prometheus_url
+    first_bad = first_bad_sample_time(cluster.prometheus_url, namespace, canary, started)
+    weight_zero = recorder.first(lambda s: s.phase == "RolledBack")
+    assert first_bad is not None and weight_zero is not None
+    assert weight_zero.at - first_bad < 4 + 5, (first_bad, weight_zero)
+
+    # No new attempt at the same revision.
+    time.sleep(10)
+    again = status_of(cluster, namespace, NAME)
+    assert again["phase"] == "RolledBack" and again["weight"] == 0
+
+
+def test_slower_version_is_rolled_back_by_the_relative_latency_check(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    checks = [{"name": "latency-p95", "maxIncrease": 1.0}, {"name": "error-rate", "max": 0.05}]
+    options = RolloutOptions(checks=checks)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    slow = RolloutOptions(checks=checks, env={"SERVING_RESPONSE_DELAY_MS": "250"})
+    with (
+        client_traffic(cluster, namespace, NAME),
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], slow, stable)
+        outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert "latency-p95" in outcome["rolledBack"]["reason"]
+    assert "maxIncrease" in outcome["rolledBack"]["reason"]
+    latency = next(c for c in outcome["checks"] if c["name"] == "latency-p95")
+    assert latency["value"] > 0.2 and latency["stableValue"] < 0.1, latency
+    assert recorder.weights()[-1] == 0 and max(recorder.weights()) == 25, recorder.describe()
+
+
+def test_prometheus_down_holds_the_ramp_then_rolls_back(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    request: pytest.FixtureRequest,
+) -> None:
+    if os.environ.get("MODELDEPLOY_E2E_KUBECONFIG"):
+        pytest.skip("stops and starts the local cluster's own Prometheus")
+    local = request.getfixturevalue("local_cluster")
+    options = RolloutOptions(interval="6s", inconclusive_limit=2)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with (
+        client_traffic(cluster, namespace, NAME),
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        sleep_until_step_reached(cluster, namespace, NAME, 0)
+        local.stop_prometheus()
+        stopped = time.time()
+        try:
+            outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+        finally:
+            local.start_prometheus()
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert "inconclusive 3 times" in outcome["rolledBack"]["reason"]
+    assert recorder.steps() == [0], "no advance without data"
+    assert all(c["verdict"] == "Error" for c in outcome["checks"]), outcome["checks"]
+    rolled = recorder.first(lambda s: s.phase == "RolledBack")
+    assert rolled is not None and rolled.at - stopped >= 2 * 6 - 1, "not before the limit"
+
+
+def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    options = RolloutOptions(progress_deadline="25s")
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with StatusRecorder(cluster, namespace, NAME) as recorder:
+        # The artifact does not match its declared sha256: the server refuses to become ready.
+        canary = start_rollout(
+            cluster, namespace, models["v2"], options, stable, sha256=models["v1"].sha256
+        )
+        outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert outcome["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
+    assert "not Ready within progressDeadline 25s" in outcome["rolledBack"]["reason"]
+    assert max(recorder.weights()) == 0, "no weight ever went to a canary without ready pods"
+
+
+def test_operator_killed_mid_ramp_resumes_at_the_same_step(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    steps = [{"weight": 25, "pause": "6s"}, {"weight": 50, "pause": "6s"}, {"weight": 75}]
+    options = RolloutOptions(steps=steps)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with (
+        client_traffic(cluster, namespace, NAME) as traffic,
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        before = sleep_until_step_reached(cluster, namespace, NAME, 1)
+        operator.stop(kill=True)
+        killed_at = time.time()
+        time.sleep(6)
+        during = status_of(cluster, namespace, NAME)
+        assert during["rollout"]["step"] == 1
+        operator.restart(cluster.kubeconfig, cluster.prometheus_url)
+        outcome = wait_outcome(cluster, namespace, NAME, canary)
+
+    assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
+    assert before["rollout"]["step"] == 1
+    assert recorder.steps() == [0, 1, 2], recorder.describe()
+    assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()
+    assert len(events_with_reason(cluster, namespace, NAME, "StepAdvanced")) == 2
+    # No traffic blip: while the operator was away clients were served, by both tracks in the
+    # step's proportions (2 of 4 pods are canary pods).
+    gap = [r for r in traffic.records() if killed_at <= r.started_at <= killed_at + 6]
+    assert gap and all(r.ok for r in gap), traffic.summary()
+    canary_share = sum(1 for r in gap if (r.pod or "").startswith(f"{NAME}-{canary}-")) / len(gap)
+    assert 0.3 <= canary_share <= 0.7, canary_share
+
+
+def test_gateway_api_router_ramps_by_route_weights(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+) -> None:
+    route = http_route(NAME)
+    route["metadata"]["namespace"] = namespace
+    cluster.custom.create_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", namespace, "httproutes", route
+    )
+
+    def route_weight() -> int | None:
+        current = cluster.custom.get_namespaced_custom_object(
+            "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME
+        )
+        refs = {r["name"]: r.get("weight", 1) for r in current["spec"]["rules"][0]["backendRefs"]}
+        return int(refs.get(f"{NAME}-canary", 0))
+
+    options = RolloutOptions(router="gateway-api")
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with (
+        client_traffic(cluster, namespace, NAME, via_route=True) as traffic,
+        StatusRecorder(cluster, namespace, NAME, route_weight=route_weight) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        sleep_until_step_reached(cluster, namespace, NAME, 2)
+        canary_pods = pod_uids(cluster, namespace, NAME, canary)
+        outcome = wait_outcome(cluster, namespace, NAME, canary)
+
+    assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
+    assert recorder.route_weights() == [0, 25, 50, 75, 0], recorder.describe()
+    assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()
+    assert canary_pods <= pod_uids(cluster, namespace, NAME, canary)
+    # After promotion the stable Service points at the promoted pods.
+    wait_for(
+        lambda: (
+            cluster.core.read_namespaced_service(f"{NAME}-stable", namespace).spec.selector[
+                "modeldeploy.io/revision"
+            ]
+            == canary
+        ),
+        30,
+        "stable Service selects the promoted revision",
+    )
+    backends = {r.backend for r in traffic.records()}
+    assert {f"{NAME}-stable", f"{NAME}-canary"} <= backends, traffic.summary()

@@ -1,0 +1,219 @@
+"""The operator turns a ModelDeployment into serving Deployments and Services and keeps them so."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kubernetes.client.exceptions import ApiException
+
+from e2e.fixtures import (
+    Cluster,
+    OperatorProcess,
+    apply_model_deployment,
+    get_model_deployment,
+    wait_for,
+)
+from e2e.models import TrainedModel, train_classifier
+
+pytestmark = pytest.mark.cluster
+
+NAME = "iris"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    return train_classifier(tmp_path_factory.mktemp("models") / "iris.joblib")
+
+
+def manifest(model: TrainedModel, replicas: int = 2, version: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": NAME},
+        "spec": {
+            "model": {
+                "name": "iris",
+                "version": version,
+                "uri": model.uri,
+                "format": "sklearn",
+                "sha256": model.sha256,
+            },
+            "replicas": replicas,
+            "serving": {"startupTimeout": "2m"},
+        },
+    }
+
+
+def phase_is(cluster: Cluster, namespace: str, phase: str, generation: int | None = None) -> Any:
+    def probe() -> dict[str, Any] | None:
+        body = get_model_deployment(cluster, namespace, NAME)
+        status = body.get("status") or {}
+        expected_generation = generation or body["metadata"]["generation"]
+        if status.get("phase") == phase and status.get("observedGeneration") == expected_generation:
+            return body
+        return None
+
+    return probe
+
+
+def ready_endpoints(cluster: Cluster, namespace: str, service: str) -> list[tuple[str, int]]:
+    slices = cluster.get_json(
+        f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+        f"?labelSelector=kubernetes.io/service-name={service}"
+    )["items"]
+    found = []
+    for endpoint_slice in slices:
+        port = next(
+            (p["port"] for p in endpoint_slice.get("ports") or [] if p.get("name") == "http"), None
+        )
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            if endpoint.get("conditions", {}).get("ready") and port:
+                found.extend((address, port) for address in endpoint["addresses"])
+    return found
+
+
+def deployments(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    items = cluster.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"]
+    return {d["metadata"]["name"]: d for d in items}
+
+
+def test_model_deployment_serves_and_is_kept(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, trained: TrainedModel
+) -> None:
+    apply_model_deployment(cluster, namespace, manifest(trained))
+    body = wait_for(phase_is(cluster, namespace, "Ready"), 120, "ModelDeployment Ready")
+    status = body["status"]
+    revision = status["stable"]["revision"]
+    assert status["ready"] == "2/2"
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+    }
+
+    children = deployments(cluster, namespace)
+    assert list(children) == [f"{NAME}-{revision}"]
+    owner = children[f"{NAME}-{revision}"]["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "ModelDeployment" and owner["uid"] == body["metadata"]["uid"]
+
+    # The Service clients use has the two ready pods behind it, and they serve the model.
+    endpoints = wait_for(
+        lambda: (lambda e: e if len(e) == 2 else None)(ready_endpoints(cluster, namespace, NAME)),
+        60,
+        "two ready endpoints behind the Service",
+    )
+    for address, port in endpoints:
+        response = requests.post(
+            f"http://{address}:{port}/v2/models/iris/infer",
+            json=trained.infer_request(),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        outputs = {o["name"]: o for o in response.json()["outputs"]}
+        assert [int(v) for v in outputs["label"]["data"]] == trained.expected
+
+    # Prometheus discovered the pods through the API server and scraped their counters.
+    if cluster.prometheus_url:
+        query = f'sum(modeldeploy_serving_requests_total{{revision="{revision}",endpoint="infer"}})'
+
+        def scraped() -> float | None:
+            result = requests.get(
+                f"{cluster.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
+            ).json()["data"]["result"]
+            return float(result[0]["value"][1]) if result else None
+
+        assert wait_for(scraped, 60, "request counter scraped by Prometheus") >= 2
+
+    # A deleted child is put back.
+    service_uid = cluster.core.read_namespaced_service(NAME, namespace).metadata.uid
+    cluster.core.delete_namespaced_service(NAME, namespace)
+    wait_for(
+        lambda: _uid_changed(cluster, namespace, NAME, service_uid),
+        30,
+        "Service recreated",
+    )
+    cluster.apps.delete_namespaced_deployment(f"{NAME}-{revision}", namespace)
+    wait_for(
+        phase_is(cluster, namespace, "Ready"), 120, "Ready again after the Deployment was deleted"
+    )
+    assert f"{NAME}-{revision}" in deployments(cluster, namespace)
+
+    # A child edited by hand is put back.
+    cluster.apps.patch_namespaced_deployment_scale(
+        f"{NAME}-{revision}", namespace, {"spec": {"replicas": 5}}
+    )
+    wait_for(
+        lambda: deployments(cluster, namespace)[f"{NAME}-{revision}"]["spec"]["replicas"] == 2,
+        30,
+        "replicas restored to the spec's 2",
+    )
+
+    # A scale change in the spec scales, without a new revision.
+    apply_model_deployment(cluster, namespace, manifest(trained, replicas=3))
+    body = wait_for(phase_is(cluster, namespace, "Ready"), 120, "Ready at 3 replicas")
+    assert body["status"]["ready"] == "3/3"
+    assert body["status"]["stable"]["revision"] == revision
+
+
+def _uid_changed(cluster: Cluster, namespace: str, name: str, old_uid: str) -> bool:
+    try:
+        return bool(cluster.core.read_namespaced_service(name, namespace).metadata.uid != old_uid)
+    except ApiException:
+        return False
+
+
+def test_operator_restart_changes_nothing(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    trained: TrainedModel,
+    tmp_path: Path,
+) -> None:
+    apply_model_deployment(cluster, namespace, manifest(trained, replicas=1))
+    wait_for(phase_is(cluster, namespace, "Ready"), 120, "ModelDeployment Ready")
+
+    def versions() -> dict[str, str]:
+        found = {
+            f"deployment/{n}": d["metadata"]["resourceVersion"]
+            for n, d in deployments(cluster, namespace).items()
+        }
+        for service in cluster.get_json(f"/api/v1/namespaces/{namespace}/services")["items"]:
+            found[f"service/{service['metadata']['name']}"] = service["metadata"]["resourceVersion"]
+        body = get_model_deployment(cluster, namespace, NAME)
+        found["modeldeployment"] = body["metadata"]["resourceVersion"]
+        return found
+
+    before = versions()
+    operator.restart(cluster.kubeconfig, cluster.prometheus_url)
+    time.sleep(12)  # several resync periods of the restarted operator
+    assert versions() == before
+
+
+def test_deleting_the_model_deployment_removes_its_children(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, trained: TrainedModel
+) -> None:
+    apply_model_deployment(cluster, namespace, manifest(trained, replicas=1))
+    wait_for(phase_is(cluster, namespace, "Ready"), 120, "ModelDeployment Ready")
+    assert deployments(cluster, namespace)
+    cluster.kubectl("delete", "-n", namespace, "modeldeployment", NAME, "--wait=true")
+    wait_for(lambda: not deployments(cluster, namespace), 60, "Deployments garbage-collected")
+    wait_for(
+        lambda: (
+            not [
+                s
+                for s in cluster.get_json(f"/api/v1/namespaces/{namespace}/services")["items"]
+                if s["metadata"]["name"].startswith(NAME)
+            ]
+        ),
+        60,
+        "Services garbage-collected",
+    )
+    wait_for(
+        lambda: not cluster.get_json(f"/api/v1/namespaces/{namespace}/pods")["items"],
+        60,
+        "pods gone",
+    )
