@@ -31,12 +31,13 @@ binaries:
 lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
-	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e
+	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench
 
 unit: install
-	$(PY) -m pytest -q tests/unit serving-image/tests
+	$(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster -m "not cluster"
 
 integration: install system-deps binaries
+	$(PY) -m pytest -q tests/localcluster -m cluster
 	$(PY) -m pytest -q tests/integration
 
 e2e: install system-deps binaries
@@ -46,6 +47,7 @@ test: lint unit integration e2e
 
 crds: install
 	$(PY) -m modeldeploy.crdgen crds
+	cp crds/*.yaml charts/modeldeploy/crds/
 
 cluster-up: install system-deps binaries
 	@$(PY) -m e2e.localcluster up
@@ -58,6 +60,23 @@ demo: install system-deps binaries
 
 bench-serving: install
 	$(PY) bench/serving/run.py
+
+bench-rollback: install system-deps binaries
+	$(PY) bench/rollback/run.py
+
+# The same scenarios on a kind cluster, where Docker exists: images built and loaded, the
+# chart's CRDs applied, the operator run against the cluster like in the local suite.
+KIND_CLUSTER ?= modeldeploy-e2e
+e2e-kind: install
+	command -v kind >/dev/null || go install sigs.k8s.io/kind@v0.31.0
+	kind create cluster --name $(KIND_CLUSTER) --config e2e/kind/kind-config.yaml --wait 120s
+	docker build -t modeldeploy/serving:0.1.0 serving-image/
+	kind load docker-image modeldeploy/serving:0.1.0 --name $(KIND_CLUSTER)
+	kind get kubeconfig --name $(KIND_CLUSTER) > .cluster/kind-kubeconfig
+	MODELDEPLOY_E2E_KUBECONFIG=$(CURDIR)/.cluster/kind-kubeconfig \
+	  MODELDEPLOY_PROMETHEUS_URL=$${MODELDEPLOY_PROMETHEUS_URL:-http://127.0.0.1:9090} \
+	  $(PY) -m pytest -q e2e/scenarios; status=$$?; \
+	  kind delete cluster --name $(KIND_CLUSTER); exit $$status
 
 clean:
 	rm -rf $(VENV) .cluster

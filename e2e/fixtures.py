@@ -84,7 +84,14 @@ class Cluster:
         return result.stdout
 
     def get_json(self, path: str) -> Any:
-        response = self.api_client.call_api("GET", path, _preload_content=False)  # type: ignore[call-arg]
+        """GET of a raw API path (query string included), parsed."""
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            "GET", path, auth_settings=["BearerToken"]
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, body=body)
+        response.read()
+        if response.status >= 400:
+            raise AssertionError(f"GET {path}: {response.status} {response.data!r}")
         return json.loads(response.data)
 
 

@@ -74,12 +74,14 @@ def _convert_any_of(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
 
 
 def _int_or_string(node: JsonSchema) -> JsonSchema:
-    result: JsonSchema = {"x-kubernetes-int-or-string": True}
+    # The one anyOf a structural schema allows; a pattern beside it applies to strings only,
+    # as in Kubernetes' own schemas for quantities.
+    result: JsonSchema = {
+        "x-kubernetes-int-or-string": True,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+    }
     if "pattern" in node:
-        result["anyOf"] = [
-            {"type": "integer", "minimum": 0},
-            {"type": "string", "pattern": node["pattern"]},
-        ]
+        result["pattern"] = node["pattern"]
     return result
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from modeldeploy import metrics, render, rollout
@@ -39,6 +40,10 @@ def status_patch(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, 
         if key not in desired and current[key] is not None:
             patch[key] = None
     return patch
+
+
+def _namespace_terminating(error: ApiException) -> bool:
+    return error.status == 403 and "NamespaceTerminating" in str(error.body or "")
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -89,6 +94,12 @@ class Reconciler:
         with self._lock(namespace, name):
             try:
                 self._reconcile(namespace, name)
+            except ApiException as error:
+                metrics.RECONCILES.labels(namespace, name, "error").inc()
+                if _namespace_terminating(error):
+                    log.info("namespace %s is being deleted; nothing to reconcile", namespace)
+                    return
+                raise
             except Exception:
                 metrics.RECONCILES.labels(namespace, name, "error").inc()
                 raise

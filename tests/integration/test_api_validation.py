@@ -1,5 +1,6 @@
 """The API server itself rejects bad ModelDeployments, naming the field."""
 
+import json
 from typing import Any
 
 import pytest
@@ -100,7 +101,8 @@ def test_unknown_field_is_rejected_with_strict_validation(
         cluster.custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
         )
-    assert 'unknown field "spec.replica"' in error.value.body
+    assert error.value.status == 400
+    assert 'unknown field "spec.replica"' in json.loads(error.value.body)["message"]
 
 
 def test_name_too_long_for_derived_names(cluster: Cluster, crds: None, namespace: str) -> None:

@@ -124,9 +124,10 @@ def test_model_deployment_serves_and_is_kept(
             result = requests.get(
                 f"{cluster.prometheus_url}/api/v1/query", params={"query": query}, timeout=5
             ).json()["data"]["result"]
-            return float(result[0]["value"][1]) if result else None
+            value = float(result[0]["value"][1]) if result else 0.0
+            return value if value >= 2 else None
 
-        assert wait_for(scraped, 60, "request counter scraped by Prometheus") >= 2
+        wait_for(scraped, 60, "both pods' request counters scraped by Prometheus")
 
     # A deleted child is put back.
     service_uid = cluster.core.read_namespaced_service(NAME, namespace).metadata.uid
@@ -136,11 +137,20 @@ def test_model_deployment_serves_and_is_kept(
         30,
         "Service recreated",
     )
-    cluster.apps.delete_namespaced_deployment(f"{NAME}-{revision}", namespace)
-    wait_for(
-        phase_is(cluster, namespace, "Ready"), 120, "Ready again after the Deployment was deleted"
-    )
-    assert f"{NAME}-{revision}" in deployments(cluster, namespace)
+    child = f"{NAME}-{revision}"
+    deployment_uid = deployments(cluster, namespace)[child]["metadata"]["uid"]
+    cluster.apps.delete_namespaced_deployment(child, namespace)
+
+    def recreated_and_ready() -> bool:
+        found = deployments(cluster, namespace).get(child)
+        return bool(
+            found
+            and found["metadata"]["uid"] != deployment_uid
+            and found.get("status", {}).get("readyReplicas") == 2
+        )
+
+    wait_for(recreated_and_ready, 120, "Deployment recreated with 2 ready replicas")
+    wait_for(phase_is(cluster, namespace, "Ready"), 60, "Ready after the Deployment came back")
 
     # A child edited by hand is put back.
     cluster.apps.patch_namespaced_deployment_scale(

@@ -38,6 +38,7 @@ def test_schema_is_structural() -> None:
         assert "title" not in node, path
         if "anyOf" in node and not path.endswith("anyOf"):
             assert node.get("x-kubernetes-int-or-string"), f"{path}: anyOf only for int-or-string"
+            assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
         if "properties" in node and isinstance(node["properties"], dict) and "type" in node:
             assert node["type"] == "object", path
             assert "additionalProperties" not in node, path

@@ -1,0 +1,54 @@
+"""Where the control-plane binaries are: built once by e2e/cluster/build-binaries.sh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "build-binaries.sh"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# Set to use binaries from elsewhere (a directory holding all of COMPONENTS).
+BIN_DIR_ENV = "MODELDEPLOY_K8S_BIN_DIR"
+
+
+class BinariesError(RuntimeError):
+    pass
+
+
+def _complete(directory: Path) -> bool:
+    return all(os.access(directory / name, os.X_OK) for name in COMPONENTS)
+
+
+def find_bin_dir(build: bool = True) -> Path:
+    """The directory holding every component; builds them (slow, once per machine) if asked."""
+    override = os.environ.get(BIN_DIR_ENV)
+    if override:
+        directory = Path(override)
+        if not _complete(directory):
+            raise BinariesError(f"{BIN_DIR_ENV}={override} lacks one of {', '.join(COMPONENTS)}")
+        return directory
+    if not build:
+        raise BinariesError("the control-plane binaries are not located without building")
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise BinariesError(
+            f"{BUILD_SCRIPT} failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    directory = Path(lines[-1])
+    if not _complete(directory):
+        raise BinariesError(f"{BUILD_SCRIPT} printed {directory}, which lacks a component")
+    return directory
+
+
+def find_prometheus() -> Path:
+    found = shutil.which("prometheus")
+    if not found:
+        raise BinariesError(
+            "prometheus is not installed (Debian package `prometheus`; `make system-deps`)"
+        )
+    return Path(found)
