@@ -27,4 +27,6 @@ def configure(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    # kopf reports every successful handler and timer run; the operator logs its own decisions.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

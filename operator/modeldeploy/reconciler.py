@@ -17,12 +17,22 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from modeldeploy import metrics, render, rollout
-from modeldeploy.analysis.provider import MetricsProvider
-from modeldeploy.analysis.verdict import CheckResult, Verdict
+from modeldeploy.analysis.duration import analysis_window
+from modeldeploy.analysis.provider import MetricsProvider, ProviderError
+from modeldeploy.analysis.run import QueryContext, run_checks
+from modeldeploy.analysis.verdict import CheckResult, Verdict, aggregate
+from modeldeploy.commands import read_commands
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
 from modeldeploy.revision import compute_revision
-from modeldeploy.spec import parse_spec
+from modeldeploy.spec import ModelDeploymentSpec, RouterKind, parse_spec
+from modeldeploy.traffic.router import (
+    GatewayRouter,
+    ReplicasRouter,
+    Router,
+    RouterError,
+    RouteTarget,
+)
 
 log = logging.getLogger("modeldeploy.reconciler")
 
@@ -127,15 +137,43 @@ class Reconciler:
 
         revision = compute_revision(name, model_spec)
         observed = self.kube.observe(namespace, name)
-        decision = rollout.decide(name, model_spec, revision, status, observed, now, generation)
+        commands = read_commands(meta.get("annotations") or {}, status)
+        router, target = self._router(namespace, name, model_spec)
 
+        analysis = None
+        if rollout.analysis_due(model_spec, status, now):
+            analysis = self._analyze(namespace, name, model_spec, status, now)
+        route_weight: int | None = None
+        try:
+            route_weight = router.read_weight(target)
+        except RouterError as error:
+            log.warning("route: %s", error, extra={"namespace": namespace, "object": name})
+
+        decision = rollout.decide(
+            name,
+            model_spec,
+            revision,
+            status,
+            observed,
+            now,
+            generation,
+            commands,
+            analysis,
+            route_weight,
+        )
+
+        # Traffic leaves the canary before its pods do, and reaches it only after they exist.
+        lowering = route_weight is not None and decision.weight < route_weight
+        if lowering:
+            self._set_weight(router, target, decision.weight)
         owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         for rev, replicas in decision.replicas.items():
             self.kube.apply(render.get_deployment(owner, model_spec, rev, replicas))
         service_revision = decision.stable_revision or revision
-        canary_revision = decision.canary_revision if decision.stable_revision else None
-        for service in render.get_services(owner, service_revision, canary_revision):
+        for service in render.get_services(owner, service_revision, decision.canary_revision):
             self.kube.apply(service)
+        if not lowering:
+            self._set_weight(router, target, decision.weight)
         for rev, deployment in observed.deployments.items():
             if rev not in decision.replicas:
                 log.info("deleting %s: revision %s is no longer needed", deployment.name, rev)
@@ -144,11 +182,87 @@ class Reconciler:
         for event in decision.events:
             self._post(namespace, name, meta["uid"], event)
         self._write_status(namespace, name, status, decision.status)
-        metrics.record_phase(namespace, name, decision.status["phase"])
-        metrics.READY_REPLICAS.labels(namespace, name).set(
-            decision.status.get("readyReplicas") or 0
+        self._record_metrics(namespace, name, decision, analysis)
+
+    def _router(
+        self, namespace: str, name: str, model_spec: ModelDeploymentSpec
+    ) -> tuple[Router, RouteTarget]:
+        traffic = model_spec.rollout.traffic if model_spec.rollout else None
+        if traffic is not None and traffic.router is RouterKind.GATEWAY_API and traffic.http_route:
+            return GatewayRouter(self.kube), RouteTarget(namespace, name, traffic.http_route.name)
+        return ReplicasRouter(), RouteTarget(namespace, name)
+
+    def _set_weight(self, router: Router, target: RouteTarget, weight: int) -> None:
+        try:
+            router.set_weight(target, weight)
+        except RouterError as error:
+            log.warning(
+                "route: %s", error, extra={"namespace": target.namespace, "object": target.name}
+            )
+
+    def _analyze(
+        self,
+        namespace: str,
+        name: str,
+        model_spec: ModelDeploymentSpec,
+        status: dict[str, Any],
+        now: datetime,
+    ) -> rollout.Analysis:
+        assert model_spec.rollout is not None
+        state = status.get("rollout") or {}
+        stable = status.get("stable") or {}
+        context = QueryContext(
+            namespace=namespace,
+            name=name,
+            model=model_spec.model.name,
+            version=state.get("version", model_spec.model.version),
+            canary_revision=state.get("revision", ""),
+            stable_revision=stable.get("revision"),
+            window=analysis_window(model_spec.rollout.interval, self.min_window_s),
+            stable_version=stable.get("version"),
         )
-        metrics.CANARY_WEIGHT.labels(namespace, name).set(decision.status.get("weight") or 0)
+        results = run_checks(
+            list(model_spec.rollout.checks),
+            context,
+            self.provider or _NoProvider(),
+            rollout.iso(now),
+            min_requests=model_spec.rollout.min_requests,
+        )
+        verdict = aggregate(results)
+        summary = summarize(results)
+        log.info(
+            "checks %s: %s",
+            verdict.value,
+            summary,
+            extra={"namespace": namespace, "object": name, "verdict": verdict.value},
+        )
+        return rollout.Analysis(
+            verdict=verdict.value, results=[r.to_status() for r in results], summary=summary
+        )
+
+    def _record_metrics(
+        self,
+        namespace: str,
+        name: str,
+        decision: rollout.Decision,
+        analysis: rollout.Analysis | None,
+    ) -> None:
+        status = decision.status
+        metrics.record_phase(namespace, name, status["phase"])
+        metrics.READY_REPLICAS.labels(namespace, name).set(status.get("readyReplicas") or 0)
+        metrics.CANARY_WEIGHT.labels(namespace, name).set(decision.weight)
+        metrics.EFFECTIVE_WEIGHT.labels(namespace, name).set(status.get("effectiveWeight") or 0)
+        state = status.get("rollout") or {}
+        metrics.ROLLOUT_STEP.labels(namespace, name).set(state.get("step", -1))
+        for event in decision.events:
+            if event.reason == "RolledBack":
+                metrics.ROLLBACKS.labels(namespace, name).inc()
+            elif event.reason == "Promoted":
+                metrics.PROMOTIONS.labels(namespace, name).inc()
+        for result in analysis.results if analysis else []:
+            metrics.CHECK_RESULTS.labels(namespace, name, result["name"], result["verdict"]).inc()
+            if result.get("value") is not None:
+                metrics.CHECK_VALUE.labels(namespace, name, result["name"]).set(result["value"])
 
     def _write_status(
         self, namespace: str, name: str, current: dict[str, Any], desired: dict[str, Any]
@@ -184,8 +298,6 @@ class _NoProvider:
     and, past the inconclusive limit, rolls back; missing data is never a pass."""
 
     def query(self, promql: str) -> float | None:
-        from modeldeploy.analysis.provider import ProviderError
-
         raise ProviderError("no Prometheus configured (set MODELDEPLOY_PROMETHEUS_URL)")
 
     def is_online(self) -> bool:

@@ -96,7 +96,9 @@ def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: d
     if not state or model_spec.rollout is None or not state.get("stepReadyAt"):
         return False
     interval = parse_duration(model_spec.rollout.interval)
-    last = state.get("lastAnalysisAt") or state["stepReadyAt"]
+    # A step's first check waits a full interval at the step's weight, even when the previous
+    # step's last check ran moments ago: its data must come from the new split.
+    last = max(state.get("lastAnalysisAt") or "", state["stepReadyAt"])
     return seconds_since(last, now) >= interval
 
 

@@ -477,3 +477,22 @@ def test_ramp_invariants(
         total = sum(n for rev, n in decision.replicas.items() if rev in ("r1", "r2"))
         if decision.status["phase"] == "Canary" and replicas >= 2:
             assert total == replicas
+
+
+def test_each_step_is_judged_on_a_full_interval_at_its_own_weight() -> None:
+    spec = make_spec()  # interval 10s
+    status = {
+        "rollout": {
+            "revision": "r2",
+            "step": 1,
+            "lastAnalysisAt": "2026-01-01T12:00:00Z",  # the previous step's last check
+            "stepReadyAt": "2026-01-01T12:00:02Z",  # this step's weight reached just after
+        }
+    }
+    assert not analysis_due(spec, status, T0 + timedelta(seconds=10))
+    assert not analysis_due(spec, status, T0 + timedelta(seconds=11))
+    assert analysis_due(spec, status, T0 + timedelta(seconds=12))
+    status["rollout"]["lastAnalysisAt"] = "2026-01-01T12:00:12Z"
+    assert not analysis_due(spec, status, T0 + timedelta(seconds=21))
+    assert analysis_due(spec, status, T0 + timedelta(seconds=22))
+    assert not analysis_due(spec, {"rollout": {"step": 0, "stepReadyAt": None}}, T0)
