@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import kopf
@@ -25,11 +26,16 @@ TICK_S = 1.0
 
 log = logging.getLogger("modeldeploy.handlers")
 _reconciler: Reconciler | None = None
+_reconciler_guard = threading.Lock()
 
 
 def reconciler() -> Reconciler:
+    """The one Reconciler: its per-object locks only serialize what goes through it, and kopf
+    calls handlers from many threads at once, most of all right after a start."""
     global _reconciler
-    if _reconciler is None:
+    with _reconciler_guard:
+        if _reconciler is not None:
+            return _reconciler
         url = os.environ.get("MODELDEPLOY_PROMETHEUS_URL")
         provider = PrometheusProvider(url) if url else None
         min_window = parse_duration(os.environ.get("MODELDEPLOY_MIN_CHECK_WINDOW", "1m"))

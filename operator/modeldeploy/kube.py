@@ -61,10 +61,24 @@ class Kube:
                 return None
             raise
 
-    def patch_status(self, namespace: str, name: str, status_patch: Manifest) -> None:
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status_patch}, _content_type=MERGE
-        )
+    def patch_status(
+        self, namespace: str, name: str, status_patch: Manifest, resource_version: str
+    ) -> bool:
+        """Writes status only if the object is still at `resource_version`; False on conflict.
+
+        The precondition makes a decision taken on a stale read (another reconcile, or another
+        operator process, got there first) lose instead of overwriting a newer one.
+        """
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status_patch}
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, body, _content_type=MERGE
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     # --- children -----------------------------------------------------------------------
 
@@ -106,6 +120,15 @@ class Kube:
             self.core.patch_namespaced_service(meta["name"], meta["namespace"], manifest, **options)
         else:
             raise ValueError(f"cannot apply kind {kind}")
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        try:
+            self.apps.patch_namespaced_deployment_scale(
+                name, namespace, {"spec": {"replicas": replicas}}, _preload_content=False
+            )
+        except ApiException as error:
+            if not _not_found(error):
+                raise
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from modeldeploy import metrics, render, rollout
+from modeldeploy import metrics, names, render, rollout
 from modeldeploy.analysis.duration import analysis_window
 from modeldeploy.analysis.provider import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, run_checks
@@ -25,7 +25,7 @@ from modeldeploy.commands import read_commands
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
 from modeldeploy.revision import compute_revision
-from modeldeploy.spec import ModelDeploymentSpec, RouterKind, parse_spec
+from modeldeploy.spec import ModelDeploymentSpec, RouterKind, parse_spec, spec_from_source
 from modeldeploy.traffic.router import (
     GatewayRouter,
     ReplicasRouter,
@@ -132,7 +132,7 @@ class Reconciler:
                 self._post(
                     namespace, name, meta["uid"], rollout.Event("Warning", "InvalidSpec", message)
                 )
-            self._write_status(namespace, name, status, new_status)
+            self._write_status(namespace, name, meta["resourceVersion"], status, new_status)
             return
 
         revision = compute_revision(name, model_spec)
@@ -162,13 +162,32 @@ class Reconciler:
             route_weight,
         )
 
+        # The decision is recorded before it is carried out: if the record loses to a newer
+        # write, nothing is done on a stale view; if the operator dies after it, the next
+        # reconcile carries out the same decision from the status.
+        if not self._write_status(
+            namespace, name, meta["resourceVersion"], status, decision.status
+        ):
+            log.info(
+                "status changed while deciding; deciding again",
+                extra={"namespace": namespace, "object": name},
+            )
+            return
+
         # Traffic leaves the canary before its pods do, and reaches it only after they exist.
         lowering = route_weight is not None and decision.weight < route_weight
         if lowering:
             self._set_weight(router, target, decision.weight)
         owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         for rev, replicas in decision.replicas.items():
-            self.kube.apply(render.get_deployment(owner, model_spec, rev, replicas))
+            source = decision.sources.get(rev)
+            if source is None:
+                # No record of what shaped this revision: never re-render it from another
+                # revision's spec, only set its size.
+                self.kube.scale_deployment(namespace, names.deployment_name(name, rev), replicas)
+                continue
+            revision_spec = spec_from_source(source, replicas)
+            self.kube.apply(render.get_deployment(owner, revision_spec, rev, replicas))
         service_revision = decision.stable_revision or revision
         for service in render.get_services(owner, service_revision, decision.canary_revision):
             self.kube.apply(service)
@@ -181,7 +200,6 @@ class Reconciler:
 
         for event in decision.events:
             self._post(namespace, name, meta["uid"], event)
-        self._write_status(namespace, name, status, decision.status)
         self._record_metrics(namespace, name, decision, analysis)
 
     def _router(
@@ -265,11 +283,18 @@ class Reconciler:
                 metrics.CHECK_VALUE.labels(namespace, name, result["name"]).set(result["value"])
 
     def _write_status(
-        self, namespace: str, name: str, current: dict[str, Any], desired: dict[str, Any]
-    ) -> None:
+        self,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        current: dict[str, Any],
+        desired: dict[str, Any],
+    ) -> bool:
         patch = status_patch(current, desired)
         if not patch:
-            return
+            return True
+        if not self.kube.patch_status(namespace, name, patch, resource_version):
+            return False
         if current.get("phase") != desired.get("phase"):
             log.info(
                 "phase %s -> %s: %s",
@@ -278,7 +303,7 @@ class Reconciler:
                 desired.get("message"),
                 extra={"namespace": namespace, "object": name, "phase": desired.get("phase")},
             )
-        self.kube.patch_status(namespace, name, patch)
+        return True
 
     def _post(self, namespace: str, name: str, uid: str, event: rollout.Event) -> None:
         log.info(

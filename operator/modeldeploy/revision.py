@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from modeldeploy.spec import ModelDeploymentSpec
+from modeldeploy.spec import ModelDeploymentSpec, revision_source
 
 REVISION_LENGTH = 10
 
@@ -17,10 +17,6 @@ def compute_revision(name: str, model_spec: ModelDeploymentSpec) -> str:
     not start a new rollout. The object's name is in: checks select series by revision, and two
     ModelDeployments serving the same model must never share one.
     """
-    shaping = {
-        "name": name,
-        "model": model_spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
-        "serving": model_spec.serving.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
+    shaping = {"name": name, **revision_source(model_spec)}
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]

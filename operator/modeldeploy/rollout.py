@@ -25,6 +25,7 @@ from modeldeploy.spec import (
     RolloutStep,
     RouterKind,
     parse_duration,
+    revision_source,
 )
 from modeldeploy.traffic.split import effective_weight, split_replicas
 
@@ -71,6 +72,8 @@ class Decision:
     """Percent of traffic the router must send to the canary."""
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Revision → the spec snapshot its Deployment is rendered from."""
 
 
 def iso(moment: datetime) -> str:
@@ -150,13 +153,27 @@ class _Draft:
         return iso(self.now)
 
     def revision_status(self, revision: str, version: str, replicas: int) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "revision": revision,
             "version": version,
             "deployment": names.deployment_name(self.name, revision),
             "replicas": replicas,
             "readyReplicas": self.observed.ready(revision),
         }
+        source = self.source_of(revision)
+        if source is not None:
+            entry["source"] = source
+        return entry
+
+    def source_of(self, revision: str) -> dict[str, Any] | None:
+        """The spec snapshot that shaped `revision`: the spec's own for its revision, else the
+        one recorded with the track that runs it."""
+        if revision == self.revision:
+            return revision_source(self.spec)
+        for track in (self.stable, self.previous):
+            if track is not None and track.get("revision") == revision and track.get("source"):
+                return dict(track["source"])
+        return None
 
     def emit(self, event_type: str, reason: str, message: str) -> None:
         self.events.append(Event(event_type, reason, message))
@@ -713,8 +730,10 @@ def _finish(
             status.get("conditions", []), updates, draft.now_iso, generation
         ),
     }
+    sources = {rev: src for rev in draft.replicas if (src := draft.source_of(rev)) is not None}
     return Decision(
         replicas=draft.replicas,
+        sources=sources,
         stable_revision=stable["revision"] if stable else None,
         canary_revision=canary_revision,
         weight=draft.weight,

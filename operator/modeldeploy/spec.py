@@ -337,6 +337,14 @@ class Condition(ApiModel):
     observed_generation: int | None = None
 
 
+class RevisionSource(ApiModel):
+    """The part of the spec that shaped a revision's pods, kept so that its Deployment can be
+    rendered (or rebuilt) after the spec has moved on to another revision."""
+
+    model: ModelSpec
+    serving: ServingSpec
+
+
 class RevisionStatus(ApiModel):
     revision: str
     version: str
@@ -344,6 +352,7 @@ class RevisionStatus(ApiModel):
     replicas: int = 0
     ready_replicas: int = 0
     since: str | None = Field(default=None, description="When this track last changed size")
+    source: RevisionSource | None = None
 
 
 class RolloutState(ApiModel):
@@ -419,3 +428,15 @@ class ModelDeploymentStatus(ApiModel):
 
 def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
     return ModelDeploymentSpec.model_validate(raw)
+
+
+def revision_source(model_spec: ModelDeploymentSpec) -> dict[str, Any]:
+    """The snapshot of `model_spec` that `spec_from_source` turns back into a spec."""
+    return {
+        "model": model_spec.model.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "serving": model_spec.serving.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def spec_from_source(source: dict[str, Any], replicas: int) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate({**source, "replicas": replicas})

@@ -33,6 +33,7 @@ def make_spec(
     replicas: int = 4,
     steps: list[dict[str, Any]] | None = None,
     router: str = "replicas",
+    env: dict[str, str] | None = None,
     **rollout: Any,
 ) -> ModelDeploymentSpec:
     traffic: dict[str, Any] = {"router": router}
@@ -42,6 +43,7 @@ def make_spec(
         {
             "model": {"name": "m", "version": version, "uri": "file:///m", "format": "sklearn"},
             "replicas": replicas,
+            "serving": {"env": [{"name": k, "value": v} for k, v in (env or {}).items()]},
             "rollout": {
                 "steps": steps or [{"weight": 10}, {"weight": 50}],
                 "interval": "10s",
@@ -496,3 +498,20 @@ def test_each_step_is_judged_on_a_full_interval_at_its_own_weight() -> None:
     assert not analysis_due(spec, status, T0 + timedelta(seconds=21))
     assert analysis_due(spec, status, T0 + timedelta(seconds=22))
     assert not analysis_due(spec, {"rollout": {"step": 0, "stepReadyAt": None}}, T0)
+
+
+def test_every_revision_is_rendered_from_its_own_spec() -> None:
+    """The stable Deployment keeps the model it was deployed with while a canary ramps."""
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2", env={"SERVING_RESPONSE_DELAY_MS": "250"})
+    decision = sim.run_until(lambda d: d.weight == 10)
+    assert decision.sources["r1"]["model"]["version"] == "v1"
+    assert decision.sources["r1"]["serving"]["env"] == []
+    assert decision.sources["r2"]["model"]["version"] == "v2"
+    assert decision.sources["r2"]["serving"]["env"] == [
+        {"name": "SERVING_RESPONSE_DELAY_MS", "value": "250"}
+    ]
+    promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    assert promoted.status["previous"]["source"]["model"]["version"] == "v1"
+    assert promoted.sources["r1"]["model"]["version"] == "v1"
