@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import config
 
-from e2e.fixtures import GROUP, PLURAL, REPO, Cluster, apply_model_deployment, start_operator
+from e2e.fixtures import (
+    GROUP,
+    PLURAL,
+    REPO,
+    Cluster,
+    api_client_for,
+    apply_model_deployment,
+    start_operator,
+)
 from e2e.localcluster import LocalCluster
 from e2e.models import train_classifier, train_failing_on_negatives
 from e2e.rollouts import client_traffic, status_of
@@ -70,7 +77,7 @@ def main() -> int:
         cluster = Cluster(
             kubeconfig=Path(local.kubeconfig),
             prometheus_url=local.prometheus_url,
-            api_client=config.new_client_from_config(config_file=str(local.kubeconfig)),
+            api_client=api_client_for(Path(local.kubeconfig)),
         )
         os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
         print(f"  export KUBECONFIG={local.kubeconfig}")

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import yaml
@@ -89,10 +89,10 @@ class Cluster:
             "GET", path, auth_settings=["BearerToken"]
         )
         response = self.api_client.call_api(method, url, header_params=headers, body=body)
-        response.read()
+        response.read()  # type: ignore[no-untyped-call]
         if response.status >= 400:
             raise AssertionError(f"GET {path}: {response.status} {response.data!r}")
-        return json.loads(response.data)
+        return json.loads(response.data or b"null")
 
 
 def kubectl_binary() -> str:
@@ -117,8 +117,16 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
         local = request.getfixturevalue("local_cluster")
         kubeconfig, prometheus_url = Path(local.kubeconfig), local.prometheus_url
         os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
-    api_client = config.new_client_from_config(config_file=str(kubeconfig))
-    return Cluster(kubeconfig=kubeconfig, prometheus_url=prometheus_url, api_client=api_client)
+    return Cluster(
+        kubeconfig=kubeconfig,
+        prometheus_url=prometheus_url,
+        api_client=api_client_for(kubeconfig),
+    )
+
+
+def api_client_for(kubeconfig: Path) -> client.ApiClient:
+    made: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return made
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +207,7 @@ _OPERATORS: list[OperatorProcess] = []
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed and _OPERATORS:
         report.sections.append(("operator log", _OPERATORS[-1].log_tail()))
@@ -208,7 +216,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}}, _preload_content=False)
+    cluster.core.create_namespace(cast(Any, {"metadata": {"name": name}}), _preload_content=False)
 
     def default_service_account() -> bool:
         try:
@@ -224,9 +232,8 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 def get_model_deployment(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    return dict(
-        cluster.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    )
+    body = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return cast(dict[str, Any], body)
 
 
 def apply_model_deployment(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> None:

@@ -22,7 +22,12 @@ sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 
 from e2e.fixtures import REPO as _REPO  # noqa: E402
-from e2e.fixtures import Cluster, apply_model_deployment, start_operator  # noqa: E402
+from e2e.fixtures import (  # noqa: E402
+    Cluster,
+    api_client_for,
+    apply_model_deployment,
+    start_operator,
+)
 from e2e.localcluster import LocalCluster  # noqa: E402
 from e2e.models import train_classifier, train_failing_on_negatives  # noqa: E402
 from e2e.recorder import StatusRecorder  # noqa: E402
@@ -45,8 +50,6 @@ RESULTS = REPO / "bench" / "results" / "rollback.json"
 
 
 def main() -> int:
-    from kubernetes import config
-
     work = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-rollback-"))
     options = RolloutOptions(interval=f"{INTERVAL_S}s", failure_limit=0)
     durations: list[float] = []
@@ -54,7 +57,7 @@ def main() -> int:
         cluster = Cluster(
             kubeconfig=Path(local.kubeconfig),
             prometheus_url=local.prometheus_url,
-            api_client=config.new_client_from_config(config_file=str(local.kubeconfig)),
+            api_client=api_client_for(Path(local.kubeconfig)),
         )
         cluster_bin = Path(local.bin_dir)
         import os

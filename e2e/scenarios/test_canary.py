@@ -206,7 +206,11 @@ def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
 def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
 ) -> None:
-    steps = [{"weight": 25, "pause": "6s"}, {"weight": 50, "pause": "6s"}, {"weight": 75}]
+    steps: list[dict[str, Any]] = [
+        {"weight": 25, "pause": "6s"},
+        {"weight": 50, "pause": "6s"},
+        {"weight": 75},
+    ]
     options = RolloutOptions(steps=steps)
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
     with (
@@ -249,7 +253,7 @@ def test_gateway_api_router_ramps_by_route_weights(
     )
 
     def route_weight() -> int | None:
-        current = cluster.custom.get_namespaced_custom_object(
+        current: Any = cluster.custom.get_namespaced_custom_object(
             "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME
         )
         refs = {r["name"]: r.get("weight", 1) for r in current["spec"]["rules"][0]["backendRefs"]}
@@ -273,9 +277,9 @@ def test_gateway_api_router_ramps_by_route_weights(
     # After promotion the stable Service points at the promoted pods.
     wait_for(
         lambda: (
-            cluster.core.read_namespaced_service(f"{NAME}-stable", namespace).spec.selector[
-                "modeldeploy.io/revision"
-            ]
+            cluster.get_json(f"/api/v1/namespaces/{namespace}/services/{NAME}-stable")["spec"][
+                "selector"
+            ]["modeldeploy.io/revision"]
             == canary
         ),
         30,
