@@ -119,7 +119,11 @@ def main() -> int:
                 apply_model_deployment(
                     cluster, NAMESPACE, with_version(manifest, "v3", v3.uri, v3.sha256)
                 )
-                final = watch(cluster, lambda s: s.get("phase") == "RolledBack", 300)
+                final = watch(
+                    cluster,
+                    lambda s: s.get("phase") == "RolledBack" and s.get("ready") == "4/4",
+                    300,
+                )
             say("kubectl modeldeploy status iris")
             from modeldeploy.cli import format_status
 
