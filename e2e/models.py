@@ -32,17 +32,20 @@ class TrainedModel:
         }
 
 
-def train_classifier(path: Path, seed: int = 0, n_features: int = 4) -> TrainedModel:
-    """A logistic regression over three well-separated clusters, saved with joblib."""
-    import joblib
+def _clusters(seed: int, n_features: int) -> tuple[Any, Any, Any]:
+    """Three well-separated classes: (centers, features, labels)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
     centers = np.array([[0.0] * n_features, [4.0] * n_features, [8.0] * n_features])
     labels = rng.integers(0, 3, size=600)
     features = centers[labels] + rng.normal(scale=0.6, size=(600, n_features))
-    model = LogisticRegression(max_iter=500).fit(features, labels)
+    return centers, features, labels
+
+
+def _save(model: Any, path: Path, centers: Any) -> TrainedModel:
+    import joblib
+
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path)
     sample = centers + 0.1
@@ -52,6 +55,14 @@ def train_classifier(path: Path, seed: int = 0, n_features: int = 4) -> TrainedM
         sample=sample.tolist(),
         expected=[int(v) for v in model.predict(sample)],
     )
+
+
+def train_classifier(path: Path, seed: int = 0, n_features: int = 4) -> TrainedModel:
+    """A logistic regression over three well-separated clusters, saved with joblib."""
+    from sklearn.linear_model import LogisticRegression
+
+    centers, features, labels = _clusters(seed, n_features)
+    return _save(LogisticRegression(max_iter=500).fit(features, labels), path, centers)
 
 
 def train_failing_on_negatives(path: Path, seed: int = 0, n_features: int = 4) -> TrainedModel:
@@ -61,27 +72,14 @@ def train_failing_on_negatives(path: Path, seed: int = 0, n_features: int = 4) -
     negative feature yields NaN inside the pipeline and scikit-learn refuses to predict: a real
     artifact that answers 5xx to part of real traffic.
     """
-    import joblib
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    rng = np.random.default_rng(seed)
-    centers = np.array([[0.0] * n_features, [4.0] * n_features, [8.0] * n_features])
-    labels = rng.integers(0, 3, size=600)
-    features = np.abs(centers[labels] + rng.normal(scale=0.6, size=(600, n_features)))
+    centers, features, labels = _clusters(seed, n_features)
     model = make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression(max_iter=500))
-    model.fit(features, labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
-    sample = centers + 0.1
-    return TrainedModel(
-        path=path,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        sample=sample.tolist(),
-        expected=[int(v) for v in model.predict(sample)],
-    )
+    return _save(model.fit(np.abs(features), labels), path, centers)
 
 
 def traffic_rows(count: int = 64, seed: int = 7, n_features: int = 4) -> list[list[float]]:
