@@ -30,6 +30,7 @@ from e2e.rollouts import (
     wait_new_revision,
     wait_outcome,
 )
+from modeldeploy import cli
 
 pytestmark = pytest.mark.cluster
 
@@ -287,3 +288,54 @@ def test_gateway_api_router_ramps_by_route_weights(
     )
     backends = {r.backend for r in traffic.records()}
     assert {f"{NAME}-stable", f"{NAME}-canary"} <= backends, traffic.summary()
+
+
+def test_people_steer_a_rollout_with_the_kubectl_plugin(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    """pause, resume, promote, abort, retry, promote --full and undo, as a person runs them."""
+    steps: list[dict[str, Any]] = [
+        {"weight": 25, "pause": "1h"},
+        {"weight": 50, "pause": "1h"},
+        {"weight": 75, "pause": "1h"},
+    ]
+    options = RolloutOptions(steps=steps)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+
+    def plugin(*args: str) -> None:
+        assert cli.main(["--kubeconfig", str(cluster.kubeconfig), "-n", namespace, *args]) == 0
+
+    def phase_becomes(phase: str, step: int | None = None) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            status = status_of(cluster, namespace, NAME)
+            at_step = (status.get("rollout") or {}).get("step")
+            return status if status.get("phase") == phase and step in (None, at_step) else None
+
+        return wait_for(probe, 90, f"phase {phase} at step {step}", interval=0.3)
+
+    with client_traffic(cluster, namespace, NAME):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        sleep_until_step_reached(cluster, namespace, NAME, 0)
+        plugin("pause", NAME)
+        phase_becomes("Paused", 0)
+        plugin("resume", NAME)
+        phase_becomes("Canary", 0)
+        plugin("promote", NAME)
+        phase_becomes("Canary", 1)
+        plugin("abort", NAME)
+        aborted = phase_becomes("RolledBack")
+        assert aborted["rolledBack"]["reason"] == "aborted as asked"
+        assert aborted["weight"] == 0
+        plugin("retry", NAME)
+        phase_becomes("Canary", 0)
+        plugin("promote", "--full", NAME)
+        promoted = wait_outcome(cluster, namespace, NAME, canary)
+        assert promoted["stable"]["revision"] == canary
+        plugin("undo", NAME)
+        undone = phase_becomes("RolledBack")
+
+    assert undone["stable"]["revision"] == stable
+    assert undone["rolledBack"]["reason"] == "undone as asked"
+    assert set(undone["handledCommands"]) == {"promote", "abort", "retry", "undo"}
+    outcomes = [entry["outcome"] for entry in undone["history"]]
+    assert outcomes[:4] == ["Undone", "Promoted", "RolledBack", "Deployed"], outcomes
