@@ -75,18 +75,11 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-@kopf.on.event(
-    "apps",
-    "v1",
-    "deployments",
-    labels={names.LABEL_NAME: kopf.PRESENT, names.LABEL_MANAGED_BY: names.MANAGER},
-)
-@kopf.on.event(
-    "",
-    "v1",
-    "services",
-    labels={names.LABEL_NAME: kopf.PRESENT, names.LABEL_MANAGED_BY: names.MANAGER},
-)
+_OWNED: dict[str, Any] = {names.LABEL_NAME: kopf.PRESENT, names.LABEL_MANAGED_BY: names.MANAGER}
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=_OWNED)
+@kopf.on.event("", "v1", "services", labels=_OWNED)
 def owned_object_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     owner = _owner_name(body)
     if owner is not None and namespace is not None:

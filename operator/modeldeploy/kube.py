@@ -50,16 +50,21 @@ class Kube:
 
     # --- ModelDeployments ---------------------------------------------------------------
 
-    def get_model_deployment(self, namespace: str, name: str) -> Manifest | None:
+    def _get_custom(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Manifest | None:
         try:
-            return cast(
-                Manifest,
-                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
+            found = self.custom.get_namespaced_custom_object(
+                group, version, namespace, plural, name
             )
         except ApiException as error:
             if _not_found(error):
                 return None
             raise
+        return cast(Manifest, found)
+
+    def get_model_deployment(self, namespace: str, name: str) -> Manifest | None:
+        return self._get_custom(GROUP, VERSION, namespace, PLURAL, name)
 
     def patch_status(
         self, namespace: str, name: str, status_patch: Manifest, resource_version: str
@@ -151,17 +156,7 @@ class Kube:
     # --- Gateway API ----------------------------------------------------------------------
 
     def get_httproute(self, namespace: str, name: str) -> Manifest | None:
-        try:
-            return cast(
-                Manifest,
-                self.custom.get_namespaced_custom_object(
-                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", name
-                ),
-            )
-        except ApiException as error:
-            if _not_found(error):
-                return None
-            raise
+        return self._get_custom("gateway.networking.k8s.io", "v1", namespace, "httproutes", name)
 
     def replace_httproute_rules(
         self, namespace: str, name: str, rules: list[Manifest], resource_version: str

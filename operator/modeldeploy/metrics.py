@@ -6,6 +6,8 @@ import contextlib
 
 from prometheus_client import Counter, Gauge, start_http_server
 
+from modeldeploy.rollout import PHASES
+
 RECONCILES = Counter(
     "modeldeploy_reconciles_total", "Reconciles by outcome", ["namespace", "name", "outcome"]
 )
@@ -47,17 +49,15 @@ CHECK_RESULTS = Counter(
 ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "name"])
 PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
 
-KNOWN_PHASES = ("Progressing", "Ready", "Degraded", "Failed", "Canary", "Paused", "RolledBack")
-
 
 def record_phase(namespace: str, name: str, phase: str) -> None:
-    for known in {*KNOWN_PHASES, phase}:
+    for known in {*PHASES, phase}:
         PHASE.labels(namespace, name, known).set(1 if known == phase else 0)
 
 
 def forget(namespace: str, name: str) -> None:
     """Drops the series of a deleted ModelDeployment."""
-    for known in KNOWN_PHASES:
+    for known in PHASES:
         with contextlib.suppress(KeyError):
             PHASE.remove(namespace, name, known)
     for gauge in (READY_REPLICAS, CANARY_WEIGHT, EFFECTIVE_WEIGHT, ROLLOUT_STEP):

@@ -93,6 +93,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         with self._locks_guard:
             self._locks.pop((namespace, name), None)
+        self.last_reconciled.pop((namespace, name), None)
         metrics.forget(namespace, name)
 
     def seconds_since_reconcile(self, namespace: str, name: str) -> float:
@@ -104,14 +105,11 @@ class Reconciler:
         with self._lock(namespace, name):
             try:
                 self._reconcile(namespace, name)
-            except ApiException as error:
+            except Exception as error:
                 metrics.RECONCILES.labels(namespace, name, "error").inc()
-                if _namespace_terminating(error):
+                if isinstance(error, ApiException) and _namespace_terminating(error):
                     log.info("namespace %s is being deleted; nothing to reconcile", namespace)
                     return
-                raise
-            except Exception:
-                metrics.RECONCILES.labels(namespace, name, "error").inc()
                 raise
             metrics.RECONCILES.labels(namespace, name, "ok").inc()
 

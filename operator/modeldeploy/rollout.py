@@ -36,6 +36,15 @@ PHASE_FAILED = "Failed"
 PHASE_CANARY = "Canary"
 PHASE_PAUSED = "Paused"
 PHASE_ROLLED_BACK = "RolledBack"
+PHASES = (
+    PHASE_PROGRESSING,
+    PHASE_READY,
+    PHASE_DEGRADED,
+    PHASE_FAILED,
+    PHASE_CANARY,
+    PHASE_PAUSED,
+    PHASE_ROLLED_BACK,
+)
 
 # Verdicts of one analysis run, as the analysis package names them.
 PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
@@ -408,7 +417,7 @@ def _canary(
     draft.rollout = state
 
     if commands.abort:
-        _roll_back(draft, "aborted as asked", "Aborted")
+        _roll_back(draft, "aborted as asked", cause="Aborted")
         return
 
     step_index = min(int(state["step"]), len(steps) - 1)
@@ -432,7 +441,7 @@ def _canary(
             draft,
             f"canary not Ready within progressDeadline {rollout_spec.progress_deadline}: "
             f"{canary_ready}/{canary_n} replicas ready",
-            "ProgressDeadlineExceeded",
+            cause="ProgressDeadlineExceeded",
         )
         return
 
@@ -442,7 +451,7 @@ def _canary(
         if analysis.verdict == FAIL:
             state["failures"] = int(state.get("failures", 0)) + 1
             if state["failures"] > rollout_spec.failure_limit:
-                _roll_back(draft, analysis.summary or "a check failed", "CheckFailed")
+                _roll_back(draft, analysis.summary or "a check failed", cause="CheckFailed")
                 return
             draft.emit(
                 "Warning",
@@ -456,7 +465,7 @@ def _canary(
                     draft,
                     f"checks inconclusive {state['inconclusive']} times in a row: "
                     f"{analysis.summary}",
-                    "Inconclusive",
+                    cause="Inconclusive",
                 )
                 return
             draft.emit(
@@ -468,29 +477,30 @@ def _canary(
         else:
             state["inconclusive"] = 0
             pause_s = parse_duration(step.pause) if step.pause else 0.0
+            paused_long_enough = seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
+            # _advance answers True when it promoted, which ends this decision.
             if (
                 not commands.paused
-                and seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
+                and paused_long_enough
+                and _advance(draft, steps, step_index, "checks passed")
             ):
-                if _advance(draft, steps, step_index, "checks passed"):
-                    return
-                step_index = int(state["step"])
-                step = steps[step_index]
-                stable_n, canary_n = _track_replicas(draft.spec, rollout_spec, step.weight)
+                return
 
     if commands.promote == "full":
         _promote(draft, "promoted as asked")
         return
-    if commands.promote == "step":
-        if _advance(draft, steps, step_index, "promoted one step as asked"):
-            return
-        step_index = int(state["step"])
-        step = steps[step_index]
-        stable_n, canary_n = _track_replicas(draft.spec, rollout_spec, step.weight)
+    if commands.promote == "step" and _advance(
+        draft, steps, step_index, "promoted one step as asked"
+    ):
+        return
 
+    # The step may have moved on above: size the tracks for the step the ramp is at now.
+    step_index = int(state["step"])
+    step = steps[step_index]
+    stable_n, canary_n = _track_replicas(draft.spec, rollout_spec, step.weight)
     draft.replicas[draft.stable["revision"]] = stable_n
     draft.replicas[draft.revision] = canary_n
-    draft.weight = _routed_weight(draft, steps, int(state["step"]), rollout_spec)
+    draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
     state["stepWeight"] = step.weight
     draft.phase = PHASE_PAUSED if commands.paused else PHASE_CANARY
     waiting = (
@@ -551,7 +561,6 @@ def _advance(draft: _Draft, steps: list[RolloutStep], step_index: int, why: str)
     state["step"] = step_index + 1
     state["stepSetAt"] = draft.now_iso
     state["stepReadyAt"] = None
-    state["failures"] = state.get("failures", 0)
     nxt = steps[step_index + 1]
     draft.emit(
         "Normal", "StepAdvanced", f"{why}: step {step_index + 2}/{len(steps)}, weight {nxt.weight}%"
@@ -559,7 +568,7 @@ def _advance(draft: _Draft, steps: list[RolloutStep], step_index: int, why: str)
     return False
 
 
-def _roll_back(draft: _Draft, reason: str, event_reason: str) -> None:
+def _roll_back(draft: _Draft, reason: str, *, cause: str) -> None:
     """Weight 0 and the canary scaled to zero in this very decision; stable back to full size."""
     assert draft.stable is not None
     state = draft.rollout or {}
@@ -572,6 +581,7 @@ def _roll_back(draft: _Draft, reason: str, event_reason: str) -> None:
         "version": version,
         "reason": reason,
         "at": draft.now_iso,
+        "cause": cause,
     }
     draft.rollout = None
     draft.emit(
@@ -581,8 +591,6 @@ def _roll_back(draft: _Draft, reason: str, event_reason: str) -> None:
     draft.phase = PHASE_ROLLED_BACK
     draft.message = f"revision {draft.revision} ({version}) was rolled back: {reason}"
     draft.stable = {**draft.stable, "replicas": draft.spec.replicas, "since": draft.now_iso}
-    if event_reason != "RolledBack":
-        draft.rolled_back["cause"] = event_reason
 
 
 def _promote(draft: _Draft, why: str) -> None:

@@ -1,4 +1,4 @@
-"""Routers behind one interface: make sure the route exists, set weights, read them back."""
+"""Routers behind one interface: set the canary's weight, read back what clients get."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ class RouterError(Exception):
 
 
 class Router(Protocol):
-    def reconcile(self, target: RouteTarget) -> None: ...
-
     def set_weight(self, target: RouteTarget, weight: int) -> None: ...
 
     def read_weight(self, target: RouteTarget) -> int | None: ...
@@ -35,9 +33,6 @@ class Router(Protocol):
 class ReplicasRouter:
     """No mesh: the weight is the canary's share of ready replicas, which the rollout state
     machine sets through the Deployments' sizes; there is no route object to touch."""
-
-    def reconcile(self, target: RouteTarget) -> None:
-        return None
 
     def set_weight(self, target: RouteTarget, weight: int) -> None:
         return None
@@ -114,18 +109,20 @@ class GatewayRouter:
 
     def __init__(self, store: RouteStore) -> None:
         self.store = store
+        # One router serves one reconcile: the route read for the weight is the one the new
+        # weight is written over (its resourceVersion guards against edits in between).
+        self._read: dict[RouteTarget, dict[str, Any]] = {}
 
     def _route(self, target: RouteTarget) -> dict[str, Any]:
+        if target in self._read:
+            return self._read[target]
         if target.route is None:
             raise RouterError("the gateway-api router needs httpRoute")
         route = self.store.get_httproute(target.namespace, target.route)
         if route is None:
             raise RouterError(f"HTTPRoute {target.route} not found in {target.namespace}")
+        self._read[target] = route
         return route
-
-    def reconcile(self, target: RouteTarget) -> None:
-        route = self._route(target)
-        weighted_rules(route["spec"].get("rules") or [], target.name, 0)
 
     def set_weight(self, target: RouteTarget, weight: int) -> None:
         route = self._route(target)
