@@ -17,12 +17,11 @@ from typing import Any
 import yaml
 
 from e2e.fixtures import (
-    GROUP,
-    PLURAL,
     REPO,
     Cluster,
-    api_client_for,
     apply_model_deployment,
+    cluster_on,
+    install_crds,
     start_operator,
 )
 from e2e.localcluster import LocalCluster
@@ -74,18 +73,10 @@ def main() -> int:
     say("Starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler,")
     print("    a node agent running pods as local processes, Prometheus", flush=True)
     with LocalCluster(state_dir=state_dir) as local:
-        cluster = Cluster(
-            kubeconfig=Path(local.kubeconfig),
-            prometheus_url=local.prometheus_url,
-            api_client=api_client_for(Path(local.kubeconfig)),
-        )
-        os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
+        cluster = cluster_on(local)
         print(f"  export KUBECONFIG={local.kubeconfig}")
         print(f"  Prometheus: {local.prometheus_url}")
-        cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}"
-        )
+        install_crds(cluster)
 
         say("Training three models: v1, v2 (retrained), v3 (fails on negative inputs)")
         train_classifier(DEMO_DIR / "iris-v1.joblib", seed=1)

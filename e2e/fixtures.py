@@ -17,12 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+if TYPE_CHECKING:
+    from e2e.localcluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "modeldeploy.io", "v1alpha1", "modeldeployments"
@@ -112,14 +115,21 @@ def kubectl_binary() -> str:
 def cluster(request: pytest.FixtureRequest) -> Cluster:
     external = os.environ.get("MODELDEPLOY_E2E_KUBECONFIG")
     if external:
-        kubeconfig, prometheus_url = Path(external), os.environ.get("MODELDEPLOY_PROMETHEUS_URL")
-    else:
-        local = request.getfixturevalue("local_cluster")
-        kubeconfig, prometheus_url = Path(local.kubeconfig), local.prometheus_url
-        os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
+        return Cluster(
+            kubeconfig=Path(external),
+            prometheus_url=os.environ.get("MODELDEPLOY_PROMETHEUS_URL"),
+            api_client=api_client_for(Path(external)),
+        )
+    return cluster_on(request.getfixturevalue("local_cluster"))
+
+
+def cluster_on(local: LocalCluster) -> Cluster:
+    """The handle on a local cluster; its kubectl is the one `Cluster.kubectl` runs."""
+    os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
+    kubeconfig = Path(local.kubeconfig)
     return Cluster(
         kubeconfig=kubeconfig,
-        prometheus_url=prometheus_url,
+        prometheus_url=local.prometheus_url,
         api_client=api_client_for(kubeconfig),
     )
 
@@ -131,6 +141,11 @@ def api_client_for(kubeconfig: Path) -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> None:
+    install_crds(cluster)
+
+
+def install_crds(cluster: Cluster) -> None:
+    """The project's CRDs, applied and Established."""
     cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
     for path in sorted((REPO / "crds").glob("*.yaml")):
         name = yaml.safe_load(path.read_text())["metadata"]["name"]

@@ -3,10 +3,8 @@ rollback benchmark, so that what one shows is what the others check."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -239,10 +237,6 @@ def first_bad_sample_time(
     return min(times) if times else None
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
-    wait_for(lambda: predicate() or None, timeout, message, interval=0.2)
-
-
 def sleep_until_step_reached(
     cluster: Cluster, namespace: str, name: str, step: int, timeout: float = 120
 ) -> dict[str, Any]:
@@ -252,12 +246,3 @@ def sleep_until_step_reached(
         return status if state.get("step") == step and state.get("stepReadyAt") else None
 
     return wait_for(reached, timeout, f"step {step + 1} reached", interval=0.2)
-
-
-def elapsed(since: float) -> float:
-    return time.time() - since
-
-
-def model_dir(base: Path) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    return base

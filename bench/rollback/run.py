@@ -21,11 +21,10 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from e2e.fixtures import REPO as _REPO  # noqa: E402
 from e2e.fixtures import (  # noqa: E402
-    Cluster,
-    api_client_for,
     apply_model_deployment,
+    cluster_on,
+    install_crds,
     start_operator,
 )
 from e2e.localcluster import LocalCluster  # noqa: E402
@@ -54,22 +53,8 @@ def main() -> int:
     options = RolloutOptions(interval=f"{INTERVAL_S}s", failure_limit=0)
     durations: list[float] = []
     with LocalCluster(state_dir=work / "cluster") as local:
-        cluster = Cluster(
-            kubeconfig=Path(local.kubeconfig),
-            prometheus_url=local.prometheus_url,
-            api_client=api_client_for(Path(local.kubeconfig)),
-        )
-        cluster_bin = Path(local.bin_dir)
-        import os
-
-        os.environ["MODELDEPLOY_K8S_BIN"] = str(cluster_bin)
-        cluster.kubectl("apply", "--server-side", "-f", str(_REPO / "crds"))
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/modeldeployments.modeldeploy.io",
-        )
+        cluster = cluster_on(local)
+        install_crds(cluster)
         operator = start_operator(cluster.kubeconfig, work / "operator.log", local.prometheus_url)
         try:
             good = train_classifier(work / "good.joblib", seed=1)

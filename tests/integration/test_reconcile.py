@@ -17,6 +17,7 @@ from e2e.fixtures import (
     get_model_deployment,
     wait_for,
 )
+from e2e.localcluster import traffic
 from e2e.models import TrainedModel, train_classifier
 
 pytestmark = pytest.mark.cluster
@@ -65,15 +66,7 @@ def ready_endpoints(cluster: Cluster, namespace: str, service: str) -> list[tupl
         f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
         f"?labelSelector=kubernetes.io/service-name={service}"
     )["items"]
-    found = []
-    for endpoint_slice in slices:
-        port = next(
-            (p["port"] for p in endpoint_slice.get("ports") or [] if p.get("name") == "http"), None
-        )
-        for endpoint in endpoint_slice.get("endpoints") or []:
-            if endpoint.get("conditions", {}).get("ready") and port:
-                found.extend((address, port) for address in endpoint["addresses"])
-    return found
+    return [(e.ip, e.port) for e in traffic.ready_endpoints(slices, "http")]
 
 
 def deployments(cluster: Cluster, namespace: str) -> dict[str, Any]:
