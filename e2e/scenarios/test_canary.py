@@ -116,7 +116,12 @@ def test_version_answering_5xx_is_rolled_back_at_the_first_step(
     assert recorder.steps() == [0]
     assert outcome["stable"]["revision"] == stable
     assert cluster.apps.read_namespaced_deployment(f"{NAME}-{canary}", namespace).spec.replicas == 0
-    assert events_with_reason(cluster, namespace, NAME, "RolledBack")
+    # Events follow the status write that records the decision.
+    wait_for(
+        lambda: events_with_reason(cluster, namespace, NAME, "RolledBack"),
+        10,
+        "a RolledBack Event",
+    )
 
     # Detection: from the first scraped 5xx of the canary to weight 0.
     assert cluster.prometheus_url
