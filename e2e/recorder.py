@@ -92,6 +92,24 @@ class StatusRecorder:
     def steps(self) -> list[int | None]:
         return self._dedupe([s.step for s in self.samples if s.step is not None])
 
+    def wait_settled(self, timeout_s: float = 15) -> Sample:
+        """Waits until the recorder itself has seen the rollout end: no canary left and no
+        weight on the route. A caller that saw the end through its own poll would otherwise
+        stop the recorder a sample too early."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            samples = list(self.samples)
+            active = [
+                i for i, s in enumerate(samples) if s.canary is not None or s.step is not None
+            ]
+            if active:
+                after = samples[active[-1] + 1 :]
+                settled = [s for s in after if s.canary is None and not s.route_weight]
+                if settled:
+                    return settled[0]
+            time.sleep(self.period_s)
+        raise AssertionError(f"the recorder never saw the rollout settle: {self.describe()}")
+
     def first(self, predicate: Callable[[Sample], bool]) -> Sample | None:
         return next((s for s in self.samples if predicate(s)), None)
 

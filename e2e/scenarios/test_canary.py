@@ -75,6 +75,7 @@ def test_good_version_ramps_every_step_and_is_promoted(
         canary_pods = pod_uids(cluster, namespace, NAME, canary)
         assert len(canary_pods) == 3, at_last_step
         outcome = wait_outcome(cluster, namespace, NAME, canary)
+        recorder.wait_settled()
         time.sleep(8)  # past scaleDownDelay
 
     assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
@@ -108,6 +109,7 @@ def test_version_answering_5xx_is_rolled_back_at_the_first_step(
     ):
         canary = start_rollout(cluster, namespace, models["fails"], options, stable)
         outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+        recorder.wait_settled()
 
     assert outcome["phase"] == "RolledBack", outcome
     assert "error-rate" in outcome["rolledBack"]["reason"]
@@ -149,6 +151,7 @@ def test_slower_version_is_rolled_back_by_the_relative_latency_check(
     ):
         canary = start_rollout(cluster, namespace, models["v2"], slow, stable)
         outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+        recorder.wait_settled()
 
     assert outcome["phase"] == "RolledBack", outcome
     assert "latency-p95" in outcome["rolledBack"]["reason"]
@@ -182,6 +185,7 @@ def test_prometheus_down_holds_the_ramp_then_rolls_back(
             outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
         finally:
             local.start_prometheus()
+        recorder.wait_settled()
 
     assert outcome["phase"] == "RolledBack", outcome
     assert "inconclusive 3 times" in outcome["rolledBack"]["reason"]
@@ -202,6 +206,7 @@ def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
             cluster, namespace, models["v2"], options, stable, sha256=models["v1"].sha256
         )
         outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+        recorder.wait_settled()
 
     assert outcome["phase"] == "RolledBack", outcome
     assert outcome["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
@@ -232,6 +237,7 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
         assert during["rollout"]["step"] == 1
         operator.restart(cluster.kubeconfig, cluster.prometheus_url)
         outcome = wait_outcome(cluster, namespace, NAME, canary)
+        recorder.wait_settled()
 
     assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
     assert before["rollout"]["step"] == 1
@@ -275,6 +281,7 @@ def test_gateway_api_router_ramps_by_route_weights(
         sleep_until_step_reached(cluster, namespace, NAME, 2)
         canary_pods = pod_uids(cluster, namespace, NAME, canary)
         outcome = wait_outcome(cluster, namespace, NAME, canary)
+        recorder.wait_settled()
 
     assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
     assert recorder.route_weights() == [0, 25, 50, 75, 0], recorder.describe()
