@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
 .PHONY: install system-deps binaries lint unit integration e2e test crds demo \
-        cluster-up cluster-down bench-serving bench-rollback e2e-kind clean
+        cluster-up cluster-down bench-serving bench-rollback bench-scale e2e-kind clean
 
 install: $(INSTALLED)
 
@@ -63,6 +63,9 @@ bench-serving: install
 
 bench-rollback: install system-deps binaries
 	$(PY) bench/rollback/run.py
+
+bench-scale: install system-deps binaries
+	$(PY) bench/scale/run.py
 
 # The same scenarios on a kind cluster, where Docker exists: images built and loaded, the
 # chart's CRDs applied, the operator run against the cluster like in the local suite.

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
+import requests
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 if TYPE_CHECKING:
     from e2e.localcluster import LocalCluster
@@ -158,6 +160,38 @@ class OperatorProcess:
     log_path: Path
     metrics_port: int
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The operator's own metrics: (sample name, sorted labels) -> value."""
+        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def reconciled(self) -> set[tuple[str, str]]:
+        """The objects this process has reconciled at least once (none while it starts)."""
+        try:
+            samples = self.metrics()
+        except requests.ConnectionError:
+            return set()
+        return {
+            (labels["namespace"], labels["name"])
+            for (name, items), value in samples.items()
+            if name == "modeldeploy_reconciles_total" and value > 0
+            for labels in [dict(items)]
+            if labels.get("outcome") == "ok"
+        }
+
+    def requests_made(self) -> dict[str, float]:
+        """API requests this process made outside its watches, by "verb resource"."""
+        return {
+            f"{labels['verb']} {labels['resource']}": value
+            for (name, items), value in self.metrics().items()
+            if name == "modeldeploy_kube_requests_total"
+            for labels in [dict(items)]
+        }
+
     def log_tail(self, lines: int = 80) -> str:
         if not self.log_path.exists():
             return ""
@@ -165,7 +199,8 @@ class OperatorProcess:
 
     def restart(self, kubeconfig: Path, prometheus_url: str | None) -> None:
         self.stop()
-        self.process = start_operator(kubeconfig, self.log_path, prometheus_url).process
+        started = start_operator(kubeconfig, self.log_path, prometheus_url)
+        self.process, self.metrics_port = started.process, started.metrics_port
 
     def stop(self, kill: bool = False) -> None:
         if self.process.poll() is not None:
@@ -188,7 +223,6 @@ def start_operator(
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
-        "MODELDEPLOY_RESYNC_SECONDS": "2",
         # The local Prometheus scrapes every 2 s, so a few seconds of window hold enough samples.
         "MODELDEPLOY_MIN_CHECK_WINDOW": "6s",
     }

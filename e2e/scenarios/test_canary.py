@@ -76,7 +76,16 @@ def test_good_version_ramps_every_step_and_is_promoted(
         assert len(canary_pods) == 3, at_last_step
         outcome = wait_outcome(cluster, namespace, NAME, canary)
         recorder.wait_settled()
-        time.sleep(8)  # past scaleDownDelay
+        # The old stable stays warm for scaleDownDelay, then the operator's own wake-up (no
+        # event marks that moment) scales it to zero.
+        wait_for(
+            lambda: (
+                cluster.apps.read_namespaced_deployment(f"{NAME}-{stable}", namespace).spec.replicas
+                == 0
+            ),
+            30,
+            "the old stable scaled down after scaleDownDelay",
+        )
 
     assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
     assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()
@@ -88,8 +97,6 @@ def test_good_version_ramps_every_step_and_is_promoted(
     assert canary_pods <= pod_uids(cluster, namespace, NAME, canary)
     final = status_of(cluster, namespace, NAME)
     assert final["previous"]["revision"] == stable
-    old = cluster.apps.read_namespaced_deployment(f"{NAME}-{stable}", namespace)
-    assert old.spec.replicas == 0, "the old stable is scaled down after scaleDownDelay"
     assert len(events_with_reason(cluster, namespace, NAME, "StepAdvanced")) == 2
     assert [h["outcome"] for h in final["history"]][:1] == ["Promoted"]
     records = traffic.records()

@@ -1,9 +1,11 @@
-"""The only module that talks to the API server.
+"""The only module that talks to the API server, apart from the watches.
 
-Objects travel as plain dicts (the API's own JSON) so that the pure core never depends on the
-client library's generated classes. Writes use server-side apply with one field manager: a
-re-apply of an unchanged manifest changes nothing, and a field someone else edited is taken
-back, which is what keeps children level-based.
+Reads of ModelDeployments and their children come from the watch caches (`cache`), so what is
+left here is writes, plus the few reads that have no cache (an HTTPRoute, a fresh copy of an
+object after a write conflict). Objects travel as plain dicts (the API's own JSON) so that the
+pure core never depends on the client library's generated classes. Writes use server-side
+apply with one field manager: a field someone else edited is taken back, which is what keeps
+children level-based; `applied` decides whether a write is needed at all.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modeldeploy import names
-from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy import metrics, names
 from modeldeploy.spec import GROUP, PLURAL, VERSION
 
 Manifest = dict[str, Any]
@@ -35,6 +36,10 @@ def load_config() -> None:
 
 def _json(response: Any) -> Any:
     return json.loads(response.data)
+
+
+def _count(verb: str, resource: str) -> None:
+    metrics.KUBE_REQUESTS.labels(verb, resource).inc()
 
 
 def _not_found(error: ApiException) -> bool:
@@ -64,51 +69,34 @@ class Kube:
         return cast(Manifest, found)
 
     def get_model_deployment(self, namespace: str, name: str) -> Manifest | None:
+        _count("get", "modeldeployments")
         return self._get_custom(GROUP, VERSION, namespace, PLURAL, name)
 
     def patch_status(
         self, namespace: str, name: str, status_patch: Manifest, resource_version: str
-    ) -> bool:
-        """Writes status only if the object is still at `resource_version`; False on conflict.
+    ) -> Manifest | None:
+        """Writes status only if the object is still at `resource_version`; returns the object
+        as written, or None on conflict.
 
         The precondition makes a decision taken on a stale read (another reconcile, or another
         operator process, got there first) lose instead of overwriting a newer one.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": status_patch}
+        _count("patch", "modeldeployments/status")
         try:
-            self.custom.patch_namespaced_custom_object_status(
+            written = self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type=MERGE
             )
         except ApiException as error:
             if error.status == 409:
-                return False
+                return None
             raise
-        return True
+        return cast(Manifest, written)
 
     # --- children -----------------------------------------------------------------------
 
-    def observe(self, namespace: str, name: str) -> Observed:
-        selector = f"{names.LABEL_NAME}={name}"
-        response = self.apps.list_namespaced_deployment(
-            namespace, label_selector=selector, _preload_content=False
-        )
-        deployments: dict[str, ObservedDeployment] = {}
-        for item in _json(response)["items"]:
-            revision = item["metadata"].get("labels", {}).get(names.LABEL_REVISION)
-            if not revision:
-                continue
-            status = item.get("status", {})
-            deployments[revision] = ObservedDeployment(
-                name=item["metadata"]["name"],
-                revision=revision,
-                replicas=int(item["spec"].get("replicas", 0)),
-                ready_replicas=int(status.get("readyReplicas", 0)),
-                available_replicas=int(status.get("availableReplicas", 0)),
-                uid=item["metadata"]["uid"],
-            )
-        return Observed(deployments=deployments)
-
-    def apply(self, manifest: Manifest) -> None:
+    def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply; returns the object as the API server now has it."""
         kind = manifest["kind"]
         meta = manifest["metadata"]
         options: dict[str, Any] = {
@@ -117,16 +105,23 @@ class Kube:
             "_content_type": APPLY,
             "_preload_content": False,
         }
+        response: Any
         if kind == "Deployment":
-            self.apps.patch_namespaced_deployment(
+            _count("apply", "deployments")
+            response = self.apps.patch_namespaced_deployment(
                 meta["name"], meta["namespace"], manifest, **options
             )
         elif kind == "Service":
-            self.core.patch_namespaced_service(meta["name"], meta["namespace"], manifest, **options)
+            _count("apply", "services")
+            response = self.core.patch_namespaced_service(
+                meta["name"], meta["namespace"], manifest, **options
+            )
         else:
             raise ValueError(f"cannot apply kind {kind}")
+        return cast(Manifest, _json(response))
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        _count("patch", "deployments/scale")
         try:
             self.apps.patch_namespaced_deployment_scale(
                 name, namespace, {"spec": {"replicas": replicas}}, _preload_content=False
@@ -136,6 +131,7 @@ class Kube:
                 raise
 
     def delete_deployment(self, namespace: str, name: str) -> None:
+        _count("delete", "deployments")
         try:
             self.apps.delete_namespaced_deployment(
                 name, namespace, propagation_policy="Background", _preload_content=False
@@ -145,6 +141,7 @@ class Kube:
                 raise
 
     def create_event(self, event: Manifest) -> None:
+        _count("create", "events")
         try:
             self.core.create_namespaced_event(
                 event["metadata"]["namespace"], cast(Any, event), _preload_content=False
@@ -156,6 +153,7 @@ class Kube:
     # --- Gateway API ----------------------------------------------------------------------
 
     def get_httproute(self, namespace: str, name: str) -> Manifest | None:
+        _count("get", "httproutes")
         return self._get_custom("gateway.networking.k8s.io", "v1", namespace, "httproutes", name)
 
     def replace_httproute_rules(
@@ -163,6 +161,7 @@ class Kube:
     ) -> None:
         # The resourceVersion makes this a compare-and-swap: a concurrent edit of the route
         # fails the write, and the next reconcile reads the new route.
+        _count("patch", "httproutes")
         self.custom.patch_namespaced_custom_object(
             "gateway.networking.k8s.io",
             "v1",

@@ -8,7 +8,7 @@ import os
 
 import kopf
 
-from modeldeploy import kube, logs, metrics
+from modeldeploy import config, kube, logs, metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logs.configure(logging.DEBUG if args.verbose else logging.INFO)
+    config.configure(config.Settings.from_env(namespaces=args.namespace))
     kube.load_config()
     if args.metrics_port:
         metrics.serve(args.metrics_port)

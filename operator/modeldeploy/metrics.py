@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from modeldeploy.rollout import PHASES
 
@@ -46,6 +46,23 @@ CHECK_RESULTS = Counter(
     "Check results by verdict",
     ["namespace", "name", "check", "verdict"],
 )
+KUBE_REQUESTS = Counter(
+    "modeldeploy_kube_requests_total",
+    "Requests the operator made to the API server outside its watches",
+    ["verb", "resource"],
+)
+RECONCILE_SECONDS = Histogram(
+    "modeldeploy_reconcile_duration_seconds",
+    "Time one reconcile took",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CHECK_LAG = Histogram(
+    "modeldeploy_check_lag_seconds",
+    "How late a due check ran: run time minus due time",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+QUEUE_DEPTH = Gauge("modeldeploy_workqueue_depth", "Objects waiting for a reconcile")
+OBJECTS = Gauge("modeldeploy_objects", "ModelDeployments in the watch cache")
 ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "name"])
 PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
 

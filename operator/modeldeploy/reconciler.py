@@ -1,16 +1,16 @@
 """One idempotent, level-based reconcile of a ModelDeployment: read, decide, apply.
 
-All deciding happens in `rollout.decide`; this module reads the world, renders what the
-decision asks for, applies it, and records the decision as status, Events, logs and metrics.
+All deciding happens in `rollout.decide`; this module reads the world from the watch caches,
+renders what the decision asks for, writes only what differs from what exists, records the
+decision as status, Events, logs and metrics, and says when time alone will next matter.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -21,11 +21,19 @@ from modeldeploy.analysis.duration import analysis_window
 from modeldeploy.analysis.provider import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, run_checks
 from modeldeploy.analysis.verdict import CheckResult, Verdict, aggregate
+from modeldeploy.applied import needs_apply, with_applied_hash
+from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, ModelDeploymentStore
 from modeldeploy.commands import read_commands
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
 from modeldeploy.revision import compute_revision
-from modeldeploy.spec import ModelDeploymentSpec, RouterKind, parse_spec, spec_from_source
+from modeldeploy.spec import (
+    ModelDeploymentSpec,
+    RouterKind,
+    parse_duration,
+    parse_spec,
+    spec_from_source,
+)
 from modeldeploy.traffic.router import (
     GatewayRouter,
     ReplicasRouter,
@@ -33,6 +41,7 @@ from modeldeploy.traffic.router import (
     RouterError,
     RouteTarget,
 )
+from modeldeploy.wakeup import next_wakeup
 
 log = logging.getLogger("modeldeploy.reconciler")
 
@@ -70,53 +79,55 @@ def summarize(results: list[CheckResult]) -> str:
     return "; ".join(failing or [r.message for r in results]) or "no checks configured"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the shell must do after a reconcile."""
+
+    wake_at: datetime | None = None
+    """When time alone next changes the decision."""
+    again: bool = False
+    """Reconcile again now: the status changed (decide until nothing changes), or the object
+    changed while deciding (decide again from the fresh copy)."""
+
+
 class Reconciler:
+    """Reconciles one object at a time per object; the work queue sees to that."""
+
     def __init__(
         self,
         kube: Kube,
         provider: MetricsProvider | None,
+        models: ModelDeploymentStore,
+        children: ChildStore,
         clock: Clock = _utcnow,
         min_window_s: float = 60.0,
     ) -> None:
         self.kube = kube
         self.provider = provider
+        self.models = models
+        self.children = children
         self.clock = clock
         self.min_window_s = min_window_s
-        self.last_reconciled: dict[tuple[str, str], float] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-
-    def _lock(self, namespace: str, name: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault((namespace, name), threading.Lock())
 
     def forget(self, namespace: str, name: str) -> None:
-        with self._locks_guard:
-            self._locks.pop((namespace, name), None)
-        self.last_reconciled.pop((namespace, name), None)
         metrics.forget(namespace, name)
 
-    def seconds_since_reconcile(self, namespace: str, name: str) -> float:
-        last = self.last_reconciled.get((namespace, name))
-        return float("inf") if last is None else time.monotonic() - last
+    def reconcile(self, namespace: str, name: str) -> Outcome:
+        try:
+            outcome = self._reconcile(namespace, name)
+        except Exception as error:
+            metrics.RECONCILES.labels(namespace, name, "error").inc()
+            if isinstance(error, ApiException) and _namespace_terminating(error):
+                log.info("namespace %s is being deleted; nothing to reconcile", namespace)
+                return Outcome()
+            raise
+        metrics.RECONCILES.labels(namespace, name, "ok").inc()
+        return outcome
 
-    def reconcile(self, namespace: str, name: str) -> None:
-        self.last_reconciled[(namespace, name)] = time.monotonic()
-        with self._lock(namespace, name):
-            try:
-                self._reconcile(namespace, name)
-            except Exception as error:
-                metrics.RECONCILES.labels(namespace, name, "error").inc()
-                if isinstance(error, ApiException) and _namespace_terminating(error):
-                    log.info("namespace %s is being deleted; nothing to reconcile", namespace)
-                    return
-                raise
-            metrics.RECONCILES.labels(namespace, name, "ok").inc()
-
-    def _reconcile(self, namespace: str, name: str) -> None:
-        body = self.kube.get_model_deployment(namespace, name)
+    def _reconcile(self, namespace: str, name: str) -> Outcome:
+        body = self.models.get(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            return
+            return Outcome()
         meta = body["metadata"]
         generation = meta.get("generation")
         status: dict[str, Any] = body.get("status") or {}
@@ -126,15 +137,16 @@ class Reconciler:
         except ValidationError as error:
             message = describe_validation_error(error)
             new_status = rollout.invalid_spec_status(status, message, generation, now)
+            if not self._write_status(namespace, name, meta["resourceVersion"], status, new_status):
+                return self._stale(namespace, name)
             if status.get("message") != message:
                 self._post(
                     namespace, name, meta["uid"], rollout.Event("Warning", "InvalidSpec", message)
                 )
-            self._write_status(namespace, name, meta["resourceVersion"], status, new_status)
-            return
+            return Outcome()
 
         revision = compute_revision(name, model_spec)
-        observed = self.kube.observe(namespace, name)
+        observed = self.children.observed(namespace, name)
         commands = read_commands(meta.get("annotations") or {}, status)
         router, target = self._router(namespace, name, model_spec)
 
@@ -166,11 +178,8 @@ class Reconciler:
         if not self._write_status(
             namespace, name, meta["resourceVersion"], status, decision.status
         ):
-            log.info(
-                "status changed while deciding; deciding again",
-                extra={"namespace": namespace, "object": name},
-            )
-            return
+            return self._stale(namespace, name)
+        changed = bool(status_patch(status, decision.status))
 
         # Traffic leaves the canary before its pods do, and reaches it only after they exist.
         lowering = route_weight is not None and decision.weight < route_weight
@@ -182,23 +191,57 @@ class Reconciler:
             if source is None:
                 # No record of what shaped this revision: never re-render it from another
                 # revision's spec, only set its size.
-                self.kube.scale_deployment(namespace, names.deployment_name(name, rev), replicas)
+                self._scale_if_needed(namespace, names.deployment_name(name, rev), replicas)
                 continue
             revision_spec = spec_from_source(source, replicas)
-            self.kube.apply(render.get_deployment(owner, revision_spec, rev, replicas))
+            self._apply_if_needed(
+                DEPLOYMENT, render.get_deployment(owner, revision_spec, rev, replicas)
+            )
         service_revision = decision.stable_revision or revision
         for service in render.get_services(owner, service_revision, decision.canary_revision):
-            self.kube.apply(service)
+            self._apply_if_needed(SERVICE, service)
         if not lowering:
             self._set_weight(router, target, decision.weight)
         for rev, deployment in observed.deployments.items():
             if rev not in decision.replicas:
                 log.info("deleting %s: revision %s is no longer needed", deployment.name, rev)
                 self.kube.delete_deployment(namespace, deployment.name)
+                self.children.delete(DEPLOYMENT, namespace, deployment.name)
 
         for event in decision.events:
             self._post(namespace, name, meta["uid"], event)
         self._record_metrics(namespace, name, decision, analysis)
+        # A decision that changed the status may not be the last one at this instant (a step
+        # that advanced onto a canary already at its size is reached at once): look again until
+        # deciding changes nothing. The echo of the status write cannot be relied on for that:
+        # the cache already holds the written version, so the echo is no news.
+        return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=changed)
+
+    def _stale(self, namespace: str, name: str) -> Outcome:
+        """The status write lost to a newer version of the object: take that version in (the
+        watch would bring it too, a moment later) and decide again."""
+        log.info(
+            "object changed while deciding; deciding again",
+            extra={"namespace": namespace, "object": name},
+        )
+        fresh = self.kube.get_model_deployment(namespace, name)
+        if fresh is None:
+            self.models.delete(namespace, name)
+            return Outcome()
+        self.models.upsert(fresh)
+        return Outcome(again=True)
+
+    def _apply_if_needed(self, kind: str, manifest: dict[str, Any]) -> None:
+        stamped = with_applied_hash(manifest)
+        meta = stamped["metadata"]
+        if not needs_apply(stamped, self.children.shape(kind, meta["namespace"], meta["name"])):
+            return
+        self.children.upsert(kind, self.kube.apply(stamped))
+
+    def _scale_if_needed(self, namespace: str, name: str, replicas: int) -> None:
+        live = self.children.shape(DEPLOYMENT, namespace, name)
+        if live is not None and live.replicas != replicas:
+            self.kube.scale_deployment(namespace, name, replicas)
 
     def _router(
         self, namespace: str, name: str, model_spec: ModelDeploymentSpec
@@ -227,6 +270,11 @@ class Reconciler:
         assert model_spec.rollout is not None
         state = status.get("rollout") or {}
         stable = status.get("stable") or {}
+        due = rollout.parse_stamp(rollout.last_analysis_stamp(state), now.tzinfo) + timedelta(
+            seconds=parse_duration(model_spec.rollout.interval)
+        )
+        lag_s = (now - due).total_seconds()
+        metrics.CHECK_LAG.observe(max(lag_s, 0.0))
         context = QueryContext(
             namespace=namespace,
             name=name,
@@ -250,7 +298,13 @@ class Reconciler:
             "checks %s: %s",
             verdict.value,
             summary,
-            extra={"namespace": namespace, "object": name, "verdict": verdict.value},
+            extra={
+                "namespace": namespace,
+                "object": name,
+                "verdict": verdict.value,
+                "due": rollout.iso(due),
+                "lag_s": round(lag_s, 3),
+            },
         )
         return rollout.Analysis(
             verdict=verdict.value, results=[r.to_status() for r in results], summary=summary
@@ -291,8 +345,10 @@ class Reconciler:
         patch = status_patch(current, desired)
         if not patch:
             return True
-        if not self.kube.patch_status(namespace, name, patch, resource_version):
+        written = self.kube.patch_status(namespace, name, patch, resource_version)
+        if written is None:
             return False
+        self.models.upsert(written)
         if current.get("phase") != desired.get("phase"):
             log.info(
                 "phase %s -> %s: %s",

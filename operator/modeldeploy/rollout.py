@@ -12,7 +12,7 @@ the failure counters are all there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from modeldeploy import conditions as cond
@@ -89,11 +89,14 @@ def iso(moment: datetime) -> str:
     return moment.strftime(TIME_FORMAT)
 
 
+def parse_stamp(stamp: str, tz: tzinfo | None) -> datetime:
+    return datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=tz)
+
+
 def seconds_since(stamp: str | None, now: datetime) -> float:
     if not stamp:
         return float("inf")
-    since = datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=now.tzinfo)
-    return (now - since).total_seconds()
+    return (now - parse_stamp(stamp, now.tzinfo)).total_seconds()
 
 
 def resolved_steps(rollout: RolloutSpec) -> list[RolloutStep]:
@@ -107,11 +110,16 @@ def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: d
     state = status.get("rollout")
     if not state or model_spec.rollout is None or not state.get("stepReadyAt"):
         return False
-    interval = parse_duration(model_spec.rollout.interval)
-    # A step's first check waits a full interval at the step's weight, even when the previous
-    # step's last check ran moments ago: its data must come from the new split.
-    last = max(state.get("lastAnalysisAt") or "", state["stepReadyAt"])
-    return seconds_since(last, now) >= interval
+    return seconds_since(last_analysis_stamp(state), now) >= parse_duration(
+        model_spec.rollout.interval
+    )
+
+
+def last_analysis_stamp(state: dict[str, Any]) -> str:
+    """What the next check's interval counts from. A step's first check waits a full interval
+    at the step's weight, even when the previous step's last check ran moments ago: its data
+    must come from the new split."""
+    return str(max(state.get("lastAnalysisAt") or "", state["stepReadyAt"]))
 
 
 def invalid_spec_status(
@@ -295,7 +303,7 @@ def _stable_phase(draft: _Draft) -> None:
     text = f"{ready}/{replicas} replicas of {stable['revision']} ({stable['version']}) ready"
     if ready >= replicas:
         draft.phase, draft.message = PHASE_READY, text
-    elif seconds_since(draft.stable.get("since"), draft.now) < _progress_deadline_s(draft.spec):
+    elif seconds_since(draft.stable.get("since"), draft.now) < progress_deadline_s(draft.spec):
         draft.phase, draft.message = PHASE_PROGRESSING, text
     else:
         draft.phase, draft.message = PHASE_DEGRADED, text
@@ -367,7 +375,7 @@ def _handle_undo(draft: _Draft, commands: Commands) -> None:
     if not commands.undo:
         return
     previous = draft.previous
-    window = _rollback_window_s(draft.spec)
+    window = rollback_window_s(draft.spec)
     if (
         previous is None
         or draft.stable is None
@@ -626,16 +634,16 @@ def _keep_previous(draft: _Draft) -> None:
         draft.previous = None
         return
     age = seconds_since(draft.promoted_at, draft.now)
-    if age > _rollback_window_s(draft.spec):
+    if age > rollback_window_s(draft.spec):
         draft.previous = None
         return
     if previous["revision"] in draft.replicas:
         return
-    warm = age < _scale_down_delay_s(draft.spec)
+    warm = age < scale_down_delay_s(draft.spec)
     draft.replicas[previous["revision"]] = int(previous.get("replicas", 0)) if warm else 0
 
 
-def _scale_down_delay_s(spec: ModelDeploymentSpec) -> float:
+def scale_down_delay_s(spec: ModelDeploymentSpec) -> float:
     return (
         parse_duration(spec.rollout.scale_down_delay)
         if spec.rollout
@@ -643,11 +651,11 @@ def _scale_down_delay_s(spec: ModelDeploymentSpec) -> float:
     )
 
 
-def _rollback_window_s(spec: ModelDeploymentSpec) -> float:
+def rollback_window_s(spec: ModelDeploymentSpec) -> float:
     return parse_duration(spec.rollout.rollback_window) if spec.rollout else 600.0
 
 
-def _progress_deadline_s(spec: ModelDeploymentSpec) -> float:
+def progress_deadline_s(spec: ModelDeploymentSpec) -> float:
     if spec.rollout is not None:
         return parse_duration(spec.rollout.progress_deadline)
     return max(600.0, parse_duration(spec.serving.startup_timeout) * 2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +191,12 @@ def test_operator_restart_changes_nothing(
 
     before = versions()
     operator.restart(cluster.kubeconfig, cluster.prometheus_url)
-    time.sleep(12)  # several resync periods of the restarted operator
+    wait_for(
+        lambda: (namespace, NAME) in operator.reconciled(),
+        60,
+        "the restarted operator reconciled the object",
+    )
+    assert operator.requests_made() == {}, "a reconcile at rest makes no API request"
     assert versions() == before
 
 

@@ -1,0 +1,146 @@
+"""The operator's engine: watch caches feed a work queue, workers reconcile, time wakes them.
+
+A ModelDeployment is reconciled when it changes, when one of its children changes, when the
+rollout state machine asked to look again (`Outcome.wake_at`), and, as a safety net against a
+missed event, once per resync period from the cache. Nothing polls: an object at rest costs
+no API request, and a due check waits only for a free worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from modeldeploy import metrics
+from modeldeploy.analysis.provider import PrometheusProvider
+from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, Key, ModelDeploymentStore
+from modeldeploy.config import Settings
+from modeldeploy.informer import ChildInformer
+from modeldeploy.kube import Kube
+from modeldeploy.reconciler import Outcome, Reconciler
+from modeldeploy.workqueue import WorkQueue
+
+log = logging.getLogger("modeldeploy.controller")
+
+# Decisions taken in a row at one object without anything else happening; more means its status
+# never settles (a field the API server does not keep, say), and looking again at once would spin.
+MAX_AGAIN = 10
+
+# Resyncs are spread over this share of the period either side, so that objects reconciled
+# together (all of them, after a start) do not come due together again.
+RESYNC_JITTER = 0.2
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: Kube | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.kube = kube or Kube()
+        self.clock = clock
+        self.models = ModelDeploymentStore()
+        self.children = ChildStore()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        provider = PrometheusProvider(settings.prometheus_url) if settings.prometheus_url else None
+        self.reconciler = Reconciler(
+            self.kube,
+            provider,
+            self.models,
+            self.children,
+            clock=clock,
+            min_window_s=settings.min_check_window_s,
+        )
+        self.informers = [
+            ChildInformer(
+                self.kube.api_client,
+                kind,
+                self.children,
+                self.queue.add,
+                namespaces=settings.namespaces,
+                watch_timeout_s=settings.watch_timeout_s,
+            )
+            for kind in (DEPLOYMENT, SERVICE)
+        ]
+        self._again: dict[Key, int] = {}
+        self._workers = [
+            threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
+            for i in range(settings.workers)
+        ]
+
+    def start(self) -> None:
+        """Starts the child watches, waits for their first listing (a reconcile on a partial
+        cache would take missing children for deleted ones), then the workers."""
+        for informer in self.informers:
+            informer.start()
+        for informer in self.informers:
+            while not informer.synced.wait(10):
+                log.info("waiting for the first listing of %ss", informer.kind)
+        log.info("children cached: %d; starting %d workers", len(self.children), len(self._workers))
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self) -> None:
+        self.queue.shut_down()
+        for informer in self.informers:
+            informer.stop()
+
+    def model_deployment_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event_type == "DELETED":
+            self.models.delete(*key)
+            self._again.pop(key, None)
+            self.queue.drop(key)
+            self.reconciler.forget(*key)
+        elif self.models.upsert(body):
+            self.queue.add(key)
+        metrics.OBJECTS.set(len(self.models))
+
+    def _work(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            metrics.QUEUE_DEPTH.set(self.queue.depth())
+            try:
+                with metrics.RECONCILE_SECONDS.time():
+                    outcome = self.reconciler.reconcile(*key)
+            except Exception:
+                delay = self.queue.retry(key)
+                log.exception(
+                    "reconcile failed; again in %.1fs",
+                    delay,
+                    extra={"namespace": key[0], "object": key[1]},
+                )
+                self.queue.done(key)
+                continue
+            self.queue.done(key)
+            self.queue.forget(key)
+            self._schedule(key, outcome)
+
+    def _schedule(self, key: Key, outcome: Outcome) -> None:
+        if self.models.get(*key) is None:
+            return
+        if outcome.again:
+            self._again[key] = self._again.get(key, 0) + 1
+            if self._again[key] <= MAX_AGAIN:
+                self.queue.add(key)
+            elif self._again[key] == MAX_AGAIN + 1:
+                log.error(
+                    "status still changing after %d decisions in a row; not looking again at once",
+                    MAX_AGAIN,
+                    extra={"namespace": key[0], "object": key[1]},
+                )
+        else:
+            self._again.pop(key, None)
+        delay = self.settings.resync_s * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
+        if outcome.wake_at is not None:
+            delay = min(delay, max((outcome.wake_at - self.clock()).total_seconds(), 0.0))
+        self.queue.add_after(key, delay)
