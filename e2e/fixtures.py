@@ -197,6 +197,11 @@ class OperatorProcess:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def adopt(self, other: OperatorProcess) -> None:
+        """Becomes `other`: its process and metrics stand for this handle from now on."""
+        self.stop()
+        self.process, self.metrics_port = other.process, other.metrics_port
+
     def restart(self, kubeconfig: Path, prometheus_url: str | None) -> None:
         self.stop()
         started = start_operator(kubeconfig, self.log_path, prometheus_url)
@@ -216,10 +221,21 @@ class OperatorProcess:
             self.process.wait(timeout=10)
 
 
+LEASE_NAMESPACE = "default"
+
+
 def start_operator(
-    kubeconfig: Path, log_path: Path, prometheus_url: str | None = None
+    kubeconfig: Path,
+    log_path: Path,
+    prometheus_url: str | None = None,
+    leader_elect: bool = True,
 ) -> OperatorProcess:
+    """The operator as its own process, as a replica of a real install: with leader election
+    on a Lease in the default namespace, so that a second one started beside it stands by."""
     port = free_port()
+    leader_args = (
+        ["--leader-elect", f"--leader-election-namespace={LEASE_NAMESPACE}"] if leader_elect else []
+    )
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
@@ -230,7 +246,16 @@ def start_operator(
         env["MODELDEPLOY_PROMETHEUS_URL"] = prometheus_url
     log_file = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "modeldeploy", "--metrics-port", str(port), "--liveness-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "modeldeploy",
+            "--metrics-port",
+            str(port),
+            "--liveness-port",
+            "0",
+            *leader_args,
+        ],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,

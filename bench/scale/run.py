@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -212,7 +213,36 @@ def create_idle_fleet(cluster: Cluster, work: Path, model: TrainedModel) -> floa
         return ready >= OBJECTS
 
     wait_for(all_ready, 1200, f"{OBJECTS} idle ModelDeployments Ready", interval=10)
+
+    def children_complete() -> bool:
+        deployments = count_owned(cluster, "/apis/apps/v1/deployments")
+        services = count_owned(cluster, "/api/v1/services")
+        log(f"  {deployments} Deployments, {services} Services")
+        return deployments >= OBJECTS and services >= 3 * OBJECTS
+
+    wait_for(children_complete, 600, "every idle object's Deployment and Services", interval=10)
     return time.monotonic() - started
+
+
+def count_owned(cluster: Cluster, path: str) -> int:
+    total, token = 0, ""
+    while True:
+        query = "labelSelector=app.kubernetes.io/managed-by%3Dmodeldeploy&limit=500"
+        page = cluster.get_json(f"{path}?{query}" + (f"&continue={token}" if token else ""))
+        total += sum(1 for i in page["items"] if i["metadata"]["namespace"].startswith("idle-"))
+        token = page["metadata"].get("continue", "")
+        if not token:
+            return total
+
+
+def failed_reconciles(operator: OperatorProcess) -> int:
+    return int(
+        sum(
+            value
+            for (name, labels), value in operator.metrics().items()
+            if name == "modeldeploy_reconciles_total" and ("outcome", "error") in labels
+        )
+    )
 
 
 def wait_quiet(operator: OperatorProcess, quiet_s: float = 20, timeout: float = 600) -> None:
@@ -423,6 +453,8 @@ def write_readme_table(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    # A benchmark stopped from outside still takes its cluster down on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-scale-"))
     log(f"work dir {work}")
     with LocalCluster(state_dir=work / "cluster") as local:
@@ -438,9 +470,12 @@ def main() -> int:
 
             pid = operator.process.pid
             log(f"idle window with the operator running: {IDLE_WINDOW_S:.0f}s")
+            failed_before = failed_reconciles(operator)
             before, cpu_before, t0 = apiserver_requests(cluster), cpu_seconds(pid), time.monotonic()
             time.sleep(IDLE_WINDOW_S)
             after, cpu_after, t1 = apiserver_requests(cluster), cpu_seconds(pid), time.monotonic()
+            if failed_reconciles(operator) != failed_before:
+                raise SystemExit("reconciles failed during the idle window; see the operator log")
             on_counts = delta(after, before)
             on_minutes = (t1 - t0) / 60
             rss, rss_peak = rss_mib(pid), rss_mib(pid, "VmHWM")
@@ -511,6 +546,7 @@ def main() -> int:
         "checks_run": live["checks_run"],
         "check_lag_max_s": live["check_lag_max_s"],
         "resync_period": "5m",
+        "leader_election": True,
         "measured_at": f"{datetime.now(UTC):%Y-%m-%d}",
         "machine": f"{os.cpu_count()} cores ({platform.machine()}), local cluster",
     }

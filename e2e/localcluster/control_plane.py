@@ -7,7 +7,8 @@ from pathlib import Path
 from e2e.localcluster.pki import ClusterPKI
 from e2e.localcluster.state import ClusterRecord, StateLayout
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# Room for thousands of Services: every ModelDeployment has three.
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from modeldeploy.spec import parse_duration
 
@@ -22,13 +25,24 @@ class Settings:
     """Reconciles that may run at once (each of a different object)."""
     watch_timeout_s: int = 300
     """How long one WATCH request of the API server lasts before it is resumed."""
-    sync_timeout_s: float = 120.0
-    """How long start-up waits for the first full listing of the children."""
+    leader_elect: bool = False
+    """Act only while holding the leader Lease (for more than one replica)."""
+    lease_namespace: str = "default"
+    lease_name: str = "modeldeploy-operator"
+    identity: str = field(default_factory=lambda: default_identity())
+    """This replica's name on the Lease."""
 
     @classmethod
-    def from_env(cls, namespaces: list[str] | None = None) -> Settings:
+    def from_env(
+        cls,
+        namespaces: list[str] | None = None,
+        leader_elect: bool = False,
+        lease_namespace: str | None = None,
+    ) -> Settings:
         env = os.environ
         return cls(
+            leader_elect=leader_elect,
+            lease_namespace=lease_namespace or own_namespace(),
             namespaces=list(namespaces or []),
             prometheus_url=env.get("MODELDEPLOY_PROMETHEUS_URL") or None,
             min_check_window_s=parse_duration(env.get("MODELDEPLOY_MIN_CHECK_WINDOW", "1m")),
@@ -36,6 +50,25 @@ class Settings:
             workers=int(env.get("MODELDEPLOY_WORKERS", "4")),
             watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
         )
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def own_namespace() -> str:
+    """The namespace the operator runs in: POD_NAMESPACE, else its service account's, else
+    "default" (a process outside the cluster)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    if SERVICE_ACCOUNT_NAMESPACE.exists():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    return "default"
+
+
+def default_identity() -> str:
+    """The pod's name where there is one, and a suffix that tells two processes on one host
+    apart."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 _current: Settings | None = None

@@ -74,15 +74,20 @@ class Controller:
             for i in range(settings.workers)
         ]
 
-    def start(self) -> None:
-        """Starts the child watches, waits for their first listing (a reconcile on a partial
-        cache would take missing children for deleted ones), then the workers."""
+    def start_caches(self) -> None:
+        """Starts the child watches and waits for their first listing: a reconcile on a partial
+        cache would take missing children for deleted ones."""
         for informer in self.informers:
             informer.start()
         for informer in self.informers:
             while not informer.synced.wait(10):
                 log.info("waiting for the first listing of %ss", informer.kind)
-        log.info("children cached: %d; starting %d workers", len(self.children), len(self._workers))
+        log.info("children cached: %d", len(self.children))
+
+    def start_workers(self) -> None:
+        """From here on this process acts. Every object queued so far (all of them, after a
+        start) is reconciled once."""
+        log.info("starting %d workers; %d objects queued", len(self._workers), self.queue.depth())
         for worker in self._workers:
             worker.start()
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
 
 from modeldeploy import config
 from modeldeploy.controller import Controller
+from modeldeploy.leader import LeaderElector
 from modeldeploy.spec import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("modeldeploy.handlers")
 _controller: Controller | None = None
+_elector: LeaderElector | None = None
 
 
 def controller() -> Controller:
@@ -34,11 +37,35 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     timeout = config.current().watch_timeout_s
     settings.watching.server_timeout = timeout
     settings.watching.client_timeout = timeout + 30
-    await asyncio.to_thread(controller().start)
+    await asyncio.to_thread(controller().start_caches)
+    settings_ = config.current()
+    if not settings_.leader_elect:
+        controller().start_workers()
+        return
+    global _elector
+    _elector = LeaderElector(
+        controller().kube.api_client,
+        settings_.lease_namespace,
+        settings_.lease_name,
+        settings_.identity,
+        on_started_leading=controller().start_workers,
+        on_stopped_leading=_stop_acting,
+    )
+    _elector.start()
+
+
+def _stop_acting() -> None:
+    """The Lease was lost: another replica may act from now on, so this one must not act a
+    moment longer. It exits; restarted, it stands by."""
+    log.error("leader Lease lost; exiting so that only the new leader acts")
+    logging.shutdown()
+    os._exit(1)
 
 
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
+    if _elector is not None:
+        _elector.stop()
     if _controller is not None:
         _controller.stop()
 

@@ -23,11 +23,26 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics-port", type=int, default=int(os.environ.get("MODELDEPLOY_METRICS_PORT", "8383"))
     )
     parser.add_argument("--liveness-port", type=int, default=8384)
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="act only while holding the leader Lease; run this way with more than one replica",
+    )
+    parser.add_argument(
+        "--leader-election-namespace",
+        help="namespace of the leader Lease (default: the operator's own)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
     logs.configure(logging.DEBUG if args.verbose else logging.INFO)
-    config.configure(config.Settings.from_env(namespaces=args.namespace))
+    config.configure(
+        config.Settings.from_env(
+            namespaces=args.namespace,
+            leader_elect=args.leader_elect,
+            lease_namespace=args.leader_election_namespace,
+        )
+    )
     kube.load_config()
     if args.metrics_port:
         metrics.serve(args.metrics_port)

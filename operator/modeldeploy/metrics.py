@@ -63,6 +63,7 @@ CHECK_LAG = Histogram(
 )
 QUEUE_DEPTH = Gauge("modeldeploy_workqueue_depth", "Objects waiting for a reconcile")
 OBJECTS = Gauge("modeldeploy_objects", "ModelDeployments in the watch cache")
+LEADER = Gauge("modeldeploy_leader", "1 while this replica holds the leader Lease and acts")
 ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "name"])
 PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
 
