@@ -223,7 +223,7 @@ def first_bad_sample_time(
     """Time of the first scraped sample in which the canary had answered with a 5xx."""
     query = (
         f'modeldeploy_serving_requests_total{{namespace="{namespace}",revision="{revision}",'
-        f'endpoint="infer",code=~"5.."}}[10m]'
+        f'operation="infer",code=~"5.."}}[10m]'
     )
     response = requests.get(
         f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10

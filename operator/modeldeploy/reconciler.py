@@ -7,6 +7,7 @@ decision as status, Events, logs and metrics, and says when time alone will next
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, ModelDeploymentSt
 from modeldeploy.commands import read_commands
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
+from modeldeploy.observed import Observed
 from modeldeploy.revision import compute_revision
 from modeldeploy.spec import (
     ModelDeploymentSpec,
@@ -63,6 +65,15 @@ def status_patch(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, 
 
 def _namespace_terminating(error: ApiException) -> bool:
     return error.status == 403 and "NamespaceTerminating" in str(error.body or "")
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own words for a refused request."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{error.status} {error.reason}")
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -181,11 +192,42 @@ class Reconciler:
             return self._stale(namespace, name)
         changed = bool(status_patch(status, decision.status))
 
+        # The status records the decision, so its Events go out now, whatever becomes of
+        # carrying it out.
+        for event in decision.events:
+            self._post(namespace, name, meta["uid"], event)
+        owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
+        try:
+            self._carry_out(owner, decision, revision, observed, router, target, route_weight)
+        except ApiException as error:
+            if not _namespace_terminating(error):
+                message = f"could not carry out the decision: {api_message(error)}"
+                self._post(
+                    namespace, name, meta["uid"], rollout.Event("Warning", "ApplyFailed", message)
+                )
+            raise
+        self._record_metrics(namespace, name, decision, analysis)
+        # A decision that changed the status may not be the last one at this instant (a step
+        # that advanced onto a canary already at its size is reached at once): look again until
+        # deciding changes nothing. The echo of the status write cannot be relied on for that:
+        # the cache already holds the written version, so the echo is no news.
+        return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=changed)
+
+    def _carry_out(
+        self,
+        owner: render.Owner,
+        decision: rollout.Decision,
+        revision: str,
+        observed: Observed,
+        router: Router,
+        target: RouteTarget,
+        route_weight: int | None,
+    ) -> None:
+        namespace, name = owner.namespace, owner.name
         # Traffic leaves the canary before its pods do, and reaches it only after they exist.
         lowering = route_weight is not None and decision.weight < route_weight
         if lowering:
             self._set_weight(router, target, decision.weight)
-        owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         for rev, replicas in decision.replicas.items():
             source = decision.sources.get(rev)
             if source is None:
@@ -207,15 +249,6 @@ class Reconciler:
                 log.info("deleting %s: revision %s is no longer needed", deployment.name, rev)
                 self.kube.delete_deployment(namespace, deployment.name)
                 self.children.delete(DEPLOYMENT, namespace, deployment.name)
-
-        for event in decision.events:
-            self._post(namespace, name, meta["uid"], event)
-        self._record_metrics(namespace, name, decision, analysis)
-        # A decision that changed the status may not be the last one at this instant (a step
-        # that advanced onto a canary already at its size is reached at once): look again until
-        # deciding changes nothing. The echo of the status write cannot be relied on for that:
-        # the cache already holds the written version, so the echo is no news.
-        return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=changed)
 
     def _stale(self, namespace: str, name: str) -> Outcome:
         """The status write lost to a newer version of the object: take that version in (the

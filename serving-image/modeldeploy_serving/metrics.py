@@ -24,6 +24,9 @@ from prometheus_client.utils import floatToGoString
 from .runtimes.base import Array
 
 MODEL_LABELS = ("model", "version", "revision")
+# Not "endpoint": prometheus-operator sets a target label of that name on every series it
+# scrapes and would rename ours to "exported_endpoint".
+OPERATION_LABEL = "operation"
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -108,14 +111,14 @@ class ServingMetrics:
         self._labels = labels
         self._requests = Counter(
             "modeldeploy_serving_requests",
-            "HTTP requests by endpoint and status code.",
-            [*MODEL_LABELS, "endpoint", "code"],
+            "HTTP requests by operation (infer, metadata, ready, ...) and status code.",
+            [*MODEL_LABELS, OPERATION_LABEL, "code"],
             registry=self.registry,
         )
         self._durations = Histogram(
             "modeldeploy_serving_request_duration_seconds",
-            "Time from receiving a request to sending its response, by endpoint.",
-            [*MODEL_LABELS, "endpoint"],
+            "Time from receiving a request to sending its response, by operation.",
+            [*MODEL_LABELS, OPERATION_LABEL],
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )

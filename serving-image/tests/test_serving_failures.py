@@ -54,7 +54,7 @@ def test_model_that_raises_gives_500_for_that_request_only(
     assert sqrt_server.post("/v2/models/iris/infer", infer_body([[0.0] * 4])).status == 200
     assert sqrt_server.get("/v2/health/ready").status == 200
     metrics = sqrt_server.get("/metrics").body.decode()
-    assert 'code="500",endpoint="infer"' in metrics
+    assert 'code="500",model="iris",operation="infer"' in metrics
 
 
 def test_sha256_mismatch_never_becomes_ready(models: Models, tmp_path: Path) -> None:

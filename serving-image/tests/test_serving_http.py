@@ -233,14 +233,14 @@ def test_metrics_exposition(sklearn_server: ServerProcess, models: Models) -> No
         return value(after, name, **labels) - value(before, name, **labels)
 
     requests = "modeldeploy_serving_requests_total"
-    assert delta(requests, endpoint="infer", code="200") == 1
-    assert delta(requests, endpoint="infer", code="400") == 1
-    assert delta(requests, endpoint="metadata", code="200") == 1
-    assert value(after, requests, endpoint="ready", code="200") >= 1
+    assert delta(requests, operation="infer", code="200") == 1
+    assert delta(requests, operation="infer", code="400") == 1
+    assert delta(requests, operation="metadata", code="200") == 1
+    assert value(after, requests, operation="ready", code="200") >= 1
     durations = "modeldeploy_serving_request_duration_seconds"
-    assert delta(f"{durations}_count", endpoint="infer") == 2
-    assert delta(f"{durations}_bucket", endpoint="infer", le="10.0") == 2
-    assert value(after, f"{durations}_bucket", endpoint="infer", le="0.001") >= 0
+    assert delta(f"{durations}_count", operation="infer") == 2
+    assert delta(f"{durations}_bucket", operation="infer", le="10.0") == 2
+    assert value(after, f"{durations}_bucket", operation="infer", le="0.001") >= 0
     assert value(after, "modeldeploy_serving_model_info", format="sklearn") == 1
     assert value(after, "modeldeploy_serving_ready") == 1
     assert value(after, "modeldeploy_serving_model_load_seconds") > 0

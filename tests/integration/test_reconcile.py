@@ -110,7 +110,8 @@ def test_model_deployment_serves_and_is_kept(
 
     # Prometheus discovered the pods through the API server and scraped their counters.
     if cluster.prometheus_url:
-        query = f'sum(modeldeploy_serving_requests_total{{revision="{revision}",endpoint="infer"}})'
+        selector = f'revision="{revision}",operation="infer"'
+        query = f"sum(modeldeploy_serving_requests_total{{{selector}}})"
 
         def scraped() -> float | None:
             result = requests.get(
@@ -229,3 +230,39 @@ def test_deleting_the_model_deployment_removes_its_children(
         60,
         "pods gone",
     )
+
+
+def test_a_child_the_api_server_refuses_is_explained_and_retried(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, trained: TrainedModel
+) -> None:
+    """A quota that leaves room for one Service: the refusal reaches an Event in the API
+    server's own words, and the operator keeps trying until the quota is lifted."""
+    quota = {"metadata": {"name": "one-service"}, "spec": {"hard": {"services": "1"}}}
+    cluster.core.create_namespaced_resource_quota(namespace, quota)  # type: ignore[arg-type]
+    wait_for(
+        lambda: cluster.core.read_namespaced_resource_quota("one-service", namespace).status.hard,
+        30,
+        "the quota in force",
+    )
+    apply_model_deployment(cluster, namespace, manifest(trained, replicas=1))
+
+    def apply_failed() -> list[dict[str, Any]]:
+        items = cluster.get_json(f"/api/v1/namespaces/{namespace}/events")["items"]
+        return [e for e in items if e["reason"] == "ApplyFailed"]
+
+    failed = wait_for(apply_failed, 60, "an ApplyFailed Event")
+    assert "exceeded quota" in failed[0]["message"], failed[0]["message"]
+    assert failed[0]["type"] == "Warning"
+
+    cluster.core.delete_namespaced_resource_quota("one-service", namespace)
+
+    def services() -> set[str]:
+        items = cluster.get_json(f"/api/v1/namespaces/{namespace}/services")["items"]
+        return {s["metadata"]["name"] for s in items}
+
+    wait_for(
+        lambda: {NAME, f"{NAME}-stable", f"{NAME}-canary"} <= services(),
+        90,
+        "every Service once the quota is gone",
+    )
+    wait_for(phase_is(cluster, namespace, "Ready"), 120, "ModelDeployment Ready")

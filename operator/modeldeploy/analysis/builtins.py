@@ -29,7 +29,7 @@ def _rate(metric: str, *matchers: str, revision: str = "revision") -> str:
     return f"rate({_selector(metric, *matchers, revision=revision)}[{{{{interval}}}}])"
 
 
-_INFER = 'endpoint="infer"'
+_INFER = 'operation="infer"'
 _SERVER_ERROR = 'code=~"5.."'
 
 

@@ -1,7 +1,7 @@
 """Verdicts: what a measured value means against a check's bounds. Pure; no I/O, no clock.
 
-Missing data is never a pass: an empty result, NaN, a missing stable value for a relative
-bound, or too little canary traffic all give INCONCLUSIVE, which the rollout may wait out
+Missing data is never a pass: an empty result, NaN or an infinity, a missing stable value for a
+relative bound, or too little canary traffic all give INCONCLUSIVE, which the rollout may wait out
 but must not promote on.
 """
 
@@ -158,8 +158,16 @@ def evaluate(
     measured_at: str,
 ) -> CheckResult:
     """The verdict on one measured value; `stable_value` matters only for maxIncrease."""
-    if value is None or math.isnan(value):
-        reason = "no data" if value is None else "no data (NaN)"
+    if value is None or not math.isfinite(value):
+        # An infinity is no measurement (a ratio over no requests, a quantile beyond the last
+        # bucket): as a number it would pass any min-only or max-only bound on one side.
+        reason = (
+            "no data"
+            if value is None
+            else "no data (NaN)"
+            if math.isnan(value)
+            else f"no usable value ({value:+})"
+        )
         return _result(
             name,
             Verdict.INCONCLUSIVE,

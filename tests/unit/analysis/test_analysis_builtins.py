@@ -101,7 +101,7 @@ def test_metric_names_are_the_serving_image_ones() -> None:
 def test_request_metrics_count_only_predictions() -> None:
     for name in ("error-rate", "latency-p95", "latency-p99", "request-count"):
         for _metric, matchers in SELECTOR.findall(BUILTIN_CHECKS[name].query):
-            assert 'endpoint="infer"' in matchers
+            assert 'operation="infer"' in matchers
 
 
 def test_drift_uses_both_revisions() -> None:
@@ -182,21 +182,23 @@ CANARY = {"namespace": "ns", "revision": "canary1"}
 STABLE = {"namespace": "ns", "revision": "stable1"}
 # Every 15s: 3 good and 1 failed prediction on the canary.
 REQUESTS = [
-    series("modeldeploy_serving_requests_total", "0+3x40", **CANARY, endpoint="infer", code="200"),
-    series("modeldeploy_serving_requests_total", "0+1x40", **CANARY, endpoint="infer", code="503"),
+    series("modeldeploy_serving_requests_total", "0+3x40", **CANARY, operation="infer", code="200"),
+    series("modeldeploy_serving_requests_total", "0+1x40", **CANARY, operation="infer", code="503"),
     # Not predictions, not this namespace, not this revision: all must be left out.
     series(
-        "modeldeploy_serving_requests_total", "0+50x40", **CANARY, endpoint="health", code="500"
+        "modeldeploy_serving_requests_total", "0+50x40", **CANARY, operation="health", code="500"
     ),
     series(
         "modeldeploy_serving_requests_total",
         "0+50x40",
         namespace="other",
         revision="canary1",
-        endpoint="infer",
+        operation="infer",
         code="500",
     ),
-    series("modeldeploy_serving_requests_total", "0+50x40", **STABLE, endpoint="infer", code="500"),
+    series(
+        "modeldeploy_serving_requests_total", "0+50x40", **STABLE, operation="infer", code="500"
+    ),
 ]
 # Every 15s: 10 requests, 5 within 0.1s, 4 more within 0.25s, the last within 0.5s.
 LATENCY = [
@@ -204,7 +206,7 @@ LATENCY = [
         "modeldeploy_serving_request_duration_seconds_bucket",
         f"0+{count}x40",
         **CANARY,
-        endpoint="infer",
+        operation="infer",
         le=le,
     )
     for le, count in (("0.1", 5), ("0.25", 9), ("0.5", 10), ("1", 10), ("+Inf", 10))

@@ -275,7 +275,7 @@ def test_too_few_requests_makes_every_check_inconclusive() -> None:
     assert {r.message for r in results} == {"too few requests: 3 < 10"}
     assert len(provider.queries) == 1
     assert "increase(modeldeploy_serving_requests_total{" in provider.queries[0]
-    assert CANARY in provider.queries[0] and 'endpoint="infer"' in provider.queries[0]
+    assert CANARY in provider.queries[0] and 'operation="infer"' in provider.queries[0]
 
 
 def test_no_traffic_data_is_too_few_requests() -> None:
