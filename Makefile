@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries lint unit integration e2e test crds demo \
+.PHONY: install system-deps binaries helm lint unit integration e2e test crds demo \
         cluster-up cluster-down bench-serving bench-rollback bench-scale e2e-kind clean
 
 install: $(INSTALLED)
@@ -28,6 +28,10 @@ system-deps:
 binaries:
 	bash e2e/cluster/build-binaries.sh
 
+# helm, built once from its Go module and cached.
+helm:
+	bash e2e/cluster/build-helm.sh
+
 lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
@@ -36,7 +40,7 @@ lint: install
 unit: install
 	$(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster -m "not cluster"
 
-integration: install system-deps binaries
+integration: install system-deps binaries helm
 	$(PY) -m pytest -q tests/localcluster -m cluster
 	$(PY) -m pytest -q tests/integration
 

@@ -100,17 +100,23 @@ class Cluster:
         return json.loads(response.data or b"null")
 
 
-def kubectl_binary() -> str:
-    bin_dir = os.environ.get("MODELDEPLOY_K8S_BIN")
-    if bin_dir:
-        return str(Path(bin_dir) / "kubectl")
+def built(script: str) -> Path:
+    """What one of the cached build scripts in e2e/cluster/ built (the last line it prints);
+    the first call on a machine builds it."""
     out = subprocess.run(
-        ["bash", str(REPO / "e2e" / "cluster" / "build-binaries.sh")],
+        ["bash", str(REPO / "e2e" / "cluster" / script)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return str(Path(out.strip().splitlines()[-1]) / "kubectl")
+    return Path(out.strip().splitlines()[-1])
+
+
+def kubectl_binary() -> str:
+    bin_dir = os.environ.get("MODELDEPLOY_K8S_BIN")
+    if bin_dir:
+        return str(Path(bin_dir) / "kubectl")
+    return str(built("build-binaries.sh") / "kubectl")
 
 
 @pytest.fixture(scope="session")
