@@ -3,8 +3,10 @@
 On the local cluster, with real Prometheus scraping real serving pods under client traffic, a
 canary whose model answers 5xx to part of the traffic is rolled out again and again
 (failureLimit 0, a short check interval). Each run measures the time from the first Prometheus
-sample that holds a 5xx of the canary to the status showing weight 0. Writes
-bench/results/rollback.json.
+sample that holds a 5xx of the canary to the status showing weight 0. Every run is reported
+with its outcome, its cause and the phases and weights the recorder saw; none is retried, and
+the benchmark fails, saying which run and why, when a run shows no rollback or no 5xx sample, or
+takes longer than the bound. Writes bench/results/rollback.json.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,6 +25,7 @@ sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 
 from e2e.fixtures import (  # noqa: E402
+    Cluster,
     apply_model_deployment,
     cluster_on,
     install_crds,
@@ -52,6 +56,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-rollback-"))
     options = RolloutOptions(interval=f"{INTERVAL_S}s", failure_limit=0)
     durations: list[float] = []
+    runs: list[RunRecord] = []
     with LocalCluster(state_dir=work / "cluster") as local:
         cluster = cluster_on(local)
         install_crds(cluster)
@@ -61,27 +66,10 @@ def main() -> int:
             stable = deploy_stable(cluster, NAMESPACE, NAME, good, options)
             with client_traffic(cluster, NAMESPACE, NAME, duration_s=1800):
                 for run in range(1, RUNS + 1):
-                    bad = train_failing_on_negatives(work / f"bad-{run}.joblib", seed=10 + run)
-                    started = time.time()
-                    with StatusRecorder(cluster, NAMESPACE, NAME, period_s=0.1) as recorder:
-                        apply_model_deployment(
-                            cluster,
-                            NAMESPACE,
-                            model_deployment(NAME, bad, f"v2-run{run}", options),
-                        )
-                        canary = wait_new_revision(cluster, NAMESPACE, NAME, stable)
-                        outcome = wait_outcome(cluster, NAMESPACE, NAME, canary, timeout=180)
-                    if outcome.get("phase") != "RolledBack":
-                        raise SystemExit(f"run {run}: expected a rollback, got {outcome}")
-                    assert local.prometheus_url
-                    first_bad = first_bad_sample_time(
-                        local.prometheus_url, NAMESPACE, canary, started
-                    )
-                    zero = recorder.first(lambda s: s.phase == "RolledBack")
-                    if first_bad is None or zero is None:
-                        raise SystemExit(f"run {run}: no 5xx sample or no rollback seen")
-                    durations.append(round(zero.at - first_bad, 3))
-                    print(f"run {run}: {durations[-1]:.2f}s from first 5xx sample to weight 0")
+                    runs.append(one_run(cluster, local, work, run, options, stable))
+                    if runs[-1].duration_s is not None:
+                        durations.append(runs[-1].duration_s)
+                    print(f"run {run}: {runs[-1].summary}")
                     # Back to the good model before the next run.
                     apply_model_deployment(
                         cluster, NAMESPACE, model_deployment(NAME, good, "v1", options)
@@ -90,21 +78,84 @@ def main() -> int:
         finally:
             operator.stop()
 
+    failed = [r for r in runs if r.duration_s is None]
     result = {
         "interval_s": INTERVAL_S,
-        "runs": len(durations),
+        "runs": len(runs),
         "durations_s": durations,
-        "median_s": round(statistics.median(durations), 3),
-        "max_s": max(durations),
+        "median_s": round(statistics.median(durations), 3) if durations else None,
+        "max_s": max(durations) if durations else None,
         "bound_s": INTERVAL_S + 5,
         "measured": "first Prometheus sample holding a canary 5xx -> status weight 0",
         "machine": "2 cores, local cluster (Prometheus scrape interval 2s)",
+        "every_run": [asdict(r) for r in runs],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(yaml.safe_dump(result, sort_keys=False))
-    return 0
+    over = [d for d in durations if d > INTERVAL_S + 5]
+    for record in failed:
+        print(f"FAILED run {record.run}: {record.summary}", file=sys.stderr)
+    if over:
+        print(f"FAILED: {len(over)} runs over the bound of {INTERVAL_S + 5}s", file=sys.stderr)
+    return 1 if failed or over else 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+@dataclass
+class RunRecord:
+    run: int
+    phase: str | None
+    cause: str | None
+    reason: str | None
+    phases_seen: list[str | None]
+    weights_seen: list[int]
+    duration_s: float | None = None
+    summary: str = ""
+
+
+def one_run(
+    cluster: Cluster,
+    local: LocalCluster,
+    work: Path,
+    run: int,
+    options: RolloutOptions,
+    stable: str,
+) -> RunRecord:
+    """One rollout of a model that answers 5xx: what happened, and why, whatever the outcome.
+    Nothing is retried: a run that shows no rollback, or no 5xx sample, is a finding."""
+    bad = train_failing_on_negatives(work / f"bad-{run}.joblib", seed=10 + run)
+    started = time.time()
+    with StatusRecorder(cluster, NAMESPACE, NAME, period_s=0.1) as recorder:
+        apply_model_deployment(
+            cluster, NAMESPACE, model_deployment(NAME, bad, f"v2-run{run}", options)
+        )
+        canary = wait_new_revision(cluster, NAMESPACE, NAME, stable)
+        outcome = wait_outcome(cluster, NAMESPACE, NAME, canary, timeout=180)
+        # The recorder must itself have seen the end, or its last sample may be missing.
+        recorder.wait_settled()
+    rolled_back = outcome.get("rolledBack") or {}
+    record = RunRecord(
+        run=run,
+        phase=outcome.get("phase"),
+        cause=rolled_back.get("cause"),
+        reason=rolled_back.get("reason"),
+        phases_seen=recorder.phases(),
+        weights_seen=recorder.weights(),
+    )
+    assert local.prometheus_url
+    first_bad = first_bad_sample_time(local.prometheus_url, NAMESPACE, canary, started)
+    zero = recorder.first(lambda s: s.phase == "RolledBack")
+    if record.phase != "RolledBack":
+        record.summary = f"not rolled back: phase {record.phase}"
+    elif first_bad is None:
+        record.summary = (
+            f"rolled back ({record.reason}) with no 5xx sample in Prometheus since the run started"
+        )
+    elif zero is None:
+        record.summary = "rolled back, but the recorder saw no RolledBack sample"
+    else:
+        record.duration_s = round(zero.at - first_bad, 3)
+        record.summary = (
+            f"{record.duration_s:.2f}s from first 5xx sample to weight 0 ({record.reason})"
+        )
+    return record

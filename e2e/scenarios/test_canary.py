@@ -358,3 +358,42 @@ def test_people_steer_a_rollout_with_the_kubectl_plugin(
     assert set(undone["handledCommands"]) == {"promote", "abort", "retry", "undo"}
     outcomes = [entry["outcome"] for entry in undone["history"]]
     assert outcomes[:4] == ["Undone", "Promoted", "RolledBack", "Deployed"], outcomes
+
+
+def test_undo_after_the_scale_down_delay_brings_the_old_version_up_before_switching(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    """The previous stable is at zero when the undo comes: it is brought up and Ready before it
+    takes the traffic back, and no client request fails from the undo on."""
+    options = RolloutOptions(steps=[{"weight": 50}], scale_down_delay="2s")
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+
+    def no_ready_pods(revision: str) -> bool:
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{NAME}-{revision}"
+        return not (cluster.get_json(path).get("status") or {}).get("readyReplicas")
+
+    def plugin(*args: str) -> None:
+        assert cli.main(["--kubeconfig", str(cluster.kubeconfig), "-n", namespace, *args]) == 0
+
+    def undone() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, NAME)
+        return status if (status.get("stable") or {}).get("revision") == stable else None
+
+    with client_traffic(cluster, namespace, NAME) as traffic:
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        promoted = wait_outcome(cluster, namespace, NAME, canary)
+        assert promoted["stable"]["revision"] == canary, promoted.get("rolledBack")
+        wait_for(lambda: no_ready_pods(stable), 60, "the old stable at zero after scaleDownDelay")
+
+        undo_at = time.time()
+        plugin("undo", NAME)
+        final = wait_for(undone, 120, "the old version serving again")
+        wait_for(lambda: no_ready_pods(canary), 60, "the undone version at zero")
+        served = len(traffic.records())
+        wait_for(lambda: len(traffic.records()) >= served + 20, 30, "clients served after it")
+
+    assert final["rolledBack"]["reason"] == "undone as asked"
+    assert len(events_with_reason(cluster, namespace, NAME, "UndoStarted")) == 1
+    since_undo = [r for r in traffic.records() if r.started_at >= undo_at]
+    assert len(since_undo) >= 20
+    assert all(r.ok for r in since_undo), traffic.summary()

@@ -52,6 +52,7 @@ PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
 DEFAULT_SCALE_DOWN_DELAY_S = 30.0
 DEFAULT_STEP_WEIGHTS = (10, 50)
 HISTORY_LENGTH = 10
+UNGUARDED = "unguarded: no checks configured, every step advances on time alone"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -372,17 +373,42 @@ def _handle_retry(draft: _Draft, commands: Commands) -> None:
 
 
 def _handle_undo(draft: _Draft, commands: Commands) -> None:
-    if not commands.undo:
-        return
+    """Back to the previous stable, never through an outage: a previous revision already at
+    zero is brought up and Ready first, and only then takes the traffic back."""
     previous = draft.previous
-    window = rollback_window_s(draft.spec)
-    if (
-        previous is None
-        or draft.stable is None
-        or seconds_since(draft.promoted_at, draft.now) > window
+    pending = previous is not None and bool(previous.get("undoRequestedAt"))
+    if commands.undo and not pending:
+        window = rollback_window_s(draft.spec)
+        if (
+            previous is None
+            or draft.stable is None
+            or seconds_since(draft.promoted_at, draft.now) > window
+        ):
+            draft.emit(
+                "Warning", "UndoUnavailable", "no previous revision within the rollback window"
+            )
+            return
+        if draft.observed.ready(previous["revision"]) < draft.spec.replicas:
+            draft.previous = {**previous, "undoRequestedAt": draft.now_iso}
+            draft.emit(
+                "Normal",
+                "UndoStarted",
+                f"bringing {previous['revision']} ({previous['version']}) up to "
+                f"{draft.spec.replicas} ready replicas before it takes the traffic back",
+            )
+            return
+        _swap_back(draft)
+    elif (
+        pending
+        and previous is not None
+        and draft.observed.ready(previous["revision"]) >= draft.spec.replicas
     ):
-        draft.emit("Warning", "UndoUnavailable", "no previous revision within the rollback window")
-        return
+        _swap_back(draft)
+
+
+def _swap_back(draft: _Draft) -> None:
+    assert draft.previous is not None and draft.stable is not None
+    previous = {k: v for k, v in draft.previous.items() if k != "undoRequestedAt"}
     undone = draft.stable
     draft.emit(
         "Warning",
@@ -403,6 +429,10 @@ def _handle_undo(draft: _Draft, commands: Commands) -> None:
     }
 
 
+def _undo_pending(draft: _Draft) -> bool:
+    return draft.previous is not None and bool(draft.previous.get("undoRequestedAt"))
+
+
 # --- the canary ramp ------------------------------------------------------------------------
 
 
@@ -421,6 +451,8 @@ def _canary(
             f"canary {draft.revision} ({version}) starts at step 1/{len(steps)}: "
             f"weight {steps[0].weight}%",
         )
+        if not rollout_spec.checks:
+            draft.emit("Warning", "Unguarded", UNGUARDED)
     state = dict(draft.rollout)
     draft.rollout = state
 
@@ -520,6 +552,7 @@ def _canary(
         f"step {int(state['step']) + 1}/{len(steps)}: canary {draft.revision} ({version}) "
         f"at weight {step.weight}%"
         f"{waiting}{' (paused)' if commands.paused else ''}"
+        f"{'' if rollout_spec.checks else f'; {UNGUARDED}'}"
     )
 
 
@@ -628,10 +661,20 @@ def _promote(draft: _Draft, why: str) -> None:
 
 
 def _keep_previous(draft: _Draft) -> None:
-    """The last stable stays warm for `scaleDownDelay`, then at zero until `rollbackWindow` ends."""
+    """The last stable stays warm for `scaleDownDelay`, then at zero until `rollbackWindow` ends;
+    an undo under way brings it to full size, whatever the time."""
     previous = draft.previous
     if previous is None or draft.stable is None or previous["revision"] == draft.stable["revision"]:
         draft.previous = None
+        return
+    if _undo_pending(draft):
+        draft.replicas[previous["revision"]] = draft.spec.replicas
+        ready = draft.observed.ready(previous["revision"])
+        draft.phase = PHASE_PROGRESSING
+        draft.message = (
+            f"undo: {ready}/{draft.spec.replicas} replicas of {previous['revision']} "
+            f"({previous['version']}) ready; {draft.stable['revision']} serves until they are"
+        )
         return
     age = seconds_since(draft.promoted_at, draft.now)
     if age > rollback_window_s(draft.spec):

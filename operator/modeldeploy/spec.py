@@ -353,6 +353,10 @@ class RevisionStatus(ApiModel):
     ready_replicas: int = 0
     since: str | None = Field(default=None, description="When this track last changed size")
     source: RevisionSource | None = None
+    undo_requested_at: str | None = Field(
+        default=None,
+        description="On the previous revision: an undo waits for it to be Ready, then switches",
+    )
 
 
 class RolloutState(ApiModel):

@@ -359,11 +359,44 @@ def test_undo_within_the_window_swaps_back() -> None:
     sim.deploy_stable()
     sim.change("v2", "r2")
     sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
-    undone = sim.step(commands=Commands(undo=True, tokens={"undo": "undo@1"}))
+    undo = Commands(undo=True, tokens={"undo": "undo@1"})
+    # r1 kept warm at its last step's size: it is brought to full size before it takes over.
+    started = sim.step(commands=undo)
+    assert [e.reason for e in started.events] == ["UndoStarted"]
+    assert started.status["stable"]["revision"] == "r2"
+    assert started.replicas == {"r1": 4, "r2": 4}
+    assert started.status["phase"] == "Progressing"
+    undone = sim.step()
+    assert [e.reason for e in undone.events] == ["Undone"]
     assert undone.status["stable"]["revision"] == "r1"
     assert undone.status["phase"] == "RolledBack"
     assert undone.replicas["r1"] == 4 and undone.replicas["r2"] == 0
     assert undone.status["rolledBack"]["reason"] == "undone as asked"
+    assert "undoRequestedAt" not in undone.status["stable"]
+
+
+def test_undo_after_the_scale_down_delay_never_leaves_clients_without_ready_pods() -> None:
+    sim = Sim(make_spec(scaleDownDelay="30s"))
+    sim.deploy_stable()
+    sim.change("v2", "r2", scaleDownDelay="30s")
+    sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    sim.step(seconds=60)
+    assert sim.replicas["r1"] == 0, "scaled down after the delay"
+    sim.broken.add("r1")  # r1's pods take a while to become Ready
+    undo = Commands(undo=True, tokens={"undo": "undo@1"})
+    decisions = [sim.step(commands=undo)]
+    decisions += [sim.step() for _ in range(3)]
+    assert all(d.status["stable"]["revision"] == "r2" for d in decisions)
+    assert all(d.replicas == {"r1": 4, "r2": 4} for d in decisions), "r2 serves meanwhile"
+    assert "undo: 0/4 replicas of r1" in decisions[-1].status["message"]
+    sim.broken.discard("r1")
+    sim.step()  # r1's pods are Ready now
+    undone = sim.step()
+    assert undone.status["stable"]["revision"] == "r1"
+    assert undone.replicas == {"r1": 4, "r2": 0}
+    # From the undo on, the revision serving as stable had all its replicas Ready throughout.
+    for decision in [*decisions, undone]:
+        assert decision.status["readyReplicas"] == 4, decision.status["message"]
 
 
 def test_undo_after_the_window_is_refused() -> None:
@@ -515,3 +548,26 @@ def test_every_revision_is_rendered_from_its_own_spec() -> None:
     promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
     assert promoted.status["previous"]["source"]["model"]["version"] == "v1"
     assert promoted.sources["r1"]["model"]["version"] == "v1"
+
+
+def test_a_ramp_without_checks_says_it_is_unguarded() -> None:
+    sim = Sim(make_spec())
+    sim.deploy_stable()
+    sim.change("v2", "r2")
+    started = sim.step()
+    warnings = [e for e in started.events if e.reason == "Unguarded"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning"
+    assert "no checks configured" in warnings[0].message
+    assert "unguarded" in started.status["message"]
+    again = sim.step()
+    assert not [e for e in again.events if e.reason == "Unguarded"], "said once, at the start"
+
+
+def test_a_ramp_with_checks_is_not_called_unguarded() -> None:
+    checks = [{"name": "error-rate", "max": 0.01}]
+    sim = Sim(make_spec(checks=checks))
+    sim.deploy_stable()
+    sim.change("v2", "r2", checks=checks)
+    started = sim.step()
+    assert not [e for e in started.events if e.reason == "Unguarded"]
+    assert "unguarded" not in started.status["message"]

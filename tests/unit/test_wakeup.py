@@ -233,7 +233,8 @@ def test_driven_only_by_wakeups_and_events_a_rollout_misses_no_transition(
         sim.broken.add("r2")
     sim.step()
     pending = list(verdicts)
-    for _ in range(200):
+    # Enough looks for the longest pause at the shortest interval, and the deadlines after.
+    for _ in range(1000):
         settle(sim)
         assert_quiet_until_wakeup(sim)
         wake = next_wakeup(sim.spec, sim.status, sim.now)
