@@ -159,3 +159,7 @@ def one_run(
             f"{record.duration_s:.2f}s from first 5xx sample to weight 0 ({record.reason})"
         )
     return record
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
