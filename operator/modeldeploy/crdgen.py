@@ -75,13 +75,14 @@ def _convert_any_of(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
 
 def _int_or_string(node: JsonSchema) -> JsonSchema:
     # The one anyOf a structural schema allows; a pattern beside it applies to strings only,
-    # as in Kubernetes' own schemas for quantities.
+    # as in Kubernetes' own schemas for quantities, and a minimum to integers only.
     result: JsonSchema = {
         "x-kubernetes-int-or-string": True,
         "anyOf": [{"type": "integer"}, {"type": "string"}],
     }
-    if "pattern" in node:
-        result["pattern"] = node["pattern"]
+    for key in ("pattern", "minimum"):
+        if key in node:
+            result[key] = node[key]
     return result
 
 

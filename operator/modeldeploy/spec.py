@@ -8,6 +8,7 @@ in the operator, which is what unit tests exercise.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -34,8 +35,9 @@ _DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Kubernetes quantities, less the negative ones: no resource amount is below zero.
 QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
+    r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
     r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 URI_PATTERN = r"^(file|https?|s3)://.+$"
@@ -112,7 +114,13 @@ class ModelSpec(ApiModel):
 
 Quantity = Annotated[
     int | str,
-    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+            "minimum": 0,
+        }
+    ),
 ]
 
 
@@ -431,7 +439,9 @@ class ModelDeploymentStatus(ApiModel):
 
 
 def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
-    return ModelDeploymentSpec.model_validate(raw)
+    """The spec as the API server would take it: JSON types as they are (no "5" for 5, no true
+    for 1), so that what the models accept, the CRD accepts too."""
+    return ModelDeploymentSpec.model_validate_json(json.dumps(raw), strict=True)
 
 
 def revision_source(model_spec: ModelDeploymentSpec) -> dict[str, Any]:

@@ -1,0 +1,181 @@
+"""The CRD and the operator's models never disagree: specs generated valid, then mutated, are
+sent to the real API server (a server-side dry run, strict field validation) and parsed by the
+operator; both must say yes, or both no.
+
+`MODELDEPLOY_FUZZ_CASES` sets how many (hypothesis prints the failing case and its seed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from e2e.fixtures import GROUP, PLURAL, VERSION, Cluster
+from modeldeploy.spec import parse_spec
+
+pytestmark = pytest.mark.cluster
+
+CASES = int(os.environ.get("MODELDEPLOY_FUZZ_CASES", "1000"))
+
+dns_label = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+label_value = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,10}[A-Za-z0-9])?", fullmatch=True)
+duration = st.sampled_from(["0s", "250ms", "5s", "30s", "1m", "1m30s", "2h", "1.5m"])
+quantity = st.sampled_from(["100m", "1", "2Gi", "512Mi", "0.5", 2, "1e3"])
+weights = st.lists(st.integers(1, 100), min_size=1, max_size=5, unique=True).map(sorted)
+
+
+def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+model = st.fixed_dictionaries(
+    {
+        "name": dns_label,
+        "version": label_value,
+        "uri": st.sampled_from(["file:///m.joblib", "s3://b/m.onnx", "https://h/m"]),
+        "format": st.sampled_from(["sklearn", "onnx"]),
+    },
+    optional={"sha256": st.from_regex(r"[a-f0-9]{64}", fullmatch=True)},
+)
+serving = optional(
+    image=st.sampled_from(["modeldeploy/serving:0.1.0", "r.example.com/s@sha256:" + "a" * 64]),
+    port=st.integers(1, 65535),
+    resources=optional(
+        requests=st.dictionaries(st.sampled_from(["cpu", "memory"]), quantity, max_size=2),
+        limits=st.dictionaries(st.sampled_from(["cpu", "memory"]), quantity, max_size=2),
+    ),
+    env=st.lists(
+        st.fixed_dictionaries(
+            {"name": st.from_regex(r"[A-LN-Z_][A-Z0-9_]{0,6}", fullmatch=True)},
+            optional={"value": st.text(max_size=5)},
+        ),
+        max_size=3,
+        unique_by=lambda e: e["name"],
+    ),
+    startupTimeout=duration,
+)
+check = st.fixed_dictionaries(
+    {"name": dns_label},
+    optional={
+        "max": st.floats(-10, 10),
+        "min": st.floats(-10, 10),
+        "maxIncrease": st.floats(0, 5),
+        "query": st.just('sum(rate(x{namespace="{{namespace}}"}[{{interval}}]))'),
+    },
+).filter(lambda c: any(k in c for k in ("max", "min", "maxIncrease")))
+rollout = optional(
+    stepWeights=weights,
+    interval=duration,
+    failureLimit=st.integers(0, 100),
+    inconclusiveLimit=st.integers(0, 100),
+    minRequests=st.integers(0, 1000),
+    progressDeadline=duration,
+    scaleDownDelay=duration,
+    rollbackWindow=duration,
+    traffic=st.one_of(
+        st.just({"router": "replicas"}),
+        dns_label.map(lambda n: {"router": "gateway-api", "httpRoute": {"name": n}}),
+    ),
+    checks=st.lists(check, max_size=3),
+)
+valid_spec = st.fixed_dictionaries(
+    {"model": model},
+    optional={"replicas": st.integers(0, 1000), "serving": serving, "rollout": rollout},
+)
+odd_values = st.sampled_from(
+    [None, -1, 0, 1, 101, 70000, 1.5, "", "x" * 70, "soon", "1m", True, [], {}, {"x": 1}, "5"]
+)
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths(item, (*prefix, index))
+    return found
+
+
+def mutated(spec: dict[str, Any], path: tuple[Any, ...], new: Any) -> dict[str, Any]:
+    copy = json.loads(json.dumps(spec))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]
+    if new is None and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return copy
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> dict[str, Any]:
+    spec = draw(valid_spec)
+    for _ in range(draw(st.integers(0, 2))):
+        where = paths(spec)
+        if not where:
+            break
+        spec = mutated(spec, draw(st.sampled_from(where)), draw(odd_values))
+    return spec
+
+
+def operator_accepts(spec: dict[str, Any]) -> tuple[bool, str]:
+    try:
+        parse_spec(spec)
+    except (ValidationError, ValueError, TypeError) as error:
+        return False, str(error).splitlines()[0]
+    return True, ""
+
+
+def api_accepts(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> tuple[bool, str]:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "fuzz"},
+        "spec": spec,
+    }
+    try:
+        cluster.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body, dry_run="All", field_validation="Strict"
+        )
+    except ApiException as error:
+        if error.status in (400, 422):
+            return False, json.loads(error.body).get("message", "")
+        raise
+    return True, ""
+
+
+def test_the_api_server_and_the_operator_accept_the_same_specs(
+    cluster: Cluster, crds: None, namespace: str
+) -> None:
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
+    @given(spec=specs())
+    def agree(spec: dict[str, Any]) -> None:
+        api, api_says = api_accepts(cluster, namespace, spec)
+        ours, we_say = operator_accepts(spec)
+        seen[api] += 1
+        assert api == ours, (
+            f"API server {'accepts' if api else 'refuses'} ({api_says}); operator "
+            f"{'accepts' if ours else 'refuses'} ({we_say}): {json.dumps(spec)}"
+        )
+
+    seen = {True: 0, False: 0}
+    agree()
+    # Both answers must be common, or the agreement says little.
+    total = seen[True] + seen[False]
+    assert min(seen.values()) >= total // 10, seen
+    print(f"{total} specs: {seen[True]} accepted by both, {seen[False]} refused by both")
