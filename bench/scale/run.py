@@ -294,10 +294,6 @@ class LiveRollout:
     outcome: dict[str, Any] | None = None
 
 
-def wait_all(probe: Callable[[], bool], timeout: float, message: str) -> None:
-    wait_for(probe, timeout, message, interval=1)
-
-
 def run_rollouts(
     cluster: Cluster, local: LocalCluster, work: Path, operator_log: Path
 ) -> dict[str, Any]:
@@ -323,7 +319,7 @@ def run_rollouts(
         statuses = [status_of(cluster, namespace, r.name) for r in rollouts]
         return all(s.get("phase") == "Ready" for s in statuses)
 
-    wait_all(stable_ready, 300, "every live model Ready")
+    wait_for(stable_ready, 300, "every live model Ready", interval=1)
     for rollout in rollouts:
         rollout.stable = status_of(cluster, namespace, rollout.name)["stable"]["revision"]
     log(f"{ROLLOUTS} live models Ready; starting client traffic and the rollouts")
@@ -339,10 +335,11 @@ def run_rollouts(
             r.name: stack.enter_context(StatusRecorder(cluster, namespace, r.name, period_s=0.2))
             for r in rollouts
         }
-        wait_all(
+        wait_for(
             lambda: all(sum(r.ok for r in d.records()) >= 10 for d in drivers),
             60,
             "clients served by every stable track",
+            interval=1,
         )
         started_wall = time.time()
         for i, rollout in enumerate(rollouts):
@@ -373,7 +370,7 @@ def run_rollouts(
                     rollout.outcome = status
             return all(r.outcome is not None for r in rollouts)
 
-        wait_all(settled, 600, "every rollout promoted or rolled back")
+        wait_for(settled, 600, "every rollout promoted or rolled back", interval=1)
         for rollout in rollouts:
             recorders[rollout.name].wait_settled(timeout_s=30)
 

@@ -33,21 +33,20 @@ def controller() -> Controller:
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+    ours = config.current()
     settings.posting.enabled = False  # Events are written by the reconciler itself.
-    timeout = config.current().watch_timeout_s
-    settings.watching.server_timeout = timeout
-    settings.watching.client_timeout = timeout + 30
+    settings.watching.server_timeout = ours.watch_timeout_s
+    settings.watching.client_timeout = ours.watch_timeout_s + 30
     await asyncio.to_thread(controller().start_caches)
-    settings_ = config.current()
-    if not settings_.leader_elect:
+    if not ours.leader_elect:
         controller().start_workers()
         return
     global _elector
     _elector = LeaderElector(
         controller().kube.api_client,
-        settings_.lease_namespace,
-        settings_.lease_name,
-        settings_.identity,
+        ours.lease_namespace,
+        ours.lease_name,
+        ours.identity,
         on_started_leading=controller().start_workers,
         on_stopped_leading=_stop_acting,
     )

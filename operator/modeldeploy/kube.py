@@ -38,10 +38,6 @@ def _json(response: Any) -> Any:
     return json.loads(response.data)
 
 
-def _count(verb: str, resource: str) -> None:
-    metrics.KUBE_REQUESTS.labels(verb, resource).inc()
-
-
 def _not_found(error: ApiException) -> bool:
     return bool(error.status == 404)
 
@@ -69,7 +65,7 @@ class Kube:
         return cast(Manifest, found)
 
     def get_model_deployment(self, namespace: str, name: str) -> Manifest | None:
-        _count("get", "modeldeployments")
+        metrics.count_request("get", "modeldeployments")
         return self._get_custom(GROUP, VERSION, namespace, PLURAL, name)
 
     def patch_status(
@@ -82,7 +78,7 @@ class Kube:
         operator process, got there first) lose instead of overwriting a newer one.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": status_patch}
-        _count("patch", "modeldeployments/status")
+        metrics.count_request("patch", "modeldeployments/status")
         try:
             written = self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, body, _content_type=MERGE
@@ -107,12 +103,12 @@ class Kube:
         }
         response: Any
         if kind == "Deployment":
-            _count("apply", "deployments")
+            metrics.count_request("apply", "deployments")
             response = self.apps.patch_namespaced_deployment(
                 meta["name"], meta["namespace"], manifest, **options
             )
         elif kind == "Service":
-            _count("apply", "services")
+            metrics.count_request("apply", "services")
             response = self.core.patch_namespaced_service(
                 meta["name"], meta["namespace"], manifest, **options
             )
@@ -121,7 +117,7 @@ class Kube:
         return cast(Manifest, _json(response))
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        _count("patch", "deployments/scale")
+        metrics.count_request("patch", "deployments/scale")
         try:
             self.apps.patch_namespaced_deployment_scale(
                 name, namespace, {"spec": {"replicas": replicas}}, _preload_content=False
@@ -131,7 +127,7 @@ class Kube:
                 raise
 
     def delete_deployment(self, namespace: str, name: str) -> None:
-        _count("delete", "deployments")
+        metrics.count_request("delete", "deployments")
         try:
             self.apps.delete_namespaced_deployment(
                 name, namespace, propagation_policy="Background", _preload_content=False
@@ -141,7 +137,7 @@ class Kube:
                 raise
 
     def create_event(self, event: Manifest) -> None:
-        _count("create", "events")
+        metrics.count_request("create", "events")
         try:
             self.core.create_namespaced_event(
                 event["metadata"]["namespace"], cast(Any, event), _preload_content=False
@@ -153,7 +149,7 @@ class Kube:
     # --- Gateway API ----------------------------------------------------------------------
 
     def get_httproute(self, namespace: str, name: str) -> Manifest | None:
-        _count("get", "httproutes")
+        metrics.count_request("get", "httproutes")
         return self._get_custom("gateway.networking.k8s.io", "v1", namespace, "httproutes", name)
 
     def replace_httproute_rules(
@@ -161,7 +157,7 @@ class Kube:
     ) -> None:
         # The resourceVersion makes this a compare-and-swap: a concurrent edit of the route
         # fails the write, and the next reconcile reads the new route.
-        _count("patch", "httproutes")
+        metrics.count_request("patch", "httproutes")
         self.custom.patch_namespaced_custom_object(
             "gateway.networking.k8s.io",
             "v1",

@@ -176,7 +176,7 @@ class LeaderElector:
             self._stop.wait(self.timing.retry_period_s)
 
     def _read(self) -> dict[str, Any] | None:
-        metrics.KUBE_REQUESTS.labels("get", "leases").inc()
+        metrics.count_request("get", "leases")
         try:
             lease: Any = self.api.read_namespaced_lease(
                 self.name, self.namespace, _preload_content=False
@@ -198,7 +198,7 @@ class LeaderElector:
             return False
         spec = lease_spec(self.identity, datetime.now(UTC), self.timing, record, move)
         written: Any
-        metrics.KUBE_REQUESTS.labels("create" if lease is None else "update", "leases").inc()
+        metrics.count_request("create" if lease is None else "update", "leases")
         try:
             if lease is None:
                 written = self.api.create_namespaced_lease(

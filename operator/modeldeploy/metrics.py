@@ -68,6 +68,10 @@ ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "n
 PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
 
 
+def count_request(verb: str, resource: str) -> None:
+    KUBE_REQUESTS.labels(verb, resource).inc()
+
+
 def record_phase(namespace: str, name: str, phase: str) -> None:
     for known in {*PHASES, phase}:
         PHASE.labels(namespace, name, known).set(1 if known == phase else 0)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -32,7 +32,6 @@ from modeldeploy.revision import compute_revision
 from modeldeploy.spec import (
     ModelDeploymentSpec,
     RouterKind,
-    parse_duration,
     parse_spec,
     spec_from_source,
 )
@@ -148,7 +147,10 @@ class Reconciler:
         except ValidationError as error:
             message = describe_validation_error(error)
             new_status = rollout.invalid_spec_status(status, message, generation, now)
-            if not self._write_status(namespace, name, meta["resourceVersion"], status, new_status):
+            written = self._write_status(
+                namespace, name, meta["resourceVersion"], status, new_status
+            )
+            if written is None:
                 return self._stale(namespace, name)
             if status.get("message") != message:
                 self._post(
@@ -186,11 +188,11 @@ class Reconciler:
         # The decision is recorded before it is carried out: if the record loses to a newer
         # write, nothing is done on a stale view; if the operator dies after it, the next
         # reconcile carries out the same decision from the status.
-        if not self._write_status(
+        written = self._write_status(
             namespace, name, meta["resourceVersion"], status, decision.status
-        ):
+        )
+        if written is None:
             return self._stale(namespace, name)
-        changed = bool(status_patch(status, decision.status))
 
         # The status records the decision, so its Events go out now, whatever becomes of
         # carrying it out.
@@ -211,7 +213,7 @@ class Reconciler:
         # that advanced onto a canary already at its size is reached at once): look again until
         # deciding changes nothing. The echo of the status write cannot be relied on for that:
         # the cache already holds the written version, so the echo is no news.
-        return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=changed)
+        return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=bool(written))
 
     def _carry_out(
         self,
@@ -303,9 +305,8 @@ class Reconciler:
         assert model_spec.rollout is not None
         state = status.get("rollout") or {}
         stable = status.get("stable") or {}
-        due = rollout.parse_stamp(rollout.last_analysis_stamp(state), now.tzinfo) + timedelta(
-            seconds=parse_duration(model_spec.rollout.interval)
-        )
+        due = rollout.next_check_at(model_spec, state, now.tzinfo)
+        assert due is not None  # the shell analyzes only when a check is due
         lag_s = (now - due).total_seconds()
         metrics.CHECK_LAG.observe(max(lag_s, 0.0))
         context = QueryContext(
@@ -374,13 +375,15 @@ class Reconciler:
         resource_version: str,
         current: dict[str, Any],
         desired: dict[str, Any],
-    ) -> bool:
+    ) -> dict[str, Any] | None:
+        """The status patch written ({} when nothing differed), or None when the write lost to
+        a newer version of the object."""
         patch = status_patch(current, desired)
         if not patch:
-            return True
+            return patch
         written = self.kube.patch_status(namespace, name, patch, resource_version)
         if written is None:
-            return False
+            return None
         self.models.upsert(written)
         if current.get("phase") != desired.get("phase"):
             log.info(
@@ -390,7 +393,7 @@ class Reconciler:
                 desired.get("message"),
                 extra={"namespace": namespace, "object": name, "phase": desired.get("phase")},
             )
-        return True
+        return patch
 
     def _post(self, namespace: str, name: str, uid: str, event: rollout.Event) -> None:
         log.info(

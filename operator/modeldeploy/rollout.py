@@ -12,7 +12,7 @@ the failure counters are all there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from modeldeploy import conditions as cond
@@ -106,21 +106,22 @@ def resolved_steps(rollout: RolloutSpec) -> list[RolloutStep]:
 
 
 def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: datetime) -> bool:
-    """Whether the shell should run the checks before deciding: one interval after the step's
-    weight was reached, then every interval."""
-    state = status.get("rollout")
-    if not state or model_spec.rollout is None or not state.get("stepReadyAt"):
-        return False
-    return seconds_since(last_analysis_stamp(state), now) >= parse_duration(
-        model_spec.rollout.interval
-    )
+    """Whether the shell should run the checks before deciding."""
+    due = next_check_at(model_spec, status.get("rollout") or {}, now.tzinfo)
+    return due is not None and now >= due
 
 
-def last_analysis_stamp(state: dict[str, Any]) -> str:
-    """What the next check's interval counts from. A step's first check waits a full interval
+def next_check_at(
+    model_spec: ModelDeploymentSpec, state: dict[str, Any], tz: tzinfo | None
+) -> datetime | None:
+    """When the step's next check is due: one interval after its weight was reached, then every
+    interval; None while the weight is not reached. A step's first check waits a full interval
     at the step's weight, even when the previous step's last check ran moments ago: its data
     must come from the new split."""
-    return str(max(state.get("lastAnalysisAt") or "", state["stepReadyAt"]))
+    if not state or model_spec.rollout is None or not state.get("stepReadyAt"):
+        return None
+    last = max(state.get("lastAnalysisAt") or "", state["stepReadyAt"])
+    return parse_stamp(last, tz) + timedelta(seconds=parse_duration(model_spec.rollout.interval))
 
 
 def invalid_spec_status(
@@ -376,7 +377,7 @@ def _handle_undo(draft: _Draft, commands: Commands) -> None:
     """Back to the previous stable, never through an outage: a previous revision already at
     zero is brought up and Ready first, and only then takes the traffic back."""
     previous = draft.previous
-    pending = previous is not None and bool(previous.get("undoRequestedAt"))
+    pending = _undo_pending(draft)
     if commands.undo and not pending:
         window = rollback_window_s(draft.spec)
         if (

@@ -14,7 +14,7 @@ from typing import Any
 
 from modeldeploy.rollout import (
     PHASE_PROGRESSING,
-    last_analysis_stamp,
+    next_check_at,
     parse_stamp,
     progress_deadline_s,
     rollback_window_s,
@@ -45,8 +45,9 @@ def _moments(
     state = status.get("rollout") or {}
     rollout = model_spec.rollout
     if rollout is not None and "step" in state:
-        if state.get("stepReadyAt"):
-            yield _after(last_analysis_stamp(state), parse_duration(rollout.interval), tz)
+        check = next_check_at(model_spec, state, tz)
+        if check is not None:
+            yield check
         elif state.get("stepSetAt"):
             yield _after(state["stepSetAt"], parse_duration(rollout.progress_deadline), tz)
 

@@ -8,14 +8,14 @@ due or does change.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modeldeploy.commands import Commands
-from modeldeploy.rollout import FAIL, PASS, analysis_due, decide, parse_stamp
+from modeldeploy.rollout import FAIL, PASS, Decision, analysis_due, decide, parse_stamp
 from modeldeploy.wakeup import MARGIN, next_wakeup
 from tests.unit.test_rollout_canary import Sim, make_spec
 
@@ -31,45 +31,35 @@ def settle(sim: Sim, commands: Commands | None = None) -> None:
     raise AssertionError("no fixed point at one instant")
 
 
-def decide_at(sim: Sim, seconds: float, commands: Commands | None = None) -> Any:
-    at = sim.now + timedelta(seconds=seconds)
-    return decide(
-        "m", sim.spec, sim.revision, sim.status, sim.observed(), at, 1, commands, None
-    ), at
+def decide_at(sim: Sim, at: datetime, commands: Commands | None = None) -> Decision:
+    """Deciding again at `at`, with nothing observed changed; the Sim is left as it was."""
+    return decide("m", sim.spec, sim.revision, sim.status, sim.observed(), at, 1, commands, None)
 
 
 def assert_quiet_until_wakeup(sim: Sim, commands: Commands | None = None) -> None:
     wake = next_wakeup(sim.spec, sim.status, sim.now)
     horizon = (wake - sim.now).total_seconds() if wake else 10 * 3600.0
     assert horizon > 0
+    decided = sim.decisions[-1].replicas
     for seconds in (0.001, horizon / 2, max(horizon - 0.02, 0.001)):
         at = sim.now + timedelta(seconds=seconds)
         assert not analysis_due(sim.spec, sim.status, at), f"a check due {seconds}s before wake"
-        decision, _ = decide_at(sim, seconds, commands)
+        decision = decide_at(sim, at, commands)
         assert decision.status == sim.status, f"time alone changed the status at +{seconds}s"
-        assert decision.replicas == sim.replicas_decided
+        assert decision.replicas == decided
         assert not decision.events
     if wake is not None:
         # At the wake-up a check is due, or deciding changes something.
-        at = wake
-        decision, _ = decide_at(sim, (at - sim.now).total_seconds(), commands)
+        decision = decide_at(sim, wake, commands)
         assert (
-            analysis_due(sim.spec, sim.status, at)
+            analysis_due(sim.spec, sim.status, wake)
             or decision.status != sim.status
-            or decision.replicas != sim.replicas_decided
+            or decision.replicas != decided
         )
 
 
-class WakeSim(Sim):
-    """A Sim that remembers the replicas of its last decision."""
-
-    @property
-    def replicas_decided(self) -> dict[str, int]:
-        return dict(self.decisions[-1].replicas)
-
-
 def test_a_ready_object_at_rest_never_asks_to_be_woken() -> None:
-    sim = WakeSim(make_spec())
+    sim = Sim(make_spec())
     sim.deploy_stable()
     settle(sim)
     assert sim.status["phase"] == "Ready"
@@ -80,14 +70,14 @@ def test_a_ready_object_at_rest_never_asks_to_be_woken() -> None:
 def test_first_deploy_without_rollout_waits_for_events_only() -> None:
     spec = make_spec()
     spec = spec.model_copy(update={"rollout": None})
-    sim = WakeSim(spec, broken={"r1"})
+    sim = Sim(spec, broken={"r1"})
     sim.step()
     assert sim.status["phase"] == "Progressing"
     assert next_wakeup(sim.spec, sim.status, sim.now) is None
 
 
 def test_a_step_waiting_for_its_pods_wakes_at_its_progress_deadline() -> None:
-    sim = WakeSim(make_spec(progressDeadline="90s"))
+    sim = Sim(make_spec(progressDeadline="90s"))
     sim.deploy_stable()
     sim.change("v2", "r2", progressDeadline="90s")
     sim.broken.add("r2")
@@ -105,7 +95,7 @@ def test_a_step_waiting_for_its_pods_wakes_at_its_progress_deadline() -> None:
 
 
 def test_a_step_at_its_weight_wakes_when_its_check_is_due() -> None:
-    sim = WakeSim(make_spec(interval="10s"))
+    sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
     sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("stepReadyAt")))
@@ -118,7 +108,7 @@ def test_a_step_at_its_weight_wakes_when_its_check_is_due() -> None:
 
 
 def test_after_a_check_the_next_one_is_one_interval_later() -> None:
-    sim = WakeSim(make_spec(interval="10s", steps=[{"weight": 10, "pause": "1m"}, {"weight": 50}]))
+    sim = Sim(make_spec(interval="10s", steps=[{"weight": 10, "pause": "1m"}, {"weight": 50}]))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s", steps=[{"weight": 10, "pause": "1m"}, {"weight": 50}])
     sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("lastAnalysisAt")))
@@ -131,7 +121,7 @@ def test_after_a_check_the_next_one_is_one_interval_later() -> None:
 
 def test_paused_rollout_still_wakes_for_its_checks() -> None:
     paused = Commands(paused=True)
-    sim = WakeSim(make_spec(interval="10s"))
+    sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
     sim.run_until(
@@ -144,7 +134,7 @@ def test_paused_rollout_still_wakes_for_its_checks() -> None:
 
 
 def test_promotion_wakes_for_the_scale_down_delay_then_the_rollback_window() -> None:
-    sim = WakeSim(make_spec(scaleDownDelay="30s", rollbackWindow="5m"))
+    sim = Sim(make_spec(scaleDownDelay="30s", rollbackWindow="5m"))
     sim.deploy_stable()
     sim.change("v2", "r2", scaleDownDelay="30s", rollbackWindow="5m")
     sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
@@ -167,7 +157,7 @@ def test_promotion_wakes_for_the_scale_down_delay_then_the_rollback_window() -> 
 
 
 def test_rolled_back_object_asks_for_nothing_but_its_undo_window() -> None:
-    sim = WakeSim(make_spec())
+    sim = Sim(make_spec())
     sim.deploy_stable()
     sim.change("v2", "r2")
     sim.run_until(lambda d: d.weight == 10)
@@ -179,7 +169,7 @@ def test_rolled_back_object_asks_for_nothing_but_its_undo_window() -> None:
 
 
 def test_stable_short_of_ready_wakes_to_turn_degraded() -> None:
-    sim = WakeSim(make_spec(progressDeadline="2m"))
+    sim = Sim(make_spec(progressDeadline="2m"))
     sim.deploy_stable()
     sim.spec = make_spec(progressDeadline="2m", replicas=6)
     sim.broken.add("r1")
@@ -194,7 +184,7 @@ def test_stable_short_of_ready_wakes_to_turn_degraded() -> None:
 
 
 def test_moments_already_past_are_left_to_events() -> None:
-    sim = WakeSim(make_spec(interval="10s"))
+    sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
     sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("stepReadyAt")))
@@ -226,7 +216,7 @@ def test_driven_only_by_wakeups_and_events_a_rollout_misses_no_transition(
         "failureLimit": failure_limit,
         "progressDeadline": "5m",
     }
-    sim = WakeSim(make_spec(**options))
+    sim = Sim(make_spec(**options))
     sim.deploy_stable()
     sim.change("v2", "r2", **options)
     if broken:
