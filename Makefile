@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries helm lint unit integration e2e test crds demo \
-        cluster-up cluster-down bench-serving bench-rollback bench-scale e2e-kind clean
+.PHONY: install system-deps binaries helm images lint unit integration e2e test crds demo \
+        cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale \
+        e2e-kind clean
 
 install: $(INSTALLED)
 
@@ -17,16 +18,30 @@ $(INSTALLED): pyproject.toml constraints.txt serving-image/pyproject.toml
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]' -e './serving-image[dev]'
 	touch $@
 
-# Debian packages the local cluster runs: Prometheus.
+# Debian packages the local cluster runs: its node's container runtime and network (containerd,
+# runc, the CNI plugins, iptables, conntrack), what builds its images (mmdebstrap, buildah, gcc's
+# static libc) and Prometheus for the process-node tests.
+DEBIAN_PACKAGES := prometheus containerd runc containernetworking-plugins iptables conntrack \
+                   mmdebstrap buildah libc6-dev gcc
 system-deps:
-	@command -v prometheus >/dev/null || { \
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd, built once and cached.
-binaries:
-	bash e2e/cluster/build-binaries.sh
+# etcd and the Kubernetes binaries (control plane, kubelet, kube-proxy, kubectl), Prometheus
+# and CoreDNS, built once from their Go modules and cached under ~/.cache/modeldeploy.
+binaries: install
+	$(PY) -m e2e.localcluster.binaries
+
+# The operator, serving, model-store, Prometheus, CoreDNS and pause images, built with buildah on
+# a Debian base made by mmdebstrap; cached, rebuilt only when what goes into them changes.
+images: install system-deps binaries
+	$(PY) -m e2e.localcluster.images
 
 # helm, built once from its Go module and cached.
 helm:
@@ -55,6 +70,11 @@ crds: install
 
 cluster-up: install system-deps binaries
 	@$(PY) -m e2e.localcluster up
+
+# The Helm chart into the cluster `make cluster-up` started: release modeldeploy in
+# modeldeploy-system, two replicas electing a leader.
+install-operator: install helm
+	$(PY) -m e2e.operator_install --kubeconfig .cluster/kubeconfig
 
 cluster-down: install
 	@$(PY) -m e2e.localcluster down

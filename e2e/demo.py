@@ -1,5 +1,6 @@
 """`make demo`: a real local cluster, the operator, and a model's life printed live.
 
+0. The operator is installed with its Helm chart, as a platform team would.
 1. `examples/iris.yaml` (v1) is applied and comes up.
 2. v2, a retrained model, ramps through its steps under client traffic and is promoted.
 3. v3, a model that fails on part of the traffic, is rolled back at its first step.
@@ -9,23 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from e2e.fixtures import (
-    REPO,
-    Cluster,
-    apply_model_deployment,
-    cluster_on,
-    install_crds,
-    start_operator,
-)
+from e2e.fixtures import REPO, Cluster, apply_model_deployment, cluster_on
 from e2e.localcluster import LocalCluster
+from e2e.model_store import put_model
 from e2e.models import train_classifier, train_failing_on_negatives
+from e2e.operator_install import install_operator
 from e2e.rollouts import client_traffic, status_of
 
 DEMO_DIR = Path("/tmp/modeldeploy-demo")
@@ -70,61 +65,64 @@ def with_version(manifest: dict[str, Any], version: str, uri: str, sha256: str) 
 
 def main() -> int:
     state_dir = REPO / ".cluster" / "demo"
-    say("Starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler,")
-    print("    a node agent running pods as local processes, Prometheus", flush=True)
-    with LocalCluster(state_dir=state_dir) as local:
+    say("Starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and a")
+    print("    node (kubelet, containerd, kube-proxy) running CoreDNS, Prometheus and an S3 store")
+    with LocalCluster(state_dir=state_dir, node_kind="kubelet") as local:
         cluster = cluster_on(local)
         print(f"  export KUBECONFIG={local.kubeconfig}")
         print(f"  Prometheus: {local.prometheus_url}")
-        install_crds(cluster)
 
-        say("Training three models: v1, v2 (retrained), v3 (fails on negative inputs)")
-        train_classifier(DEMO_DIR / "iris-v1.joblib", seed=1)
-        v2 = train_classifier(DEMO_DIR / "iris-v2.joblib", seed=2)
-        v3 = train_failing_on_negatives(DEMO_DIR / "iris-v3.joblib", seed=3)
+        say("helm install modeldeploy charts/modeldeploy -n modeldeploy-system")
+        installed = install_operator(local.kubeconfig)
+        print(f"  two replicas; leader: {installed.leader}")
 
-        say("Starting the operator")
-        log_path = Path(tempfile.mkdtemp(prefix="modeldeploy-operator-")) / "operator.log"
-        operator = start_operator(cluster.kubeconfig, log_path, local.prometheus_url)
-        print(f"  logs: {log_path}")
-        try:
-            manifest = yaml.safe_load((REPO / "examples" / "iris.yaml").read_text())
-            say("kubectl apply -f examples/iris.yaml   (v1)")
-            apply_model_deployment(cluster, NAMESPACE, manifest)
-            watch(cluster, lambda s: s.get("phase") == "Ready", 180)
-            print(cluster.kubectl("get", "md,deployments,services", "-n", NAMESPACE))
+        say("Training three models into the model store: v1, v2 (retrained), v3 (fails on")
+        print("    negative inputs)", flush=True)
+        store = local.record.model_store_url
+        trained = {
+            "v1": train_classifier(DEMO_DIR / "iris-v1.joblib", seed=1),
+            "v2": train_classifier(DEMO_DIR / "iris-v2.joblib", seed=2),
+            "v3": train_failing_on_negatives(DEMO_DIR / "iris-v3.joblib", seed=3),
+        }
+        uris = {
+            version: put_model(store, model.path, f"iris/{version}/model.joblib")
+            for version, model in trained.items()
+        }
+        manifest = yaml.safe_load((REPO / "examples" / "iris.yaml").read_text())
+        say("kubectl apply -f examples/iris.yaml   (v1)")
+        apply_model_deployment(cluster, NAMESPACE, manifest)
+        watch(cluster, lambda s: s.get("phase") == "Ready", 180)
+        print(cluster.kubectl("get", "md,deployments,services,pods", "-n", NAMESPACE))
 
-            with client_traffic(cluster, NAMESPACE, NAME, rate_per_s=20, duration_s=900):
-                say("v2: a retrained model, ramped step by step under client traffic")
-                apply_model_deployment(
-                    cluster, NAMESPACE, with_version(manifest, "v2", v2.uri, v2.sha256)
-                )
-                watch(
-                    cluster,
-                    lambda s: (
-                        (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Ready"
-                    ),
-                    300,
-                )
-                say("v3: a model that answers 5xx to part of the traffic")
-                apply_model_deployment(
-                    cluster, NAMESPACE, with_version(manifest, "v3", v3.uri, v3.sha256)
-                )
-                final = watch(
-                    cluster,
-                    lambda s: s.get("phase") == "RolledBack" and s.get("ready") == "4/4",
-                    300,
-                )
-            say("kubectl modeldeploy status iris")
-            from modeldeploy.cli import format_status
-
-            print(
-                format_status({"metadata": {"name": NAME, "namespace": NAMESPACE}, "status": final})
+        with client_traffic(cluster, NAMESPACE, NAME, rate_per_s=20, duration_s=900):
+            say("v2: a retrained model, ramped step by step under client traffic")
+            v2 = trained["v2"]
+            apply_model_deployment(
+                cluster, NAMESPACE, with_version(manifest, "v2", uris["v2"], v2.sha256)
             )
-            say("kubectl get md")
-            print(cluster.kubectl("get", "md", "-n", NAMESPACE))
-        finally:
-            operator.stop()
+            watch(
+                cluster,
+                lambda s: (
+                    (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Ready"
+                ),
+                300,
+            )
+            say("v3: a model that answers 5xx to part of the traffic")
+            v3 = trained["v3"]
+            apply_model_deployment(
+                cluster, NAMESPACE, with_version(manifest, "v3", uris["v3"], v3.sha256)
+            )
+            final = watch(
+                cluster,
+                lambda s: s.get("phase") == "RolledBack" and s.get("ready") == "4/4",
+                300,
+            )
+        say("kubectl modeldeploy status iris")
+        from modeldeploy.cli import format_status
+
+        print(format_status({"metadata": {"name": NAME, "namespace": NAMESPACE}, "status": final}))
+        say("kubectl get md")
+        print(cluster.kubectl("get", "md", "-n", NAMESPACE))
         if os.environ.get("DEMO_KEEP") and sys.stdin.isatty():
             say(f"Keeping the cluster up: export KUBECONFIG={local.kubeconfig}")
             input("Press Enter to stop it... ")

@@ -26,6 +26,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.localcluster.netns import NetworkNamespace
+
 if TYPE_CHECKING:
     from e2e.localcluster import LocalCluster
 
@@ -62,6 +64,10 @@ class Cluster:
     kubeconfig: Path
     prometheus_url: str | None
     api_client: client.ApiClient
+    # The local cluster's network namespace with a real node: pods are reached from inside it.
+    netns: NetworkNamespace | None = None
+    # The S3 model store, as the host reaches it, and as pods reach it.
+    model_store_url: str | None = None
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -135,10 +141,13 @@ def cluster_on(local: LocalCluster) -> Cluster:
     """The handle on a local cluster; its kubectl is the one `Cluster.kubectl` runs."""
     os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
     kubeconfig = Path(local.kubeconfig)
+    real_node = local.record.node == "kubelet"
     return Cluster(
         kubeconfig=kubeconfig,
         prometheus_url=local.prometheus_url,
         api_client=api_client_for(kubeconfig),
+        netns=local.netns,
+        model_store_url=local.record.model_store_url if real_node else None,
     )
 
 
@@ -160,43 +169,60 @@ def install_crds(cluster: Cluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
 
+Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_metrics(text: str) -> Metrics:
+    """Prometheus' text format as (sample name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def reconciled_in(samples: Metrics) -> set[tuple[str, str]]:
+    """The objects an operator's metrics say it has reconciled at least once."""
+    return {
+        (labels["namespace"], labels["name"])
+        for (name, items), value in samples.items()
+        if name == "modeldeploy_reconciles_total" and value > 0
+        for labels in [dict(items)]
+        if labels.get("outcome") == "ok"
+    }
+
+
+def requests_in(samples: Metrics) -> dict[str, float]:
+    """API requests an operator made outside its watches, by "verb resource"."""
+    return {
+        f"{labels['verb']} {labels['resource']}": value
+        for (name, items), value in samples.items()
+        if name == "modeldeploy_kube_requests_total"
+        for labels in [dict(items)]
+    }
+
+
 @dataclass
 class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
 
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def metrics(self) -> Metrics:
         """The operator's own metrics: (sample name, sorted labels) -> value."""
         text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        return parse_metrics(text)
 
     def reconciled(self) -> set[tuple[str, str]]:
         """The objects this process has reconciled at least once (none while it starts)."""
         try:
-            samples = self.metrics()
+            return reconciled_in(self.metrics())
         except requests.ConnectionError:
             return set()
-        return {
-            (labels["namespace"], labels["name"])
-            for (name, items), value in samples.items()
-            if name == "modeldeploy_reconciles_total" and value > 0
-            for labels in [dict(items)]
-            if labels.get("outcome") == "ok"
-        }
 
     def requests_made(self) -> dict[str, float]:
         """API requests this process made outside its watches, by "verb resource"."""
-        return {
-            f"{labels['verb']} {labels['resource']}": value
-            for (name, items), value in self.metrics().items()
-            if name == "modeldeploy_kube_requests_total"
-            for labels in [dict(items)]
-        }
+        return requests_in(self.metrics())
 
     def log_tail(self, lines: int = 80) -> str:
         if not self.log_path.exists():
@@ -273,8 +299,16 @@ def start_operator(
 @pytest.fixture(scope="session")
 def operator(
     cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator, run as its own process against the cluster, like a real install."""
+) -> Iterator[Any]:
+    """The operator as users run it: installed by its Helm chart into a cluster with a real
+    node, or, on the process node, as its own process against the cluster."""
+    if cluster.netns is not None:
+        from e2e.in_cluster import InClusterOperator
+
+        installed = InClusterOperator.install(cluster)
+        _OPERATORS.append(installed)
+        yield installed
+        return
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     running = start_operator(cluster.kubeconfig, log_path, cluster.prometheus_url)
     _OPERATORS.append(running)
@@ -282,7 +316,7 @@ def operator(
     running.stop()
 
 
-_OPERATORS: list[OperatorProcess] = []
+_OPERATORS: list[Any] = []
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -14,10 +14,12 @@ class TrainedModel:
     sha256: str
     sample: list[list[float]]
     expected: list[int]
+    # Where pods fetch it from once it has been put into a store (see e2e.model_store).
+    stored_at: str | None = None
 
     @property
     def uri(self) -> str:
-        return self.path.resolve().as_uri()
+        return self.stored_at or self.path.resolve().as_uri()
 
     def infer_request(self, input_name: str = "input-0") -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ import requests
 
 from e2e.fixtures import Cluster, apply_model_deployment, get_model_deployment, wait_for
 from e2e.localcluster.traffic import TrafficDriver
+from e2e.model_store import ENDPOINT_ENV
 from e2e.models import TrainedModel, traffic_rows
 
 MODEL = "iris"
@@ -46,6 +47,9 @@ def model_deployment(
     replicas: int = 4,
     sha256: str | None = None,
 ) -> dict[str, Any]:
+    serving_env = dict(options.env)
+    if model.uri.startswith("s3://"):
+        serving_env.setdefault(ENDPOINT_ENV["name"], ENDPOINT_ENV["value"])
     traffic: dict[str, Any] = {"router": options.router}
     if options.router == "gateway-api":
         traffic["httpRoute"] = {"name": name}
@@ -64,7 +68,7 @@ def model_deployment(
             "replicas": replicas,
             "serving": {
                 "startupTimeout": "1m",
-                "env": [{"name": k, "value": v} for k, v in sorted(options.env.items())],
+                "env": [{"name": k, "value": v} for k, v in sorted(serving_env.items())],
             },
             "rollout": {
                 "steps": options.steps,
@@ -138,6 +142,7 @@ def client_traffic(
         body=infer_bodies(),
         port="http",
         seed=1,
+        netns=cluster.netns,
     )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the local cluster runs, from the Go module proxy, into a
+# Builds the Kubernetes binaries the local cluster runs, from the Go module proxy, into a
 # cache outside the clone keyed by version, so that only the first run on a machine builds them.
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (k8s.io/kubernetes)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#   kubelet, kube-proxy                                                (k8s.io/kubernetes)
 #   etcd                                                               (go.etcd.io/etcd/server/v3)
 # Prints the bin directory on its last line.
 #
@@ -16,7 +17,7 @@ K8S_VERSION="${K8S_VERSION:-v1.37.1}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE_DIR="${MODELDEPLOY_CACHE:-$HOME/.cache/modeldeploy}"
 BIN_DIR="$CACHE_DIR/k8s-$K8S_VERSION-etcd-$ETCD_VERSION/bin"
-K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 # Present beside kube-apiserver once it has been built with the loopback patch.
 APISERVER_STAMP="$BIN_DIR/kube-apiserver.loopback-endpoints"
 

@@ -1,4 +1,4 @@
-"""Where the control-plane binaries are: built once by e2e/cluster/build-binaries.sh."""
+"""Where the cluster's binaries are: built once from their Go modules and cached."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import subprocess
 from pathlib import Path
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "build-binaries.sh"
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+)
 # Set to use binaries from elsewhere (a directory holding all of COMPONENTS).
 BIN_DIR_ENV = "MODELDEPLOY_K8S_BIN_DIR"
 
@@ -52,3 +60,42 @@ def find_prometheus() -> Path:
             "prometheus is not installed (Debian package `prometheus`; `make system-deps`)"
         )
     return Path(found)
+
+
+GO_BINARY_SCRIPT = BUILD_SCRIPT.parent / "build-go-binary.sh"
+# Go-built programs that run in the cluster as pods: Prometheus with its Kubernetes service
+# discovery (Debian's build leaves it out; the web UI's npm-built assets are not part of the
+# module, its HTTP API is) and CoreDNS, the cluster's DNS.
+GO_BINARIES = {
+    "prometheus": ("github.com/prometheus/prometheus/cmd/prometheus", "v0.316.0"),
+    "coredns": ("github.com/coredns/coredns", "v1.13.1"),
+}
+
+
+def find_go_binaries() -> dict[str, Path]:
+    """Every program of GO_BINARIES, built once and cached."""
+    found = {}
+    for key, (package, version) in GO_BINARIES.items():
+        result = subprocess.run(
+            ["bash", str(GO_BINARY_SCRIPT), key, package, version],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = result.stdout.strip().splitlines()
+        if result.returncode != 0 or not lines:
+            raise BinariesError(
+                f"building {key} failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+            )
+        found[key] = Path(lines[-1])
+    return found
+
+
+def main() -> None:
+    print(find_bin_dir())
+    for key, path in find_go_binaries().items():
+        print(f"{key}: {path}")
+
+
+if __name__ == "__main__":
+    main()

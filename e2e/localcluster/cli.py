@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from e2e.localcluster import procs
-from e2e.localcluster.cluster import REPO_ROOT, LocalCluster
+from e2e.localcluster.cluster import NODE_KINDS, REPO_ROOT, LocalCluster
 from e2e.localcluster.logs import tail
 from e2e.localcluster.state import ClusterRecord
 
@@ -55,7 +55,9 @@ def _print_summary(state_dir: Path) -> None:
     print(f"local cluster running{started}")
     print(f"  API server:  {record.apiserver_url}")
     print(f"  Prometheus:  {record.prometheus_url}")
-    print(f"  node:        {record.node_name}")
+    print(f"  node:        {record.node_name} ({record.node})")
+    if record.netns:
+        print(f"  namespace:   nsenter --net=/run/netns/{record.netns}")
     print(f"  binaries:    {record.bin_dir}")
     print(f"  logs:        {state_dir / 'logs'}  (pods: {state_dir / 'pods'})")
 
@@ -82,6 +84,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.backoff_base is not None:
         argv.append(f"--backoff-base={args.backoff_base}")
     argv.append(f"--scrape-interval={args.scrape_interval}")
+    argv.append(f"--node={args.node}")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
@@ -168,6 +171,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
         args.image_map,
         scrape_interval=args.scrape_interval,
         backoff_base_s=args.backoff_base,
+        node_kind=args.node,
     )
     try:
         cluster.start()
@@ -208,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--backoff-base", type=float, help="crash-loop back-off start in seconds (10)"
         )
         command.add_argument("--scrape-interval", default="2s", help="Prometheus interval")
+        command.add_argument(
+            "--node",
+            choices=NODE_KINDS,
+            default="kubelet",
+            help="kubelet + containerd in a network namespace (default), or the process agent",
+        )
 
     up = add("up", "start a cluster in the background; prints `export KUBECONFIG=...` last")
     add_cluster_options(up)

@@ -1,4 +1,9 @@
-"""LocalCluster: a real Kubernetes control plane, a process-running node and Prometheus."""
+"""LocalCluster: a real Kubernetes control plane, a node and Prometheus.
+
+The node is either a real one (kubelet, containerd, runc, the CNI bridge and kube-proxy, with
+the whole cluster inside a network namespace of its own) or the process node agent, which runs
+pods' containers as local processes.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from e2e.localcluster import control_plane, gateway_api, pki, procs
+from e2e.localcluster import addons, control_plane, gateway_api, images, node, pki, procs
 from e2e.localcluster import prometheus as prom
-from e2e.localcluster.binaries import find_bin_dir, find_prometheus
+from e2e.localcluster.binaries import find_bin_dir, find_go_binaries, find_prometheus
 from e2e.localcluster.kubeconfig import write_kubeconfig
 from e2e.localcluster.logs import collect_logs
+from e2e.localcluster.netns import NODE_IP, NetworkNamespace
 from e2e.localcluster.pod_discovery import TARGETS_PATH
 from e2e.localcluster.ports import free_ports
 from e2e.localcluster.rest import ApiRest, insecure_get, wait_for
@@ -29,9 +35,20 @@ from e2e.localcluster.state import ClusterRecord, StateLayout
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "localnode"
 
+NODE_KINDS = ("kubelet", "process")
+# Inside the cluster's network namespace every cluster may use the same ports.
+_NETNS_PORTS = {"etcd-client": 2379, "etcd-peer": 2380, "controller-manager": 10257,
+                "scheduler": 10259}  # fmt: skip
+
 # Stop order: the node first so that pods end gracefully while the API is still there, the
 # API server before etcd so that it does not hang on a vanished store.
 _STOP_ORDER = (
+    "forward-model-store",
+    "forward-prometheus",
+    "forward-apiserver",
+    "kube-proxy",
+    "kubelet",
+    "containerd",
     "node-agent",
     "prometheus",
     "pod-discovery",
@@ -40,7 +57,7 @@ _STOP_ORDER = (
     "kube-apiserver",
     "etcd",
 )
-_GRACE_S = {"node-agent": 40.0, "kube-apiserver": 5.0, "etcd": 5.0}
+_GRACE_S = {"node-agent": 40.0, "kube-apiserver": 5.0, "etcd": 5.0, "kubelet": 5.0}
 
 
 class ClusterStartError(RuntimeError):
@@ -63,8 +80,12 @@ class LocalCluster:
         scrape_interval: str = "2s",
         backoff_base_s: float | None = None,
         python: str | None = None,
-        start_timeout_s: float = 120,
+        start_timeout_s: float = 180,
+        node_kind: str = "process",
     ) -> None:
+        if node_kind not in NODE_KINDS:
+            raise ValueError(f"node_kind must be one of {NODE_KINDS}, not {node_kind!r}")
+        self.node_kind = node_kind
         self.state = StateLayout(Path(state_dir).resolve())
         self.image_map = Path(image_map).resolve() if image_map else None
         self.scrape_interval = scrape_interval
@@ -86,6 +107,7 @@ class LocalCluster:
             raise FileNotFoundError(f"no cluster record in {cluster.state.root}")
         if cluster._record.image_map:
             cluster.image_map = Path(cluster._record.image_map)
+        cluster.node_kind = cluster._record.node
         return cluster
 
     @property
@@ -117,6 +139,16 @@ class LocalCluster:
     @property
     def pods_dir(self) -> Path:
         return self.state.pods
+
+    @property
+    def netns(self) -> NetworkNamespace | None:
+        """The cluster's network namespace (a real node only)."""
+        name = self.record.netns
+        return NetworkNamespace(name) if name else None
+
+    @property
+    def node_layout(self) -> node.NodeLayout:
+        return node.NodeLayout(self.record.cluster_id, self.record.node_name)
 
     @property
     def pki(self) -> pki.ClusterPKI:
@@ -183,6 +215,12 @@ class LocalCluster:
             (root / name).mkdir()
 
     def _start(self) -> None:
+        if self.node_kind == "kubelet":
+            self._start_with_kubelet()
+        else:
+            self._start_with_node_agent()
+
+    def _start_with_node_agent(self) -> None:
         self._prepare_state_dir()
         bin_dir = find_bin_dir()
         prometheus_binary = find_prometheus()
@@ -205,7 +243,7 @@ class LocalCluster:
         )
         self._record.save(self.state.record)
         record = self._record
-        keys = pki.generate(self.state.pki)
+        keys = pki.generate(self.state.pki, NODE_NAME, "127.0.0.1")
         write_kubeconfig(self.kubeconfig, record.apiserver_url, keys.ca.cert, keys.admin, "admin")
         write_kubeconfig(
             self.state.component_kubeconfig("controller-manager"),
@@ -258,6 +296,223 @@ class LocalCluster:
                 crds_installed.result(timeout=timeout)
         finally:
             api.close()
+
+    def _start_with_kubelet(self) -> None:
+        self._prepare_state_dir()
+        bin_dir = find_bin_dir()
+        built = images.build_all(find_go_binaries())
+        crds = gateway_api.crd_dir()
+        ports = free_ports(3)
+        cluster_id = uuid.uuid4().hex[:12]
+        netns = NetworkNamespace(f"modeldeploy-{cluster_id}")
+        self._record = ClusterRecord(
+            cluster_id=cluster_id,
+            bin_dir=str(bin_dir),
+            etcd_data_dir=str(_tmpfs_dir() / f"modeldeploy-etcd-{cluster_id}"),
+            node_name=NODE_NAME,
+            etcd_client_port=_NETNS_PORTS["etcd-client"],
+            etcd_peer_port=_NETNS_PORTS["etcd-peer"],
+            apiserver_port=ports[0],
+            controller_manager_port=_NETNS_PORTS["controller-manager"],
+            scheduler_port=_NETNS_PORTS["scheduler"],
+            prometheus_port=ports[1],
+            pod_discovery_port=0,
+            model_store_port=ports[2],
+            node="kubelet",
+            netns=netns.name,
+            images={key: ref for key, (ref, _) in built.items()},
+        )
+        self._record.save(self.state.record)
+        record = self._record
+        netns.create()
+        layout = self.node_layout
+        keys = pki.generate(self.state.pki, NODE_NAME, NODE_IP)
+        # The host's kubeconfig goes through the forwarder; the components, inside the
+        # namespace, talk to the API server directly.
+        write_kubeconfig(self.kubeconfig, record.apiserver_url, keys.ca.cert, keys.admin, "admin")
+        inside = f"https://127.0.0.1:{node.APISERVER_PORT}"
+        node.write_node_config(layout, keys, built["pause"][0])
+        for path, pair, user in (
+            (self.state.component_kubeconfig("controller-manager"), keys.controller_manager,
+             "system:kube-controller-manager"),
+            (self.state.component_kubeconfig("scheduler"), keys.scheduler,
+             "system:kube-scheduler"),
+            (layout.config_dir / "kubelet.kubeconfig", keys.node, f"system:node:{NODE_NAME}"),
+            (layout.config_dir / "kube-proxy.kubeconfig", keys.kube_proxy, "system:kube-proxy"),
+        ):  # fmt: skip
+            write_kubeconfig(path, inside, keys.ca.cert, pair, user)
+        node.prepare_cgroups(layout.cgroup_root)
+        timeout = self.start_timeout_s
+
+        self._spawn("etcd", netns.argv(control_plane.etcd_argv(record)))
+        etcd_health = f"http://127.0.0.1:{record.etcd_client_port}/health"
+        wait_for(
+            "etcd",
+            lambda: netns.call(lambda: insecure_get(etcd_health).status_code == 200),
+            timeout,
+            abort=self._exited("etcd"),
+        )
+        apiserver = control_plane.apiserver_argv(
+            record, keys, port=node.APISERVER_PORT, bind_address="0.0.0.0",
+            advertise_address=NODE_IP,
+        )  # fmt: skip
+        self._spawn("kube-apiserver", netns.argv(apiserver))
+        self._spawn_forward(
+            "forward-apiserver", record.apiserver_port, NODE_IP, node.APISERVER_PORT
+        )
+        self._spawn("containerd", netns.argv(node.containerd_argv(layout)))
+        api = ApiRest(record.apiserver_url, keys)
+        try:
+            wait_for(
+                "kube-apiserver /readyz",
+                lambda: api.get("/readyz").status_code == 200,
+                timeout,
+                interval_s=0.2,
+                abort=self._exited("kube-apiserver"),
+            )
+            with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+                crds_installed = pool.submit(
+                    gateway_api.install, bin_dir / "kubectl", self.kubeconfig, crds
+                )
+                wait_for(
+                    "containerd's socket",
+                    layout.containerd_socket.exists,
+                    timeout,
+                    abort=self._exited("containerd"),
+                )
+                images_imported = pool.submit(
+                    node.import_images, layout, [tar for _, tar in built.values()]
+                )
+                self._spawn(
+                    "kube-controller-manager",
+                    netns.argv(control_plane.controller_manager_argv(record, keys, self.state)),
+                )
+                self._spawn(
+                    "kube-scheduler", netns.argv(control_plane.scheduler_argv(record, self.state))
+                )
+                images_imported.result(timeout=timeout)
+                self._spawn("kubelet", netns.argv(node.kubelet_argv(bin_dir, layout)))
+                self._spawn("kube-proxy", netns.argv(node.kube_proxy_argv(bin_dir, layout)))
+                self._wait_node_ready(api, netns, timeout)
+                crds_installed.result(timeout=timeout)
+            self.apply(addons.coredns_manifests(built["coredns"][0]))
+            self.apply(addons.model_store_manifests(built["s3"][0]))
+            self._install_prometheus(built["prometheus"][0])
+            self._spawn_forward(
+                "forward-prometheus",
+                record.prometheus_port,
+                prom.PROMETHEUS_SERVICE_IP,
+                prom.PROMETHEUS_PORT,
+            )
+            self._spawn_forward(
+                "forward-model-store",
+                record.model_store_port,
+                addons.MODEL_STORE_SERVICE_IP,
+                addons.MODEL_STORE_PORT,
+            )
+            self._wait_prometheus(timeout)
+            store = f"{record.model_store_url}/moto-api/"
+            wait_for(
+                "the model store",
+                lambda: insecure_get(store).status_code == 200,
+                timeout,
+                interval_s=0.2,
+                abort=self._exited("forward-model-store"),
+            )
+            wait_for(
+                "CoreDNS",
+                lambda: _deployment_available(
+                    api.get_json("/apis/apps/v1/namespaces/kube-system/deployments/coredns")
+                ),
+                timeout,
+                interval_s=0.2,
+            )
+        finally:
+            api.close()
+
+    def _spawn_forward(self, name: str, port: int, host: str, target_port: int) -> None:
+        assert self.netns is not None
+        argv = [
+            sys.executable,
+            "-m",
+            "e2e.localcluster.forward",
+            f"--listen=127.0.0.1:{port}",
+            f"--netns={self.netns.path}",
+            f"--target={host}:{target_port}",
+        ]
+        self._spawn(name, argv, cwd=REPO_ROOT)
+
+    def _wait_node_ready(self, api: ApiRest, netns: NetworkNamespace, timeout: float) -> None:
+        record = self.record
+        for component, port in (
+            ("kube-controller-manager", record.controller_manager_port),
+            ("kube-scheduler", record.scheduler_port),
+        ):
+            url = f"https://127.0.0.1:{port}/healthz"
+            wait_for(
+                f"{component} /healthz",
+                lambda url=url: netns.call(  # type: ignore[misc]
+                    lambda: insecure_get(url).status_code == 200
+                ),
+                timeout,
+                interval_s=0.2,
+                abort=self._exited(component),
+            )
+        wait_for(
+            f"node {record.node_name} to be Ready",
+            lambda: _node_ready(api.get_json(f"/api/v1/nodes/{record.node_name}")),
+            timeout,
+            interval_s=0.2,
+            abort=self._first_exited("kubelet", "kube-proxy", "containerd"),
+        )
+        wait_for(
+            "the default ServiceAccount",
+            lambda: api.get_json("/api/v1/namespaces/default/serviceaccounts/default") is not None,
+            timeout,
+            interval_s=0.2,
+            abort=self._exited("kube-controller-manager"),
+        )
+
+    def _install_prometheus(self, image: str) -> None:
+        data = self.node_layout.root / "prometheus-data"
+        data.mkdir(parents=True, exist_ok=True)
+        os.chown(data, 65534, 65534)
+        manifests = prom.in_cluster_manifests(image, self.scrape_interval, data)
+        self.apply(manifests)
+
+    def apply(self, manifests: list[dict[str, Any]]) -> None:
+        """Server-side applies manifests as the cluster admin."""
+        import yaml
+
+        result = subprocess.run(
+            [
+                str(self.bin_dir / "kubectl"),
+                f"--kubeconfig={self.kubeconfig}",
+                "apply",
+                "--server-side",
+                "--field-manager=modeldeploy-localcluster",
+                "-f",
+                "-",
+            ],
+            input=yaml.safe_dump_all(manifests),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl apply failed: {result.stderr.strip()}")
+
+    def _first_exited(self, *components: str) -> Any:
+        checks = [self._exited(c) for c in components]
+
+        def check() -> str | None:
+            for c in checks:
+                reason = c()
+                if reason:
+                    return str(reason)
+            return None
+
+        return check
 
     def _wait_ready(self, api: ApiRest, timeout: float) -> None:
         record = self.record
@@ -371,12 +626,48 @@ class LocalCluster:
 
     # Prometheus on its own ---------------------------------------------------------------
 
-    def stop_prometheus(self) -> None:
+    def stop_prometheus(self, timeout_s: float = 60) -> None:
         """Stops Prometheus; queries fail until start_prometheus() (its data is kept)."""
-        self._stop_component("prometheus")
+        if self.record.node != "kubelet":
+            self._stop_component("prometheus")
+            return
+        self._scale_prometheus(0)
+        pods = f"/api/v1/namespaces/{prom.PROMETHEUS_NAMESPACE}/pods"
+        api = ApiRest(self.apiserver_url, self.pki)
+        try:
+            wait_for(
+                "Prometheus' pod to be gone",
+                lambda: not ((api.get_json(pods) or {}).get("items")),
+                timeout_s,
+                interval_s=0.2,
+            )
+        finally:
+            api.close()
+
+    def _scale_prometheus(self, replicas: int) -> None:
+        result = subprocess.run(
+            [
+                str(self.bin_dir / "kubectl"),
+                f"--kubeconfig={self.kubeconfig}",
+                "-n",
+                prom.PROMETHEUS_NAMESPACE,
+                "scale",
+                "deployment/prometheus",
+                f"--replicas={replicas}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"scaling Prometheus failed: {result.stderr.strip()}")
 
     def start_prometheus(self, timeout_s: float = 60) -> None:
         """Starts Prometheus again on the same port and waits until it is ready."""
+        if self.record.node == "kubelet":
+            self._scale_prometheus(1)
+            self._wait_prometheus(timeout_s)
+            return
         running = self.running_components().get("prometheus")
         if running:
             return
@@ -439,13 +730,24 @@ class LocalCluster:
         names += sorted(
             {p.stem for p in self.state.process_files()} | set(self._procs) - set(names)
         )
+        record = self._record or ClusterRecord.load(self.state.record)
+        real_node = record is not None and record.node == "kubelet"
+        layout = node.NodeLayout(record.cluster_id, record.node_name) if record else None
         for name in names:
+            if name == "containerd" and real_node and layout is not None:
+                # With the kubelet gone, the pods' containers end with their cgroups.
+                node.remove_cgroups(layout.cgroup_root)
             self._stop_component(name)
         self._stop_orphaned_pods()
-        record = self._record or ClusterRecord.load(self.state.record)
         if record is not None:
+            # containerd's shims run in sessions of their own and carry the marker.
             procs.kill_marked(record.cluster_id)
             shutil.rmtree(record.etcd_data_dir, ignore_errors=True)
+        if real_node and record is not None and layout is not None:
+            node.remove_cgroups(layout.cgroup_root)
+            node.remove_node_state(layout)
+            if record.netns:
+                NetworkNamespace(record.netns).delete()
 
     def _stop_orphaned_pods(self) -> None:
         """Pod processes whose agent died without stopping them."""
@@ -465,7 +767,11 @@ class LocalCluster:
 
     def component_logs(self, tail_lines: int = 100) -> str:
         """The end of every component's and every pod container's log, for failure reports."""
-        return collect_logs(self.state, tail_lines)
+        record = self._record or ClusterRecord.load(self.state.record)
+        pod_logs = None
+        if record is not None and record.node == "kubelet":
+            pod_logs = node.NodeLayout(record.cluster_id, record.node_name).pod_logs
+        return collect_logs(self.state, tail_lines, pod_logs)
 
 
 def _node_ready(node: dict[str, Any] | None) -> bool:
@@ -477,6 +783,11 @@ def _node_ready(node: dict[str, Any] | None) -> bool:
     # nothing is scheduled there before.
     taints = (node.get("spec") or {}).get("taints") or []
     return ready and not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints)
+
+
+def _deployment_available(deployment: dict[str, Any] | None) -> bool:
+    conditions = ((deployment or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
 def _tmpfs_dir() -> Path:

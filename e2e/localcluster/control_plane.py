@@ -31,13 +31,22 @@ def etcd_argv(record: ClusterRecord) -> list[str]:
     ]
 
 
-def apiserver_argv(record: ClusterRecord, pki: ClusterPKI) -> list[str]:
+def apiserver_argv(
+    record: ClusterRecord,
+    pki: ClusterPKI,
+    *,
+    port: int | None = None,
+    bind_address: str = "127.0.0.1",
+    advertise_address: str = "127.0.0.1",
+) -> list[str]:
+    """The API server; port defaults to the record's (the host-facing one without a node
+    namespace), bind and advertise addresses to loopback."""
     return [
         str(Path(record.bin_dir) / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{record.etcd_client_port}",
-        f"--secure-port={record.apiserver_port}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--secure-port={port or record.apiserver_port}",
+        f"--bind-address={bind_address}",
+        f"--advertise-address={advertise_address}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",

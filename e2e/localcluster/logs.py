@@ -29,7 +29,11 @@ def _section(title: str, body: str) -> str:
     return f"===== {title} =====\n{body if body.endswith(chr(10)) or not body else body + chr(10)}"
 
 
-def collect_logs(state: StateLayout, tail_lines: int = 100) -> str:
+def collect_logs(
+    state: StateLayout, tail_lines: int = 100, pod_logs_dir: Path | None = None
+) -> str:
+    """Every component's log, then every container's: the node agent's under the state dir,
+    or the kubelet's (<namespace>_<pod>_<uid>/<container>/<restart>.log) under pod_logs_dir."""
     parts = []
     component_logs = sorted(state.logs.glob("*.log")) if state.logs.is_dir() else []
     rank = {name: i for i, name in enumerate(_COMPONENT_ORDER)}
@@ -39,5 +43,10 @@ def collect_logs(state: StateLayout, tail_lines: int = 100) -> str:
     pod_logs = sorted(state.pods.glob("*/*.log")) if state.pods.is_dir() else []
     for path in pod_logs:
         title = f"pod {path.parent.name} container {path.stem} ({path})"
+        parts.append(_section(title, tail(path, tail_lines)))
+    kubelet_logs = sorted(pod_logs_dir.glob("*/*/*.log")) if pod_logs_dir else []
+    for path in kubelet_logs:
+        pod = path.parent.parent.name.rsplit("_", 1)[0]
+        title = f"pod {pod} container {path.parent.name} ({path})"
         parts.append(_section(title, tail(path, tail_lines)))
     return "".join(parts) if parts else f"(no logs under {state.root})\n"

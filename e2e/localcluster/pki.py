@@ -72,6 +72,19 @@ class ClusterPKI:
         return self._pair("apiserver-kubelet-client")
 
     @property
+    def node(self) -> CertPair:
+        """The kubelet's client certificate: system:node:<name> in system:nodes."""
+        return self._pair("node")
+
+    @property
+    def kubelet_serving(self) -> CertPair:
+        return self._pair("kubelet-serving")
+
+    @property
+    def kube_proxy(self) -> CertPair:
+        return self._pair("kube-proxy")
+
+    @property
     def service_account_key(self) -> Path:
         return self.directory / "sa.key"
 
@@ -179,7 +192,7 @@ def _write_pair(pair: CertPair, cert: x509.Certificate, key: ec.EllipticCurvePri
     _write_private(pair.key, _key_pem(key))
 
 
-def generate(directory: Path) -> ClusterPKI:
+def generate(directory: Path, node_name: str, node_ip: str) -> ClusterPKI:
     """Writes a CA, the serving and client certificates and the service-account key pair."""
     directory.mkdir(parents=True, exist_ok=True)
     pki = ClusterPKI(directory)
@@ -218,7 +231,26 @@ def generate(directory: Path) -> ClusterPKI:
             server=True,
             client=False,
             dns_names=APISERVER_DNS_NAMES,
-            ips=("127.0.0.1", APISERVER_SERVICE_IP),
+            ips=("127.0.0.1", APISERVER_SERVICE_IP, node_ip),
+        ),
+        pki.node: _issue(
+            ca_cert,
+            ca_key,
+            _name(f"system:node:{node_name}", "system:nodes"),
+            server=False,
+            client=True,
+        ),
+        pki.kubelet_serving: _issue(
+            ca_cert,
+            ca_key,
+            _name(node_name),
+            server=True,
+            client=False,
+            dns_names=(node_name,),
+            ips=(node_ip,),
+        ),
+        pki.kube_proxy: _issue(
+            ca_cert, ca_key, _name("system:kube-proxy"), server=False, client=True
         ),
         pki.admin: _issue(
             ca_cert, ca_key, _name("kubernetes-admin", "system:masters"), server=False, client=True

@@ -97,3 +97,126 @@ def prometheus_argv(binary: Path, config: Path, data_dir: Path, port: int) -> li
         "--web.enable-lifecycle",
         "--log.level=info",
     ]
+
+
+PROMETHEUS_NAMESPACE = "monitoring"
+# A fixed cluster IP: the host's forwarder to Prometheus is started before the Service exists.
+PROMETHEUS_SERVICE_IP = "10.0.0.90"
+PROMETHEUS_PORT = 9090
+
+
+def in_cluster_config(scrape_interval: str = "2s") -> dict[str, Any]:
+    """prometheus_config with Prometheus' own Kubernetes discovery of pods (role: pod)."""
+    config = prometheus_config("", scrape_interval)
+    job = config["scrape_configs"][0]
+    del job["http_sd_configs"]
+    job["kubernetes_sd_configs"] = [{"role": "pod"}]
+    return config
+
+
+def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> list[dict[str, Any]]:
+    """Prometheus as clusters run it: a Deployment under its own ServiceAccount, allowed to
+    list and watch pods cluster-wide and nothing else, behind a Service. Its data lives in a
+    host directory so that a restart keeps it."""
+    ns = PROMETHEUS_NAMESPACE
+    labels = {"app.kubernetes.io/name": "prometheus"}
+    config = yaml.safe_dump(in_cluster_config(scrape_interval), sort_keys=False)
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "prometheus", "namespace": ns},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "modeldeploy-local-prometheus"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "modeldeploy-local-prometheus"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "modeldeploy-local-prometheus",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": ns}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "prometheus", "namespace": ns},
+            "data": {"prometheus.yml": config},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "prometheus", "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "prometheus",
+                        "terminationGracePeriodSeconds": 5,
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65534,
+                            "runAsGroup": 65534,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "prometheus",
+                                "image": image,
+                                "imagePullPolicy": "Never",
+                                "args": [
+                                    "--config.file=/etc/prometheus/prometheus.yml",
+                                    "--storage.tsdb.path=/prometheus",
+                                    "--storage.tsdb.retention.time=1d",
+                                    f"--web.listen-address=:{PROMETHEUS_PORT}",
+                                    "--web.enable-lifecycle",
+                                ],
+                                "ports": [{"name": "http", "containerPort": PROMETHEUS_PORT}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT},
+                                    "periodSeconds": 1,
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": "/etc/prometheus"},
+                                    {"name": "data", "mountPath": "/prometheus"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": "prometheus"}},
+                            {
+                                "name": "data",
+                                "hostPath": {"path": str(data_dir), "type": "Directory"},
+                            },
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "prometheus", "namespace": ns, "labels": labels},
+            "spec": {
+                "clusterIP": PROMETHEUS_SERVICE_IP,
+                "selector": labels,
+                "ports": [{"name": "http", "port": PROMETHEUS_PORT, "targetPort": "http"}],
+            },
+        },
+    ]

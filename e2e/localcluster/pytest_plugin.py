@@ -2,7 +2,8 @@
 
 Enable with `pytest_plugins = ["e2e.localcluster.pytest_plugin"]` in the top-level conftest.
 A test dir can override `local_cluster_image_map` or `local_cluster_options` to change how
-the cluster is started; LOCALCLUSTER_IMAGE_MAP names an image map without code.
+the cluster is started; LOCALCLUSTER_IMAGE_MAP names an image map without code, and
+LOCALCLUSTER_NODE the kind of node (`kubelet`, the default, or `process`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from e2e.localcluster.cluster import LocalCluster
 
 IMAGE_MAP_ENV = "LOCALCLUSTER_IMAGE_MAP"
+NODE_ENV = "LOCALCLUSTER_NODE"
 _CLUSTER = pytest.StashKey[LocalCluster]()
 
 
@@ -30,7 +32,7 @@ def local_cluster_image_map() -> Path | None:
 @pytest.fixture(scope="session")
 def local_cluster_options() -> dict[str, Any]:
     """Keyword arguments for LocalCluster, e.g. {"backoff_base_s": 1.0}."""
-    return {}
+    return {"node_kind": os.environ.get(NODE_ENV, "kubelet")}
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,12 @@ class ClusterRecord:
     prometheus_port: int
     pod_discovery_port: int
     image_map: str | None = None
+    model_store_port: int = 0
+    # "kubelet": a real node in the network namespace `netns`; "process": the node agent.
+    node: str = "process"
+    netns: str | None = None
+    # What each image the cluster built is called in the node's containerd.
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def apiserver_url(self) -> str:
@@ -87,6 +93,11 @@ class ClusterRecord:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def model_store_url(self) -> str:
+        """The in-cluster S3 model store, as the host reaches it (a real node only)."""
+        return f"http://127.0.0.1:{self.model_store_port}"
 
     @property
     def pod_discovery_url(self) -> str:

@@ -1,16 +1,18 @@
 """Client traffic for tests, routed the way kube-proxy or a Gateway would route it.
 
-There is no kube-proxy and no gateway in the local cluster, so Service IPs lead nowhere. The
-TrafficDriver reads what those would read, the ready endpoints in a Service's EndpointSlices
-or the backend weights of an HTTPRoute, and sends each request straight to a pod address.
+The local cluster has no gateway, so the TrafficDriver plays one: it reads the backend weights
+of an HTTPRoute, or the ready endpoints in a Service's EndpointSlices as kube-proxy does, and
+sends each request straight to a pod address, so that every record names the pod that served
+it. With a real node, pods live in the cluster's network namespace and the driver's sending
+threads enter it.
 
     driver = TrafficDriver(api_client, "default", service="web", rate_per_s=20, duration_s=10)
     with driver:
         driver.wait()
     print(driver.summary())
 
-It only ever sends to loopback addresses (127.0.0.0/8), sends at most `max_requests` or for
-at most `duration_s`, and stops by itself.
+It only ever sends to loopback addresses (127.0.0.0/8) or, inside the cluster's namespace, to
+its pod range; it sends at most `max_requests` or for at most `duration_s`, and stops by itself.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from e2e.localcluster.netns import POD_CIDR, NetworkNamespace
 
 Body = bytes | str | Mapping[str, Any] | Sequence[Any] | None
 BodyFactory = Callable[[int], Body]
@@ -166,6 +170,13 @@ def is_loopback(ip: str) -> bool:
         return False
 
 
+def is_pod_address(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(POD_CIDR)
+    except ValueError:
+        return False
+
+
 def encode_body(body: Body) -> tuple[bytes | None, dict[str, str]]:
     if body is None:
         return None, {}
@@ -199,6 +210,7 @@ class TrafficDriver:
         concurrency: int = 8,
         seed: int | None = None,
         keep_body_chars: int = 2048,
+        netns: NetworkNamespace | None = None,
     ) -> None:
         if (service is None) == (http_route is None):
             raise ValueError("give exactly one of service= or http_route=")
@@ -223,7 +235,12 @@ class TrafficDriver:
         self._discovery: Any = client.DiscoveryV1Api(api_client)
         self._custom: Any = client.CustomObjectsApi(api_client)
         self._rng = random.Random(seed)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic")
+        self._allowed = is_pod_address if netns is not None else is_loopback
+        self._pool = (
+            netns.executor(concurrency)
+            if netns is not None
+            else ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic")
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
@@ -392,8 +409,8 @@ class TrafficDriver:
                 )
             )
             return
-        if not is_loopback(endpoint.ip):
-            error = f"refusing non-loopback endpoint {endpoint.address}"
+        if not self._allowed(endpoint.ip):
+            error = f"refusing endpoint {endpoint.address} outside the cluster"
             self._record(
                 RequestRecord(index, started_at, backend, endpoint.pod, None, None, 0.0, error)
             )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
+from e2e.model_store import stored
 from e2e.models import TrainedModel, train_classifier, train_failing_on_negatives
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
@@ -38,12 +39,16 @@ NAME = "fraud"
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
+def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
     base = tmp_path_factory.mktemp("models")
-    return {
+    trained = {
         "v1": train_classifier(base / "v1.joblib", seed=1),
         "v2": train_classifier(base / "v2.joblib", seed=2),
         "fails": train_failing_on_negatives(base / "fails.joblib", seed=3),
+    }
+    return {
+        key: stored(cluster.model_store_url, model, f"{NAME}/{key}/model.joblib")
+        for key, model in trained.items()
     }
 
 

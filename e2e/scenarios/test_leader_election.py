@@ -1,5 +1,6 @@
-"""Two operator replicas on one Lease: the standby stays idle, then finishes a rollout whose
-leader was killed mid-step, and the rollout ends as if nothing had happened."""
+"""Two operator replicas, as the chart installs them, on one Lease: the standby stays idle,
+then finishes a rollout whose leader was killed mid-step, and the rollout ends as if nothing had
+happened."""
 
 from __future__ import annotations
 
@@ -8,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from e2e.fixtures import (
-    Cluster,
-    OperatorProcess,
-    apply_model_deployment,
-    start_operator,
-    wait_for,
-)
-from e2e.models import TrainedModel, train_classifier
+from e2e.fixtures import Cluster, apply_model_deployment, wait_for
+from e2e.in_cluster import InClusterOperator, wait_leader_changed
+from e2e.model_store import stored
+from e2e.models import train_classifier
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
     RolloutOptions,
@@ -31,83 +28,60 @@ from e2e.rollouts import (
 pytestmark = pytest.mark.cluster
 
 NAME = "churn"
-LEASE_NAMESPACE = "default"
-LEASE_NAME = "modeldeploy-operator"
 TAKEOVER_BOUND_S = 15
-
-
-def lease_holder(cluster: Cluster) -> str:
-    lease: Any = cluster.get_json(
-        f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{LEASE_NAME}"
-    )
-    return str(lease["spec"].get("holderIdentity") or "")
-
-
-def gauge(operator: OperatorProcess, name: str) -> float | None:
-    """A label-less gauge of the operator's; None while its metrics endpoint is not up."""
-    try:
-        return operator.metrics().get((name, ()), 0.0)
-    except OSError:
-        return None
-
-
-def is_leader(operator: OperatorProcess) -> bool:
-    return gauge(operator, "modeldeploy_leader") == 1.0
 
 
 def test_the_standby_finishes_a_rollout_whose_leader_was_killed(
     cluster: Cluster,
-    operator: OperatorProcess,
+    operator: Any,
     namespace: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    if not isinstance(operator, InClusterOperator):
+        pytest.skip("the chart's two replicas run on a cluster with a real node")
     base = tmp_path_factory.mktemp("leader-models")
-    v1: TrainedModel = train_classifier(base / "v1.joblib", seed=1)
-    v2: TrainedModel = train_classifier(base / "v2.joblib", seed=2)
+    v1 = stored(cluster.model_store_url, train_classifier(base / "v1.joblib", seed=1), "churn/v1")
+    v2 = stored(cluster.model_store_url, train_classifier(base / "v2.joblib", seed=2), "churn/v2")
     steps: list[dict[str, Any]] = [
         {"weight": 25, "pause": "6s"},
         {"weight": 50, "pause": "6s"},
         {"weight": 75},
     ]
     options = RolloutOptions(steps=steps)
-    wait_for(lambda: is_leader(operator), 60, "the session's operator leads")
-    stable = deploy_stable(cluster, namespace, NAME, v1, options)
-
-    standby = start_operator(
-        cluster.kubeconfig, operator.log_path.with_name("standby.log"), cluster.prometheus_url
+    leader = wait_for(operator.leader_pod, 60, "one replica leads")
+    standby: str = wait_for(
+        lambda: next(iter(operator.standby_pods()), None), 60, "a second replica stands by"
     )
-    try:
-        wait_for(
-            lambda: (gauge(standby, "modeldeploy_objects") or 0) >= 1,
-            60,
-            "the standby up, its cache filled",
-        )
-        with (
-            client_traffic(cluster, namespace, NAME) as traffic,
-            StatusRecorder(cluster, namespace, NAME) as recorder,
-        ):
-            apply_model_deployment(cluster, namespace, model_deployment(NAME, v2, "v2", options))
-            canary = wait_new_revision(cluster, namespace, NAME, stable)
-            sleep_until_step_reached(cluster, namespace, NAME, 1)
-            # While the leader acts, the standby only reads the Lease.
-            made = standby.requests_made()
-            assert set(made) <= {"get leases"}, made
-            assert not is_leader(standby)
-            leader_identity = lease_holder(cluster)
+    stable = deploy_stable(cluster, namespace, NAME, v1, options)
+    wait_for(
+        lambda: operator.metrics(standby).get(("modeldeploy_objects", ()), 0) >= 1,
+        60,
+        "the standby's cache filled",
+    )
+    with (
+        client_traffic(cluster, namespace, NAME) as traffic,
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        apply_model_deployment(cluster, namespace, model_deployment(NAME, v2, "v2", options))
+        canary = wait_new_revision(cluster, namespace, NAME, stable)
+        sleep_until_step_reached(cluster, namespace, NAME, 1)
+        # While the leader acts, the standby only reads the Lease.
+        made = operator.requests_made(standby)
+        assert set(made) <= {"get leases"}, made
+        assert operator.metrics(standby).get(("modeldeploy_leader", ())) == 0.0
 
-            operator.stop(kill=True)
-            killed_at = time.monotonic()
-            wait_for(lambda: is_leader(standby), 30, "the standby leads", interval=0.2)
-            takeover_s = time.monotonic() - killed_at
-            assert lease_holder(cluster) not in ("", leader_identity)
+        killed = operator.kill_leader()
+        killed_at = time.monotonic()
+        takeover_s = wait_leader_changed(operator, killed, 30)
+        new_leader = operator.leader_pod()
 
-            outcome = wait_outcome(cluster, namespace, NAME, canary)
-            recorder.wait_settled()
-    finally:
-        # The standby carries on as the session's operator for the scenarios after this one.
-        operator.adopt(standby)
+        outcome = wait_outcome(cluster, namespace, NAME, canary)
+        recorder.wait_settled()
 
+    assert killed == leader
+    assert new_leader == standby, (new_leader, standby)
     assert takeover_s <= TAKEOVER_BOUND_S, f"took {takeover_s:.1f}s to take over"
+    assert time.monotonic() - killed_at > 0
     assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
     assert recorder.steps() == [0, 1, 2], recorder.describe()
     assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()

@@ -7,6 +7,7 @@ import logging
 import os
 
 import kopf
+from kopf._core.engines.peering import Identity
 
 from modeldeploy import config, kube, logs, metrics
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
     kopf.run(
         standalone=True,
+        # kopf would otherwise derive it from the user name, which a container running as an
+        # arbitrary uid without a passwd entry does not have.
+        identity=Identity(config.current().identity),
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz"

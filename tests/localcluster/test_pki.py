@@ -14,7 +14,7 @@ def load(path: Path) -> x509.Certificate:
 
 
 def test_certificates_chain_to_the_ca(tmp_path: Path) -> None:
-    pki = generate(tmp_path)
+    pki = generate(tmp_path, "node-1", "172.30.0.2")
     ca = load(pki.ca.cert)
     for pair in (pki.apiserver, pki.admin, pki.controller_manager, pki.scheduler):
         cert = load(pair.cert)
@@ -26,7 +26,7 @@ def test_certificates_chain_to_the_ca(tmp_path: Path) -> None:
 
 
 def test_serving_names_and_client_identities(tmp_path: Path) -> None:
-    pki = generate(tmp_path)
+    pki = generate(tmp_path, "node-1", "172.30.0.2")
     serving = load(pki.apiserver.cert)
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "kubernetes.default.svc" in names.get_values_for_type(x509.DNSName)
@@ -44,7 +44,7 @@ def test_serving_names_and_client_identities(tmp_path: Path) -> None:
 def test_kubeconfig_embeds_credentials(tmp_path: Path) -> None:
     import yaml
 
-    pki = generate(tmp_path / "pki")
+    pki = generate(tmp_path / "pki", "node-1", "172.30.0.2")
     path = write_kubeconfig(
         tmp_path / "kubeconfig", "https://127.0.0.1:6443", pki.ca.cert, pki.admin, "admin"
     )

@@ -1,0 +1,194 @@
+"""What the local cluster runs in itself besides Prometheus: CoreDNS, and a model store.
+
+CoreDNS answers for Services and pods under cluster.local and forwards nothing, so no lookup
+leaves the cluster. The model store is an S3-compatible server (moto's) in the namespace
+`model-store`, reachable in the cluster as http://s3.model-store.svc.cluster.local:9000 and
+from the host through a forwarder; `make demo` and the scenarios put their models there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DNS_SERVICE_IP = "10.0.0.10"
+MODEL_STORE_NAMESPACE = "model-store"
+MODEL_STORE_SERVICE_IP = "10.0.0.91"
+MODEL_STORE_PORT = 9000
+MODEL_STORE_URL = f"http://s3.{MODEL_STORE_NAMESPACE}.svc.cluster.local:{MODEL_STORE_PORT}"
+
+COREFILE = """\
+.:1053 {
+    errors
+    health :8080
+    ready :8181
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }
+    cache 5
+}
+"""
+
+_RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _pod_security(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def coredns_manifests(image: str) -> list[dict[str, Any]]:
+    ns = "kube-system"
+    labels = {"k8s-app": "kube-dns"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "coredns", "namespace": ns},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:coredns"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:coredns",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": ns}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "coredns", "namespace": ns},
+            "data": {"Corefile": COREFILE},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "coredns", "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "coredns",
+                        # CoreDNS itself must not ask CoreDNS.
+                        "dnsPolicy": "Default",
+                        "priorityClassName": "system-cluster-critical",
+                        "terminationGracePeriodSeconds": 2,
+                        "securityContext": _pod_security(65534),
+                        "containers": [
+                            {
+                                "name": "coredns",
+                                "image": image,
+                                "imagePullPolicy": "Never",
+                                "args": ["-conf", "/etc/coredns/Corefile"],
+                                "ports": [
+                                    {"name": "dns", "containerPort": 1053, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"},
+                                ],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/ready", "port": 8181},
+                                    "periodSeconds": 1,
+                                },
+                                "securityContext": _RESTRICTED_CONTAINER,
+                                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": ns, "labels": labels},
+            "spec": {
+                "clusterIP": DNS_SERVICE_IP,
+                "selector": labels,
+                "ports": [
+                    {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                ],
+            },
+        },
+    ]
+
+
+def model_store_manifests(image: str) -> list[dict[str, Any]]:
+    ns = MODEL_STORE_NAMESPACE
+    labels = {"app.kubernetes.io/name": "model-store"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "s3", "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "terminationGracePeriodSeconds": 2,
+                        "securityContext": _pod_security(65532),
+                        "containers": [
+                            {
+                                "name": "s3",
+                                "image": image,
+                                "imagePullPolicy": "Never",
+                                "ports": [{"name": "s3", "containerPort": MODEL_STORE_PORT}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/moto-api/", "port": MODEL_STORE_PORT},
+                                    "periodSeconds": 1,
+                                },
+                                "securityContext": _RESTRICTED_CONTAINER,
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            }
+                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "s3", "namespace": ns, "labels": labels},
+            "spec": {
+                "clusterIP": MODEL_STORE_SERVICE_IP,
+                "selector": labels,
+                "ports": [{"name": "s3", "port": MODEL_STORE_PORT, "targetPort": "s3"}],
+            },
+        },
+    ]
