@@ -18,7 +18,6 @@ import yaml
 
 from e2e.fixtures import REPO, Cluster, apply_model_deployment, cluster_on
 from e2e.localcluster import LocalCluster
-from e2e.model_store import put_model
 from e2e.models import train_classifier, train_failing_on_negatives
 from e2e.operator_install import install_operator
 from e2e.rollouts import client_traffic, status_of
@@ -78,14 +77,15 @@ def main() -> int:
 
         say("Training three models into the model store: v1, v2 (retrained), v3 (fails on")
         print("    negative inputs)", flush=True)
-        store = local.record.model_store_url
+        store = cluster.model_store
+        assert store is not None
         trained = {
             "v1": train_classifier(DEMO_DIR / "iris-v1.joblib", seed=1),
             "v2": train_classifier(DEMO_DIR / "iris-v2.joblib", seed=2),
             "v3": train_failing_on_negatives(DEMO_DIR / "iris-v3.joblib", seed=3),
         }
         uris = {
-            version: put_model(store, model.path, f"iris/{version}/model.joblib")
+            version: store.put(model.path, f"iris/{version}/model.joblib")
             for version, model in trained.items()
         }
         manifest = yaml.safe_load((REPO / "examples" / "iris.yaml").read_text())

@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.localcluster.netns import NetworkNamespace
+from e2e.model_store import ModelStore
 
 if TYPE_CHECKING:
     from e2e.localcluster import LocalCluster
@@ -66,8 +67,8 @@ class Cluster:
     api_client: client.ApiClient
     # The local cluster's network namespace with a real node: pods are reached from inside it.
     netns: NetworkNamespace | None = None
-    # The S3 model store, as the host reaches it, and as pods reach it.
-    model_store_url: str | None = None
+    # The S3 model store of the local cluster with a real node.
+    model_store: ModelStore | None = None
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -104,6 +105,19 @@ class Cluster:
         if response.status >= 400:
             raise AssertionError(f"GET {path}: {response.status} {response.data!r}")
         return json.loads(response.data or b"null")
+
+
+def request_in_cluster(cluster: Cluster, method: str, url: str, **kwargs: Any) -> Any:
+    """An HTTP request sent from inside the cluster's network: from its namespace with a real
+    node, from the host with the process node (whose pods are on loopback)."""
+
+    def send() -> requests.Response:
+        session = requests.Session()
+        session.trust_env = False
+        with session:
+            return session.request(method, url, **kwargs)
+
+    return cluster.netns.call(send) if cluster.netns is not None else send()
 
 
 def built(script: str) -> Path:
@@ -147,7 +161,11 @@ def cluster_on(local: LocalCluster) -> Cluster:
         prometheus_url=local.prometheus_url,
         api_client=api_client_for(kubeconfig),
         netns=local.netns,
-        model_store_url=local.record.model_store_url if real_node else None,
+        model_store=(
+            ModelStore(local.record.model_store_url, *local.record.model_store_admin)
+            if real_node and local.record.model_store_admin
+            else None
+        ),
     )
 
 
@@ -330,7 +348,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace(cast(Any, {"metadata": {"name": name}}), _preload_content=False)
+    # The API server refuses any pod that breaks the restricted Pod Security Standard here, as
+    # hardened clusters do: every pod the operator makes must pass it.
+    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
+    cluster.core.create_namespace(
+        cast(Any, {"metadata": {"name": name, "labels": labels}}), _preload_content=False
+    )
 
     def default_service_account() -> bool:
         try:

@@ -1,12 +1,16 @@
-"""Putting models into the local cluster's S3 model store (see e2e.localcluster.addons).
+"""Models in the local cluster's S3 model store (see e2e.localcluster.addons).
 
-The store is moto's S3 server: it takes any credentials unless IAM checks are switched on, and
-the buckets made here allow anonymous reads, as a public model zoo would.
+The store checks signatures against its own IAM users, as S3 does. Models put into the public
+bucket are readable by anyone (a bucket policy says so), as in a public model zoo; a private
+bucket is readable only with a key that a policy allows, which pods get from a Secret.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +23,79 @@ PUBLIC_BUCKET = "models"
 ENDPOINT_ENV = {"name": "AWS_ENDPOINT_URL_S3", "value": MODEL_STORE_URL}
 
 
-def s3_client(store_url: str) -> Any:
-    import boto3
-    from botocore.config import Config
+@dataclass(frozen=True)
+class ModelStore:
+    """The store as the host reaches it, with its administrator's key."""
 
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=store_url,
-        region_name="us-east-1",
-        aws_access_key_id="modeldeploy",
-        aws_secret_access_key="modeldeploy",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),
-    )
+    url: str
+    access_key: str
+    secret_key: str
 
+    def client(self, service: str = "s3", key: tuple[str, str] | None = None) -> Any:
+        import boto3
+        from botocore.config import Config
 
-def put_model(store_url: str, path: Path, key: str, bucket: str = PUBLIC_BUCKET) -> str:
-    """Uploads path as s3://bucket/key (the bucket is created on first use); returns the URI."""
-    s3 = s3_client(store_url)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
+        access, secret = key or (self.access_key, self.secret_key)
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=access,
+            aws_secret_access_key=secret,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),
+        )
+
+    def ensure_bucket(self, bucket: str, public: bool) -> None:
+        s3 = self.client()
+        if bucket in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            return
         s3.create_bucket(Bucket=bucket)
-    s3.upload_file(str(path), bucket, key, ExtraArgs={"ACL": "public-read"})
-    return f"s3://{bucket}/{key}"
+        if public:
+            anyone_reads = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(anyone_reads))
+
+    def put(self, path: Path, key: str, bucket: str = PUBLIC_BUCKET) -> str:
+        """Uploads path as s3://bucket/key; returns that URI. Buckets other than the public
+        one are private."""
+        self.ensure_bucket(bucket, public=bucket == PUBLIC_BUCKET)
+        self.client().upload_file(str(path), bucket, key)
+        return f"s3://{bucket}/{key}"
+
+    def reader_key(self, bucket: str) -> tuple[str, str]:
+        """A new user allowed to read bucket and nothing else; its access key id and secret."""
+        iam = self.client("iam")
+        user = f"reader-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        read_bucket = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        iam.put_user_policy(
+            UserName=user, PolicyName="read", PolicyDocument=json.dumps(read_bucket)
+        )
+        return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
 
 
-def stored(store_url: str | None, model: TrainedModel, key: str) -> TrainedModel:
-    """model as pods of the cluster reach it: put into the store when the cluster has one
-    (a real node), its file otherwise (the process node reads local files)."""
-    if store_url is None:
+def stored(store: ModelStore | None, model: TrainedModel, key: str) -> TrainedModel:
+    """model as pods of the cluster reach it: put into the public bucket when the cluster has a
+    store (a real node), its file otherwise (the process node reads local files)."""
+    if store is None:
         return model
-    return dataclasses.replace(model, stored_at=put_model(store_url, model.path, key))
+    return dataclasses.replace(model, stored_at=store.put(model.path, key))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import dataclasses
 import os
 import shutil
 import signal
@@ -419,6 +420,9 @@ class LocalCluster:
                 interval_s=0.2,
                 abort=self._exited("forward-model-store"),
             )
+            admin = addons.bootstrap_model_store(record.model_store_url)
+            self._record = record = dataclasses.replace(record, model_store_admin=admin)
+            record.save(self.state.record)
             wait_for(
                 "CoreDNS",
                 lambda: _deployment_available(

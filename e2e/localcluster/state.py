@@ -80,6 +80,8 @@ class ClusterRecord:
     pod_discovery_port: int
     image_map: str | None = None
     model_store_port: int = 0
+    # The model store administrator's access key id and secret.
+    model_store_admin: tuple[str, str] | None = None
     # "kubelet": a real node in the network namespace `netns`; "process": the node agent.
     node: str = "process"
     netns: str | None = None
@@ -113,6 +115,8 @@ class ClusterRecord:
         try:
             data = json.loads(path.read_text())
             names = {f.name for f in dataclasses.fields(cls)}
+            if data.get("model_store_admin"):
+                data["model_store_admin"] = tuple(data["model_store_admin"])
             return cls(**{k: v for k, v in data.items() if k in names})
         except (OSError, ValueError, TypeError):
             return None

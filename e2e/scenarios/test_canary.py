@@ -47,7 +47,7 @@ def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "fails": train_failing_on_negatives(base / "fails.joblib", seed=3),
     }
     return {
-        key: stored(cluster.model_store_url, model, f"{NAME}/{key}/model.joblib")
+        key: stored(cluster.model_store, model, f"{NAME}/{key}/model.joblib")
         for key, model in trained.items()
     }
 

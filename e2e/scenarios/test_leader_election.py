@@ -40,8 +40,8 @@ def test_the_standby_finishes_a_rollout_whose_leader_was_killed(
     if not isinstance(operator, InClusterOperator):
         pytest.skip("the chart's two replicas run on a cluster with a real node")
     base = tmp_path_factory.mktemp("leader-models")
-    v1 = stored(cluster.model_store_url, train_classifier(base / "v1.joblib", seed=1), "churn/v1")
-    v2 = stored(cluster.model_store_url, train_classifier(base / "v2.joblib", seed=2), "churn/v2")
+    v1 = stored(cluster.model_store, train_classifier(base / "v1.joblib", seed=1), "churn/v1")
+    v2 = stored(cluster.model_store, train_classifier(base / "v2.joblib", seed=2), "churn/v2")
     steps: list[dict[str, Any]] = [
         {"weight": 25, "pause": "6s"},
         {"weight": 50, "pause": "6s"},

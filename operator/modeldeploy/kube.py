@@ -47,6 +47,7 @@ class Kube:
         self.api_client = api_client or client.ApiClient()
         self.apps = client.AppsV1Api(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
+        self.policy = client.PolicyV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
 
     # --- ModelDeployments ---------------------------------------------------------------
@@ -110,6 +111,11 @@ class Kube:
         elif kind == "Service":
             metrics.count_request("apply", "services")
             response = self.core.patch_namespaced_service(
+                meta["name"], meta["namespace"], manifest, **options
+            )
+        elif kind == "PodDisruptionBudget":
+            metrics.count_request("apply", "poddisruptionbudgets")
+            response = self.policy.patch_namespaced_pod_disruption_budget(
                 meta["name"], meta["namespace"], manifest, **options
             )
         else:

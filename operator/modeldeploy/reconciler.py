@@ -238,9 +238,12 @@ class Reconciler:
                 self._scale_if_needed(namespace, names.deployment_name(name, rev), replicas)
                 continue
             revision_spec = spec_from_source(source, replicas)
-            self._apply_if_needed(
+            applied = self._apply_if_needed(
                 DEPLOYMENT, render.get_deployment(owner, revision_spec, rev, replicas)
             )
+            if applied is not None:
+                # Rendered from what shapes the Deployment, so it changes only when that does.
+                self.kube.apply(render.get_disruption_budget(applied, revision_spec, name, rev))
         service_revision = decision.stable_revision or revision
         for service in render.get_services(owner, service_revision, decision.canary_revision):
             self._apply_if_needed(SERVICE, service)
@@ -266,12 +269,15 @@ class Reconciler:
         self.models.upsert(fresh)
         return Outcome(again=True)
 
-    def _apply_if_needed(self, kind: str, manifest: dict[str, Any]) -> None:
+    def _apply_if_needed(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """The object as the API server has it after an apply, or None if none was needed."""
         stamped = with_applied_hash(manifest)
         meta = stamped["metadata"]
         if not needs_apply(stamped, self.children.shape(kind, meta["namespace"], meta["name"])):
-            return
-        self.children.upsert(kind, self.kube.apply(stamped))
+            return None
+        applied = self.kube.apply(stamped)
+        self.children.upsert(kind, applied)
+        return applied
 
     def _scale_if_needed(self, namespace: str, name: str, replicas: int) -> None:
         live = self.children.shape(DEPLOYMENT, namespace, name)

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy import names
-from modeldeploy.spec import GROUP, KIND, VERSION, ModelDeploymentSpec, TensorSpec, parse_duration
+from modeldeploy.spec import (
+    GROUP,
+    KIND,
+    RESERVED_VOLUME,
+    VERSION,
+    DisruptionBudget,
+    ModelDeploymentSpec,
+    TensorSpec,
+    parse_duration,
+)
 
 Manifest = dict[str, Any]
 
@@ -76,8 +85,17 @@ def get_serving_env(model_spec: ModelDeploymentSpec, revision: str) -> list[Mani
     if model.outputs:
         env.append({"name": "MODEL_OUTPUT_SCHEMA", "value": _schema_json(model.outputs)})
     env.append({"name": "SERVING_PORT", "value": str(model_spec.serving.port)})
-    env.extend({"name": e.name, "value": e.value} for e in model_spec.serving.env)
+    for var in model_spec.serving.env:
+        if var.value_from is not None:
+            source = var.value_from.model_dump(mode="json", by_alias=True, exclude_none=True)
+            env.append({"name": var.name, "valueFrom": source})
+        else:
+            env.append({"name": var.name, "value": var.value})
     return env
+
+
+def _dump_list(items: list[Any] | None) -> list[Manifest]:
+    return [i.model_dump(mode="json", by_alias=True, exclude_none=True) for i in items or []]
 
 
 def _probe(path: str, period_s: int, failure_threshold: int) -> Manifest:
@@ -116,31 +134,60 @@ def get_pod_template(owner: Owner, model_spec: ModelDeploymentSpec, revision: st
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": RESERVED_VOLUME, "mountPath": "/tmp"},
+            *_dump_list(serving.volume_mounts),
+        ],
     }
+    if serving.env_from:
+        container["envFrom"] = _dump_list(serving.env_from)
     labels = {
+        **(serving.pod_labels or {}),
         **names.selector_labels(owner.name, revision),
         "app.kubernetes.io/name": owner.name,
         "app.kubernetes.io/version": model_spec.model.version,
         names.LABEL_MANAGED_BY: names.MANAGER,
     }
+    pod_spec: Manifest = {
+        "containers": [container],
+        "volumes": [
+            {"name": RESERVED_VOLUME, "emptyDir": {"sizeLimit": "2Gi"}},
+            *_dump_list(serving.volumes),
+        ],
+        # The token is mounted only for a service account the user names (workload identity,
+        # IRSA): the server itself never calls the API.
+        "automountServiceAccountToken": serving.service_account_name is not None,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {"fsGroup": SERVING_UID},
+    }
+    if serving.service_account_name:
+        pod_spec["serviceAccountName"] = serving.service_account_name
+    if serving.node_selector:
+        pod_spec["nodeSelector"] = dict(serving.node_selector)
+    if serving.tolerations:
+        pod_spec["tolerations"] = _dump_list(serving.tolerations)
+    if serving.affinity:
+        pod_spec["affinity"] = dict(serving.affinity)
+    if serving.topology_spread_constraints:
+        selector = {"matchLabels": names.selector_labels(owner.name, revision)}
+        pod_spec["topologySpreadConstraints"] = [
+            {**c, "labelSelector": selector}
+            for c in _dump_list(serving.topology_spread_constraints)
+        ]
+    if serving.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = _dump_list(serving.image_pull_secrets)
     return {
         "metadata": {
             "labels": labels,
             "annotations": {
+                **(serving.pod_annotations or {}),
                 "prometheus.io/scrape": "true",
                 "prometheus.io/port": str(serving.port),
                 "prometheus.io/path": METRICS_PATH,
             },
         },
-        "spec": {
-            "containers": [container],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "terminationGracePeriodSeconds": 30,
-            "securityContext": {"fsGroup": SERVING_UID},
-        },
+        "spec": pod_spec,
     }
 
 
@@ -166,6 +213,37 @@ def get_deployment(
             "revisionHistoryLimit": 2,
             "progressDeadlineSeconds": int(max(600, startup_s * 2)),
             "template": get_pod_template(owner, model_spec, revision),
+        },
+    }
+
+
+def get_disruption_budget(
+    deployment: Manifest, model_spec: ModelDeploymentSpec, owner_name: str, revision: str
+) -> Manifest:
+    """One revision's PodDisruptionBudget, owned by its Deployment so that it goes with it."""
+    meta = deployment["metadata"]
+    budget = model_spec.serving.disruption_budget or DisruptionBudget()
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": {**names.selector_labels(owner_name), names.LABEL_MANAGED_BY: names.MANAGER},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "maxUnavailable": budget.max_unavailable,
+            "selector": {"matchLabels": names.selector_labels(owner_name, revision)},
         },
     }
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 GROUP = "modeldeploy.io"
 VERSION = "v1alpha1"
@@ -35,6 +35,18 @@ _DURATION_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+CONFIG_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+LABEL_VALUE_OR_EMPTY_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+# A label or annotation key: an optional DNS-subdomain prefix and a slash, then a name.
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+# Pod labels under these prefixes are the operator's: selectors and checks rely on them.
+RESERVED_LABEL_PREFIXES = ("modeldeploy.io/", "app.kubernetes.io/")
+# The serving container's writable /tmp (the root filesystem is read-only).
+RESERVED_VOLUME = "tmp"
 # Kubernetes quantities, less the negative ones: no resource amount is below zero.
 QUANTITY_PATTERN = (
     r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
@@ -140,9 +152,210 @@ class ResourceRequirements(ApiModel):
         return self
 
 
+def _exactly_one(*fields: str) -> dict[str, Any]:
+    """CEL for a union of which exactly one member must be set."""
+    rule = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in fields) + " == 1"
+    return {"rule": rule, "message": f"exactly one of {', '.join(fields)} must be set"}
+
+
+def _count_set(model: BaseModel, fields: tuple[str, ...]) -> int:
+    return sum(getattr(model, f) is not None for f in fields)
+
+
+class LocalObjectReference(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+
+
+class KeySelector(ApiModel):
+    """One key of a Secret or ConfigMap in the ModelDeployment's namespace."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+    key: Annotated[str, Field(pattern=CONFIG_KEY_PATTERN, max_length=253)]
+    optional: bool | None = None
+
+
+class EnvVarSource(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [_exactly_one("secretKeyRef", "configMapKeyRef")]
+        }
+    )
+
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        if _count_set(self, ("secret_key_ref", "config_map_key_ref")) != 1:
+            raise ValueError("exactly one of secretKeyRef, configMapKeyRef must be set")
+        return self
+
+
 class EnvVar(ApiModel):
+    """A variable with a value, or one read from a Secret or ConfigMap key (credentials for a
+    private bucket, say, never written into the ModelDeployment)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.valueFrom) && has(self.value) && self.value != '')",
+                    "message": "value and valueFrom are mutually exclusive",
+                }
+            ]
+        }
+    )
+
     name: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=256)]
     value: Annotated[str, Field(max_length=32768)] = ""
+    value_from: EnvVarSource | None = None
+
+    @model_validator(mode="after")
+    def _value_or_source(self) -> EnvVar:
+        if self.value_from is not None and self.value != "":
+            raise ValueError(f"env {self.name}: value and valueFrom are mutually exclusive")
+        return self
+
+
+class EnvFromSource(ApiModel):
+    """Every key of a Secret or ConfigMap as a variable, optionally prefixed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [_exactly_one("secretRef", "configMapRef")]}
+    )
+
+    prefix: Annotated[str | None, Field(pattern=ENV_NAME_PATTERN, max_length=128)] = None
+    secret_ref: LocalObjectReference | None = None
+    config_map_ref: LocalObjectReference | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        if _count_set(self, ("secret_ref", "config_map_ref")) != 1:
+            raise ValueError("envFrom: exactly one of secretRef, configMapRef must be set")
+        if (self.prefix or "").startswith(RESERVED_ENV_PREFIXES):
+            raise ValueError("envFrom prefix: names starting with MODEL_ are set by the operator")
+        return self
+
+
+# Kubernetes objects passed through to the pod as they are; the API server validates them when
+# the operator creates the Deployment, and a refusal is reported in status and an Event.
+OpaqueObject = Annotated[
+    dict[str, Any],
+    Field(json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+VOLUME_SOURCES = (
+    "configMap",
+    "secret",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "projected",
+    "csi",
+    "ephemeral",
+)
+
+
+class Volume(ApiModel):
+    """A pod volume of a kind the restricted Pod Security Standard allows (no hostPath)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [_exactly_one(*VOLUME_SOURCES)]}
+    )
+
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    config_map: OpaqueObject | None = None
+    secret: OpaqueObject | None = None
+    empty_dir: OpaqueObject | None = None
+    persistent_volume_claim: OpaqueObject | None = None
+    projected: OpaqueObject | None = None
+    csi: OpaqueObject | None = None
+    ephemeral: OpaqueObject | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        fields = tuple(to_snake(f) for f in VOLUME_SOURCES)
+        if _count_set(self, fields) != 1:
+            raise ValueError(f"volume {self.name}: exactly one of {', '.join(VOLUME_SOURCES)}")
+        return self
+
+
+class VolumeMount(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    mount_path: Annotated[str, Field(pattern=r"^/.*$", max_length=1024)]
+    read_only: bool | None = None
+    sub_path: Annotated[str | None, Field(pattern=r"^[^/].*$", max_length=1024)] = None
+
+
+class Toleration(ApiModel):
+    key: Annotated[str | None, Field(max_length=316)] = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: Annotated[str | None, Field(max_length=63)] = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class TopologySpread(ApiModel):
+    """Spreads each revision's pods; the operator selects them, so no labelSelector here."""
+
+    max_skew: Annotated[int, Field(ge=1)]
+    topology_key: Annotated[str, Field(min_length=1, max_length=316)]
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"]
+    min_domains: Annotated[int | None, Field(ge=1)] = None
+
+
+StringMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_OR_EMPTY_PATTERN)]],
+    Field(
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+                    "message": "keys must be qualified names (an optional DNS prefix and /, then "
+                    "a name of up to 63 characters)",
+                }
+            ]
+        },
+    ),
+]
+AnnotationMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=65536)]],
+    Field(
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+                    "message": "keys must be qualified names (an optional DNS prefix and /, then "
+                    "a name of up to 63 characters)",
+                }
+            ]
+        },
+    ),
+]
+
+
+class DisruptionBudget(ApiModel):
+    """How many of a revision's pods voluntary disruptions (a node drain) may take at once."""
+
+    max_unavailable: Annotated[
+        int | str,
+        Field(
+            json_schema_extra={
+                "x-kubernetes-int-or-string": True,
+                "pattern": r"^[0-9]+%$",
+                "minimum": 0,
+            }
+        ),
+    ] = 1
+
+    @model_validator(mode="after")
+    def _count_or_percent(self) -> DisruptionBudget:
+        value = self.max_unavailable
+        if isinstance(value, int) and value < 0:
+            raise ValueError("disruptionBudget.maxUnavailable must not be negative")
+        if isinstance(value, str) and not re.fullmatch(r"^[0-9]+%$", value):
+            raise ValueError("disruptionBudget.maxUnavailable: a count or a percentage like 25%")
+        return self
 
 
 _DEFAULT_RESOURCES = ResourceRequirements(
@@ -173,6 +386,41 @@ class ServingSpec(ApiModel):
         ),
     ] = []
     startup_timeout: Duration = "5m"
+    env_from: Annotated[list[EnvFromSource] | None, Field(max_length=16)] = None
+    service_account_name: Annotated[
+        str | None, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)
+    ] = None
+    volumes: Annotated[list[Volume] | None, Field(max_length=32)] = None
+    volume_mounts: Annotated[list[VolumeMount] | None, Field(max_length=32)] = None
+    node_selector: StringMap | None = None
+    tolerations: Annotated[list[Toleration] | None, Field(max_length=32)] = None
+    affinity: OpaqueObject | None = None
+    topology_spread_constraints: Annotated[list[TopologySpread] | None, Field(max_length=8)] = None
+    image_pull_secrets: Annotated[list[LocalObjectReference] | None, Field(max_length=16)] = None
+    pod_labels: StringMap | None = None
+    pod_annotations: AnnotationMap | None = None
+    disruption_budget: DisruptionBudget | None = None
+
+    @model_validator(mode="after")
+    def _pod_fields_are_coherent(self) -> ServingSpec:
+        volumes = [v.name for v in self.volumes or []]
+        if len(set(volumes)) != len(volumes):
+            raise ValueError("volume names must be unique")
+        if RESERVED_VOLUME in volumes:
+            raise ValueError(f"volume {RESERVED_VOLUME}: the name is the operator's own")
+        for mount in self.volume_mounts or []:
+            if mount.name not in volumes:
+                raise ValueError(f"volumeMount {mount.name}: no volume of that name")
+            if mount.mount_path.rstrip("/") == "/tmp":
+                raise ValueError("volumeMount at /tmp: the operator mounts its own there")
+        for key in {**(self.node_selector or {}), **(self.pod_labels or {}),
+                    **(self.pod_annotations or {})}:  # fmt: skip
+            if not re.fullmatch(QUALIFIED_NAME_PATTERN, key):
+                raise ValueError(f"{key!r} is not a qualified name")
+        for key in self.pod_labels or {}:
+            if key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(f"pod label {key}: the operator sets labels under this prefix")
+        return self
 
     @model_validator(mode="after")
     def _env_is_not_reserved(self) -> ServingSpec:

@@ -14,9 +14,11 @@ from e2e.fixtures import (
     OperatorProcess,
     apply_model_deployment,
     get_model_deployment,
+    request_in_cluster,
     wait_for,
 )
 from e2e.localcluster import traffic
+from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, train_classifier
 
 pytestmark = pytest.mark.cluster
@@ -25,8 +27,9 @@ NAME = "iris"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    return train_classifier(tmp_path_factory.mktemp("models") / "iris.joblib")
+def trained(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    model = train_classifier(tmp_path_factory.mktemp("models") / "iris.joblib")
+    return stored(cluster.model_store, model, "reconcile/iris/model.joblib")
 
 
 def manifest(model: TrainedModel, replicas: int = 2, version: str = "v1") -> dict[str, Any]:
@@ -43,7 +46,10 @@ def manifest(model: TrainedModel, replicas: int = 2, version: str = "v1") -> dic
                 "sha256": model.sha256,
             },
             "replicas": replicas,
-            "serving": {"startupTimeout": "2m"},
+            "serving": {
+                "startupTimeout": "2m",
+                "env": [ENDPOINT_ENV] if model.uri.startswith("s3://") else [],
+            },
         },
     }
 
@@ -99,7 +105,9 @@ def test_model_deployment_serves_and_is_kept(
         "two ready endpoints behind the Service",
     )
     for address, port in endpoints:
-        response = requests.post(
+        response = request_in_cluster(
+            cluster,
+            "POST",
             f"http://{address}:{port}/v2/models/iris/infer",
             json=trained.infer_request(),
             timeout=10,
