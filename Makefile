@@ -19,10 +19,10 @@ $(INSTALLED): pyproject.toml constraints.txt serving-image/pyproject.toml
 	touch $@
 
 # Debian packages the local cluster runs: its node's container runtime and network (containerd,
-# runc, the CNI plugins, iptables, conntrack), what builds its images (mmdebstrap, buildah, gcc's
-# static libc) and Prometheus for the process-node tests.
-DEBIAN_PACKAGES := prometheus containerd runc containernetworking-plugins iptables conntrack \
-                   mmdebstrap buildah libc6-dev gcc
+# runc, the CNI plugins, iptables, conntrack, iproute2, nsenter from util-linux) and what builds
+# its images (mmdebstrap, buildah, gcc and its static libc).
+DEBIAN_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2 \
+                   util-linux mmdebstrap buildah libc6-dev gcc
 system-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
@@ -59,7 +59,7 @@ integration: install system-deps binaries helm
 	$(PY) -m pytest -q tests/localcluster -m cluster
 	$(PY) -m pytest -q tests/integration
 
-e2e: install system-deps binaries
+e2e: install system-deps binaries helm
 	$(PY) -m pytest -q e2e/scenarios
 
 test: lint unit integration e2e
@@ -79,7 +79,7 @@ install-operator: install helm
 cluster-down: install
 	@$(PY) -m e2e.localcluster down
 
-demo: install system-deps binaries
+demo: install system-deps binaries helm
 	$(PY) -m e2e.demo
 
 bench-serving: install

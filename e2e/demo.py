@@ -66,7 +66,7 @@ def main() -> int:
     state_dir = REPO / ".cluster" / "demo"
     say("Starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and a")
     print("    node (kubelet, containerd, kube-proxy) running CoreDNS, Prometheus and an S3 store")
-    with LocalCluster(state_dir=state_dir, node_kind="kubelet") as local:
+    with LocalCluster(state_dir=state_dir) as local:
         cluster = cluster_on(local)
         print(f"  export KUBECONFIG={local.kubeconfig}")
         print(f"  Prometheus: {local.prometheus_url}")

@@ -108,8 +108,8 @@ class Cluster:
 
 
 def request_in_cluster(cluster: Cluster, method: str, url: str, **kwargs: Any) -> Any:
-    """An HTTP request sent from inside the cluster's network: from its namespace with a real
-    node, from the host with the process node (whose pods are on loopback)."""
+    """An HTTP request sent from inside the cluster's network: from the local cluster's
+    namespace, or from the host for a cluster given by kubeconfig."""
 
     def send() -> requests.Response:
         session = requests.Session()
@@ -155,17 +155,12 @@ def cluster_on(local: LocalCluster) -> Cluster:
     """The handle on a local cluster; its kubectl is the one `Cluster.kubectl` runs."""
     os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
     kubeconfig = Path(local.kubeconfig)
-    real_node = local.record.node == "kubelet"
     return Cluster(
         kubeconfig=kubeconfig,
         prometheus_url=local.prometheus_url,
         api_client=api_client_for(kubeconfig),
         netns=local.netns,
-        model_store=(
-            ModelStore(local.record.model_store_url, *local.record.model_store_admin)
-            if real_node and local.record.model_store_admin
-            else None
-        ),
+        model_store=ModelStore(local.record.model_store_url),
     )
 
 
@@ -318,8 +313,8 @@ def start_operator(
 def operator(
     cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    """The operator as users run it: installed by its Helm chart into a cluster with a real
-    node, or, on the process node, as its own process against the cluster."""
+    """The operator as users run it: installed by its Helm chart into the local cluster, or,
+    on a cluster given by kubeconfig, as its own process against it."""
     if cluster.netns is not None:
         from e2e.in_cluster import InClusterOperator
 

@@ -1,8 +1,8 @@
 """Models in the local cluster's S3 model store (see e2e.localcluster.addons).
 
-The store checks signatures against its own IAM users, as S3 does. Models put into the public
-bucket are readable by anyone (a bucket policy says so), as in a public model zoo; a private
-bucket is readable only with a key that a policy allows, which pods get from a Secret.
+Models put into the public bucket are readable by anyone (a bucket policy says so), as in a
+public model zoo; other buckets refuse unsigned requests, so pods read them only with a key,
+which they get from a Secret.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ ENDPOINT_ENV = {"name": "AWS_ENDPOINT_URL_S3", "value": MODEL_STORE_URL}
 
 @dataclass(frozen=True)
 class ModelStore:
-    """The store as the host reaches it, with its administrator's key."""
+    """The store as the host reaches it."""
 
     url: str
-    access_key: str
-    secret_key: str
+    access_key: str = "modeldeploy-admin"
+    secret_key: str = "modeldeploy-admin"
 
     def client(self, service: str = "s3", key: tuple[str, str] | None = None) -> Any:
         import boto3
@@ -72,7 +72,7 @@ class ModelStore:
         return f"s3://{bucket}/{key}"
 
     def reader_key(self, bucket: str) -> tuple[str, str]:
-        """A new user allowed to read bucket and nothing else; its access key id and secret."""
+        """A new IAM user whose policy allows reading bucket; its access key id and secret."""
         iam = self.client("iam")
         user = f"reader-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=user)
@@ -94,8 +94,8 @@ class ModelStore:
 
 
 def stored(store: ModelStore | None, model: TrainedModel, key: str) -> TrainedModel:
-    """model as pods of the cluster reach it: put into the public bucket when the cluster has a
-    store (a real node), its file otherwise (the process node reads local files)."""
+    """model as pods of the cluster reach it: put into the public bucket of the cluster's store;
+    a cluster without one (another cluster's kubeconfig) gets the file's own URI."""
     if store is None:
         return model
     return dataclasses.replace(model, stored_at=store.put(model.path, key))

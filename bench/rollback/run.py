@@ -29,9 +29,10 @@ from e2e.fixtures import (  # noqa: E402
     apply_model_deployment,
     cluster_on,
     install_crds,
-    start_operator,
 )
+from e2e.in_cluster import InClusterOperator  # noqa: E402
 from e2e.localcluster import LocalCluster  # noqa: E402
+from e2e.model_store import stored  # noqa: E402
 from e2e.models import train_classifier, train_failing_on_negatives  # noqa: E402
 from e2e.recorder import StatusRecorder  # noqa: E402
 from e2e.rollouts import (  # noqa: E402
@@ -60,23 +61,23 @@ def main() -> int:
     with LocalCluster(state_dir=work / "cluster") as local:
         cluster = cluster_on(local)
         install_crds(cluster)
-        operator = start_operator(cluster.kubeconfig, work / "operator.log", local.prometheus_url)
-        try:
-            good = train_classifier(work / "good.joblib", seed=1)
-            stable = deploy_stable(cluster, NAMESPACE, NAME, good, options)
-            with client_traffic(cluster, NAMESPACE, NAME, duration_s=1800):
-                for run in range(1, RUNS + 1):
-                    runs.append(one_run(cluster, local, work, run, options, stable))
-                    if runs[-1].duration_s is not None:
-                        durations.append(runs[-1].duration_s)
-                    print(f"run {run}: {runs[-1].summary}")
-                    # Back to the good model before the next run.
-                    apply_model_deployment(
-                        cluster, NAMESPACE, model_deployment(NAME, good, "v1", options)
-                    )
-                    wait_ready(cluster, NAMESPACE, NAME)
-        finally:
-            operator.stop()
+        # The operator as users run it: the chart, two replicas, one leading.
+        InClusterOperator.install(cluster)
+        good = stored(
+            cluster.model_store, train_classifier(work / "good.joblib", seed=1), "bench/good"
+        )
+        stable = deploy_stable(cluster, NAMESPACE, NAME, good, options)
+        with client_traffic(cluster, NAMESPACE, NAME, duration_s=1800):
+            for run in range(1, RUNS + 1):
+                runs.append(one_run(cluster, local, work, run, options, stable))
+                if runs[-1].duration_s is not None:
+                    durations.append(runs[-1].duration_s)
+                print(f"run {run}: {runs[-1].summary}")
+                # Back to the good model before the next run.
+                apply_model_deployment(
+                    cluster, NAMESPACE, model_deployment(NAME, good, "v1", options)
+                )
+                wait_ready(cluster, NAMESPACE, NAME)
 
     failed = [r for r in runs if r.duration_s is None]
     result = {
@@ -87,7 +88,8 @@ def main() -> int:
         "max_s": max(durations) if durations else None,
         "bound_s": INTERVAL_S + 5,
         "measured": "first Prometheus sample holding a canary 5xx -> status weight 0",
-        "machine": "2 cores, local cluster (Prometheus scrape interval 2s)",
+        "machine": "2 cores; local cluster with a real node, operator installed by its chart "
+        "(Prometheus scrape interval 2s)",
         "every_run": [asdict(r) for r in runs],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +125,11 @@ def one_run(
 ) -> RunRecord:
     """One rollout of a model that answers 5xx: what happened, and why, whatever the outcome.
     Nothing is retried: a run that shows no rollback, or no 5xx sample, is a finding."""
-    bad = train_failing_on_negatives(work / f"bad-{run}.joblib", seed=10 + run)
+    bad = stored(
+        cluster.model_store,
+        train_failing_on_negatives(work / f"bad-{run}.joblib", seed=10 + run),
+        f"bench/bad-{run}",
+    )
     started = time.time()
     with StatusRecorder(cluster, NAMESPACE, NAME, period_s=0.1) as recorder:
         apply_model_deployment(

@@ -52,6 +52,7 @@ from e2e.fixtures import (  # noqa: E402
     wait_for,
 )
 from e2e.localcluster import LocalCluster  # noqa: E402
+from e2e.model_store import stored  # noqa: E402
 from e2e.models import TrainedModel, train_classifier, train_failing_on_negatives  # noqa: E402
 from e2e.recorder import StatusRecorder  # noqa: E402
 from e2e.rollouts import (  # noqa: E402
@@ -308,7 +309,10 @@ def run_rollouts(
         checks=[{"name": "error-rate", "max": 0.05}],
         scale_down_delay="5s",
     )
-    good = [train_classifier(work / f"good-{i}.joblib", seed=i) for i in range(ROLLOUTS)]
+    good = [
+        stored(cluster.model_store, train_classifier(work / f"good-{i}.joblib", seed=i), f"g{i}")
+        for i in range(ROLLOUTS)
+    ]
     rollouts = [LiveRollout(name=f"live-{i}", bad=i % 2 == 1) for i in range(ROLLOUTS)]
     for rollout, model in zip(rollouts, good, strict=True):
         apply_model_deployment(
@@ -343,10 +347,12 @@ def run_rollouts(
         )
         started_wall = time.time()
         for i, rollout in enumerate(rollouts):
-            candidate = (
+            candidate = stored(
+                cluster.model_store,
                 train_failing_on_negatives(work / f"bad-{i}.joblib", seed=100 + i)
                 if rollout.bad
-                else train_classifier(work / f"good-v2-{i}.joblib", seed=50 + i)
+                else train_classifier(work / f"good-v2-{i}.joblib", seed=50 + i),
+                f"candidate-{i}",
             )
             rollout.started = time.time()
             apply_model_deployment(
@@ -483,7 +489,9 @@ def main() -> int:
         operator_log = work / "operator.log"
         operator = start_operator(cluster.kubeconfig, operator_log, local.prometheus_url)
         try:
-            model = train_classifier(work / "idle.joblib", seed=3)
+            model = stored(
+                cluster.model_store, train_classifier(work / "idle.joblib", seed=3), "idle"
+            )
             fleet_ready_s = create_idle_fleet(cluster, work, model)
             log(f"fleet Ready in {fleet_ready_s:.0f}s; waiting for the operator to go quiet")
             wait_quiet(operator)

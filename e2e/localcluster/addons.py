@@ -4,9 +4,9 @@ CoreDNS answers for Services and pods under cluster.local and forwards nothing, 
 leaves the cluster. The model store is an S3-compatible server (moto's) in the namespace
 `model-store`, reachable in the cluster as http://s3.model-store.svc.cluster.local:9000 and
 from the host through a forwarder; `make demo` and the scenarios put their models there.
-It checks every signature against its own IAM users and policies, as S3 does: the harness
-creates an administrator first (the only requests it lets through unchecked), and buckets are
-private unless a bucket policy opens them.
+Buckets are private unless a bucket policy opens them: an unsigned request reads only what a
+policy makes public. (The store does not verify signatures: moto's IAM checks, once on, refuse
+unsigned requests even to public objects.)
 """
 
 from __future__ import annotations
@@ -175,14 +175,6 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
                                     "httpGet": {"path": "/moto-api/", "port": MODEL_STORE_PORT},
                                     "periodSeconds": 1,
                                 },
-                                # The harness's first requests create the administrator;
-                                # every later one is authenticated and authorised.
-                                "env": [
-                                    {
-                                        "name": "INITIAL_NO_AUTH_ACTION_COUNT",
-                                        "value": str(len(BOOTSTRAP_ACTIONS)),
-                                    }
-                                ],
                                 "securityContext": _RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                             }
@@ -203,32 +195,3 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
             },
         },
     ]
-
-
-BOOTSTRAP_ACTIONS = ("CreateUser", "CreateAccessKey", "PutUserPolicy")
-ADMIN_USER = "modeldeploy-admin"
-
-
-def bootstrap_model_store(store_url: str) -> tuple[str, str]:
-    """Creates the store's administrator; returns its access key id and secret."""
-    import json
-
-    import boto3
-
-    iam = boto3.session.Session().client(
-        "iam",
-        endpoint_url=store_url,
-        region_name="us-east-1",
-        aws_access_key_id="bootstrap",
-        aws_secret_access_key="bootstrap",
-    )
-    iam.create_user(UserName=ADMIN_USER)
-    key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
-    everything = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-    }
-    iam.put_user_policy(
-        UserName=ADMIN_USER, PolicyName="everything", PolicyDocument=json.dumps(everything)
-    )
-    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -51,15 +50,6 @@ def find_bin_dir(build: bool = True) -> Path:
     if not _complete(directory):
         raise BinariesError(f"{BUILD_SCRIPT} printed {directory}, which lacks a component")
     return directory
-
-
-def find_prometheus() -> Path:
-    found = shutil.which("prometheus")
-    if not found:
-        raise BinariesError(
-            "prometheus is not installed (Debian package `prometheus`; `make system-deps`)"
-        )
-    return Path(found)
 
 
 GO_BINARY_SCRIPT = BUILD_SCRIPT.parent / "build-go-binary.sh"

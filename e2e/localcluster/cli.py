@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from e2e.localcluster import procs
-from e2e.localcluster.cluster import NODE_KINDS, REPO_ROOT, LocalCluster
+from e2e.localcluster.cluster import REPO_ROOT, LocalCluster
 from e2e.localcluster.logs import tail
 from e2e.localcluster.state import ClusterRecord
 
@@ -55,11 +55,11 @@ def _print_summary(state_dir: Path) -> None:
     print(f"local cluster running{started}")
     print(f"  API server:  {record.apiserver_url}")
     print(f"  Prometheus:  {record.prometheus_url}")
-    print(f"  node:        {record.node_name} ({record.node})")
-    if record.netns:
-        print(f"  namespace:   nsenter --net=/run/netns/{record.netns}")
+    print(f"  node:        {record.node_name}")
+    print(f"  model store: {record.model_store_url}")
+    print(f"  namespace:   nsenter --net=/run/netns/{record.netns}")
     print(f"  binaries:    {record.bin_dir}")
-    print(f"  logs:        {state_dir / 'logs'}  (pods: {state_dir / 'pods'})")
+    print(f"  logs:        {state_dir / 'logs'}  (pods: `python -m e2e.localcluster logs`)")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -79,12 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     for stale in (ready, failed):
         stale.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "e2e.localcluster", "_supervise", f"--state-dir={state_dir}"]
-    if args.image_map:
-        argv.append(f"--image-map={args.image_map.resolve()}")
-    if args.backoff_base is not None:
-        argv.append(f"--backoff-base={args.backoff_base}")
     argv.append(f"--scrape-interval={args.scrape_interval}")
-    argv.append(f"--node={args.node}")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
@@ -166,13 +161,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    cluster = LocalCluster(
-        state_dir,
-        args.image_map,
-        scrape_interval=args.scrape_interval,
-        backoff_base_s=args.backoff_base,
-        node_kind=args.node,
-    )
+    cluster = LocalCluster(state_dir, scrape_interval=args.scrape_interval)
     try:
         cluster.start()
     except Exception as exc:
@@ -192,7 +181,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m e2e.localcluster",
-        description="A local Kubernetes cluster of real components, pods as local processes.",
+        description="A local Kubernetes cluster of real components in a network namespace.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -207,17 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     def add_cluster_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--image-map", type=Path, help="YAML image map for the node agent")
-        command.add_argument(
-            "--backoff-base", type=float, help="crash-loop back-off start in seconds (10)"
-        )
         command.add_argument("--scrape-interval", default="2s", help="Prometheus interval")
-        command.add_argument(
-            "--node",
-            choices=NODE_KINDS,
-            default="kubelet",
-            help="kubelet + containerd in a network namespace (default), or the process agent",
-        )
 
     up = add("up", "start a cluster in the background; prints `export KUBECONFIG=...` last")
     add_cluster_options(up)

@@ -1,18 +1,13 @@
-"""LocalCluster: a real Kubernetes control plane, a node and Prometheus.
-
-The node is either a real one (kubelet, containerd, runc, the CNI bridge and kube-proxy, with
-the whole cluster inside a network namespace of its own) or the process node agent, which runs
-pods' containers as local processes.
+"""LocalCluster: a real Kubernetes control plane and node, with CoreDNS, Prometheus and a model
+store running on it, the whole cluster inside a network namespace of its own.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,19 +19,17 @@ from typing import Any
 
 from e2e.localcluster import addons, control_plane, gateway_api, images, node, pki, procs
 from e2e.localcluster import prometheus as prom
-from e2e.localcluster.binaries import find_bin_dir, find_go_binaries, find_prometheus
+from e2e.localcluster.binaries import find_bin_dir, find_go_binaries
 from e2e.localcluster.kubeconfig import write_kubeconfig
 from e2e.localcluster.logs import collect_logs
 from e2e.localcluster.netns import NODE_IP, NetworkNamespace
-from e2e.localcluster.pod_discovery import TARGETS_PATH
 from e2e.localcluster.ports import free_ports
-from e2e.localcluster.rest import ApiRest, insecure_get, wait_for
+from e2e.localcluster.rest import ApiRest, insecure_get, local_session, wait_for
 from e2e.localcluster.state import ClusterRecord, StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "localnode"
 
-NODE_KINDS = ("kubelet", "process")
 # Inside the cluster's network namespace every cluster may use the same ports.
 _NETNS_PORTS = {"etcd-client": 2379, "etcd-peer": 2380, "controller-manager": 10257,
                 "scheduler": 10259}  # fmt: skip
@@ -50,15 +43,12 @@ _STOP_ORDER = (
     "kube-proxy",
     "kubelet",
     "containerd",
-    "node-agent",
-    "prometheus",
-    "pod-discovery",
     "kube-scheduler",
     "kube-controller-manager",
     "kube-apiserver",
     "etcd",
 )
-_GRACE_S = {"node-agent": 40.0, "kube-apiserver": 5.0, "etcd": 5.0, "kubelet": 5.0}
+_GRACE_S = {"kube-apiserver": 5.0, "etcd": 5.0, "kubelet": 5.0}
 
 
 class ClusterStartError(RuntimeError):
@@ -69,29 +59,19 @@ class LocalCluster:
     """A cluster whose state lives in state_dir.
 
     start() returns once the API server is healthy, the `default` ServiceAccount exists, the
-    node is Ready, the Gateway API CRDs are established and Prometheus answers; stop() leaves
-    no process behind.
+    node is Ready, the Gateway API CRDs are established, and CoreDNS, Prometheus and the model
+    store answer; stop() leaves no process, namespace, mount or cgroup behind.
     """
 
     def __init__(
         self,
         state_dir: Path,
-        image_map: Path | None = None,
         *,
         scrape_interval: str = "2s",
-        backoff_base_s: float | None = None,
-        python: str | None = None,
         start_timeout_s: float = 180,
-        node_kind: str = "process",
     ) -> None:
-        if node_kind not in NODE_KINDS:
-            raise ValueError(f"node_kind must be one of {NODE_KINDS}, not {node_kind!r}")
-        self.node_kind = node_kind
         self.state = StateLayout(Path(state_dir).resolve())
-        self.image_map = Path(image_map).resolve() if image_map else None
         self.scrape_interval = scrape_interval
-        self.backoff_base_s = backoff_base_s
-        self.python = python or sys.executable
         self.start_timeout_s = start_timeout_s
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._record: ClusterRecord | None = None
@@ -106,9 +86,6 @@ class LocalCluster:
         cluster._record = ClusterRecord.load(cluster.state.record)
         if cluster._record is None:
             raise FileNotFoundError(f"no cluster record in {cluster.state.root}")
-        if cluster._record.image_map:
-            cluster.image_map = Path(cluster._record.image_map)
-        cluster.node_kind = cluster._record.node
         return cluster
 
     @property
@@ -138,14 +115,9 @@ class LocalCluster:
         return self.record.node_name
 
     @property
-    def pods_dir(self) -> Path:
-        return self.state.pods
-
-    @property
-    def netns(self) -> NetworkNamespace | None:
-        """The cluster's network namespace (a real node only)."""
-        name = self.record.netns
-        return NetworkNamespace(name) if name else None
+    def netns(self) -> NetworkNamespace:
+        """The cluster's network namespace: pods and Services are reached from inside it."""
+        return NetworkNamespace(self.record.netns)
 
     @property
     def node_layout(self) -> node.NodeLayout:
@@ -208,97 +180,14 @@ class LocalCluster:
     def _prepare_state_dir(self) -> None:
         root = self.state.root
         root.mkdir(parents=True, exist_ok=True)
-        for name in ("pki", "logs", "pods", "node-agent", "prometheus", "processes"):
+        for name in ("pki", "logs", "processes"):
             shutil.rmtree(root / name, ignore_errors=True)
         for stale in (self.state.record, self.state.kubeconfig):
             stale.unlink(missing_ok=True)
-        for name in ("pki", "logs", "pods", "node-agent", "prometheus", "processes"):
+        for name in ("pki", "logs", "processes"):
             (root / name).mkdir()
 
     def _start(self) -> None:
-        if self.node_kind == "kubelet":
-            self._start_with_kubelet()
-        else:
-            self._start_with_node_agent()
-
-    def _start_with_node_agent(self) -> None:
-        self._prepare_state_dir()
-        bin_dir = find_bin_dir()
-        prometheus_binary = find_prometheus()
-        crds = gateway_api.crd_dir()
-        ports = free_ports(7)
-        cluster_id = uuid.uuid4().hex[:12]
-        self._record = ClusterRecord(
-            cluster_id=cluster_id,
-            bin_dir=str(bin_dir),
-            etcd_data_dir=str(_tmpfs_dir() / f"modeldeploy-etcd-{cluster_id}"),
-            node_name=NODE_NAME,
-            etcd_client_port=ports[0],
-            etcd_peer_port=ports[1],
-            apiserver_port=ports[2],
-            controller_manager_port=ports[3],
-            scheduler_port=ports[4],
-            prometheus_port=ports[5],
-            pod_discovery_port=ports[6],
-            image_map=str(self.image_map) if self.image_map else None,
-        )
-        self._record.save(self.state.record)
-        record = self._record
-        keys = pki.generate(self.state.pki, NODE_NAME, "127.0.0.1")
-        write_kubeconfig(self.kubeconfig, record.apiserver_url, keys.ca.cert, keys.admin, "admin")
-        write_kubeconfig(
-            self.state.component_kubeconfig("controller-manager"),
-            record.apiserver_url,
-            keys.ca.cert,
-            keys.controller_manager,
-            "system:kube-controller-manager",
-        )
-        write_kubeconfig(
-            self.state.component_kubeconfig("scheduler"),
-            record.apiserver_url,
-            keys.ca.cert,
-            keys.scheduler,
-            "system:kube-scheduler",
-        )
-        timeout = self.start_timeout_s
-
-        self._spawn("etcd", control_plane.etcd_argv(record))
-        etcd_health = f"http://127.0.0.1:{record.etcd_client_port}/health"
-        wait_for(
-            "etcd",
-            lambda: insecure_get(etcd_health).status_code == 200,
-            timeout,
-            abort=self._exited("etcd"),
-        )
-
-        self._spawn("kube-apiserver", control_plane.apiserver_argv(record, keys))
-        api = ApiRest(record.apiserver_url, keys)
-        try:
-            wait_for(
-                "kube-apiserver /readyz",
-                lambda: api.get("/readyz").status_code == 200,
-                timeout,
-                interval_s=0.2,
-                abort=self._exited("kube-apiserver"),
-            )
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                crds_installed = pool.submit(
-                    gateway_api.install, bin_dir / "kubectl", self.kubeconfig, crds
-                )
-                self._spawn(
-                    "kube-controller-manager",
-                    control_plane.controller_manager_argv(record, keys, self.state),
-                )
-                self._spawn("kube-scheduler", control_plane.scheduler_argv(record, self.state))
-                self._spawn_node_agent()
-                self._spawn_pod_discovery()
-                self._spawn_prometheus(prometheus_binary)
-                self._wait_ready(api, timeout)
-                crds_installed.result(timeout=timeout)
-        finally:
-            api.close()
-
-    def _start_with_kubelet(self) -> None:
         self._prepare_state_dir()
         bin_dir = find_bin_dir()
         built = images.build_all(find_go_binaries())
@@ -317,9 +206,7 @@ class LocalCluster:
             controller_manager_port=_NETNS_PORTS["controller-manager"],
             scheduler_port=_NETNS_PORTS["scheduler"],
             prometheus_port=ports[1],
-            pod_discovery_port=0,
             model_store_port=ports[2],
-            node="kubelet",
             netns=netns.name,
             images={key: ref for key, (ref, _) in built.items()},
         )
@@ -420,9 +307,6 @@ class LocalCluster:
                 interval_s=0.2,
                 abort=self._exited("forward-model-store"),
             )
-            admin = addons.bootstrap_model_store(record.model_store_url)
-            self._record = record = dataclasses.replace(record, model_store_admin=admin)
-            record.save(self.state.record)
             wait_for(
                 "CoreDNS",
                 lambda: _deployment_available(
@@ -518,43 +402,6 @@ class LocalCluster:
 
         return check
 
-    def _wait_ready(self, api: ApiRest, timeout: float) -> None:
-        record = self.record
-        for component, port in (
-            ("kube-controller-manager", record.controller_manager_port),
-            ("kube-scheduler", record.scheduler_port),
-        ):
-            url = f"https://127.0.0.1:{port}/healthz"
-            wait_for(
-                f"{component} /healthz",
-                lambda url=url: insecure_get(url).status_code == 200,  # type: ignore[misc]
-                timeout,
-                interval_s=0.2,
-                abort=self._exited(component),
-            )
-        wait_for(
-            f"node {record.node_name} to be Ready",
-            lambda: _node_ready(api.get_json(f"/api/v1/nodes/{record.node_name}")),
-            timeout,
-            interval_s=0.2,
-            abort=self._exited("node-agent"),
-        )
-        wait_for(
-            "the default ServiceAccount",
-            lambda: api.get_json("/api/v1/namespaces/default/serviceaccounts/default") is not None,
-            timeout,
-            interval_s=0.2,
-            abort=self._exited("kube-controller-manager"),
-        )
-        discovery = f"{record.pod_discovery_url}/healthz"
-        wait_for(
-            "pod discovery",
-            lambda: insecure_get(discovery).status_code == 200,
-            timeout,
-            abort=self._exited("pod-discovery"),
-        )
-        self._wait_prometheus(timeout)
-
     def _exited(self, component: str) -> Any:
         def check() -> str | None:
             proc = self._procs.get(component)
@@ -572,52 +419,6 @@ class LocalCluster:
         record.save(self.state.process_file(name))
         self._procs[name] = proc
 
-    def _node_agent_argv(self) -> list[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "e2e.localcluster.node_agent",
-            f"--kubeconfig={self.kubeconfig}",
-            f"--node-name={self.record.node_name}",
-            f"--state-dir={self.state.node_agent}",
-            f"--pods-dir={self.state.pods}",
-            f"--python={self.python}",
-            f"--cluster-id={self.record.cluster_id}",
-        ]
-        if self.image_map:
-            argv.append(f"--image-map={self.image_map}")
-        if self.backoff_base_s is not None:
-            argv.append(f"--backoff-base={self.backoff_base_s}")
-        return argv
-
-    def _spawn_node_agent(self) -> None:
-        self._spawn("node-agent", self._node_agent_argv(), cwd=REPO_ROOT)
-
-    def _spawn_pod_discovery(self) -> None:
-        keys = self.pki
-        argv = [
-            sys.executable,
-            "-m",
-            "e2e.localcluster.pod_discovery",
-            f"--server={self.record.apiserver_url}",
-            f"--ca={keys.ca.cert}",
-            f"--cert={keys.admin.cert}",
-            f"--key={keys.admin.key}",
-            f"--port={self.record.pod_discovery_port}",
-        ]
-        self._spawn("pod-discovery", argv, cwd=REPO_ROOT)
-
-    def _spawn_prometheus(self, binary: Path) -> None:
-        discovery = f"{self.record.pod_discovery_url}{TARGETS_PATH}"
-        config = prom.write_config(
-            self.state.prometheus / "prometheus.yml",
-            prom.prometheus_config(discovery, self.scrape_interval),
-        )
-        argv = prom.prometheus_argv(
-            binary, config, self.state.prometheus / "data", self.record.prometheus_port
-        )
-        self._spawn("prometheus", argv, cwd=self.state.prometheus)
-
     def _wait_prometheus(self, timeout: float) -> None:
         url = f"{self.prometheus_url}/-/ready"
         wait_for(
@@ -625,16 +426,13 @@ class LocalCluster:
             lambda: insecure_get(url).status_code == 200,
             timeout,
             interval_s=0.2,
-            abort=self._exited("prometheus"),
+            abort=self._exited("forward-prometheus"),
         )
 
     # Prometheus on its own ---------------------------------------------------------------
 
     def stop_prometheus(self, timeout_s: float = 60) -> None:
         """Stops Prometheus; queries fail until start_prometheus() (its data is kept)."""
-        if self.record.node != "kubelet":
-            self._stop_component("prometheus")
-            return
         self._scale_prometheus(0)
         pods = f"/api/v1/namespaces/{prom.PROMETHEUS_NAMESPACE}/pods"
         api = ApiRest(self.apiserver_url, self.pki)
@@ -647,6 +445,33 @@ class LocalCluster:
             )
         finally:
             api.close()
+
+    def configure_prometheus(self, config: dict[str, Any], timeout_s: float = 90) -> None:
+        """Replaces the in-cluster Prometheus' configuration and waits until it runs it."""
+        import yaml
+
+        text = yaml.safe_dump(config, sort_keys=False)
+        self.apply(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "prometheus", "namespace": prom.PROMETHEUS_NAMESPACE},
+                    "data": {"prometheus.yml": text},
+                }
+            ]
+        )
+        jobs = [job["job_name"] for job in config.get("scrape_configs", [])]
+
+        def running() -> bool:
+            # The kubelet brings the ConfigMap's new content into the pod a few seconds later.
+            with local_session() as session:
+                session.post(f"{self.prometheus_url}/-/reload", timeout=10)
+                loaded = session.get(f"{self.prometheus_url}/api/v1/status/config", timeout=10)
+            current = yaml.safe_load(loaded.json()["data"]["yaml"])
+            return [job["job_name"] for job in current.get("scrape_configs", [])] == jobs
+
+        wait_for("Prometheus to run its new configuration", running, timeout_s, interval_s=1)
 
     def _scale_prometheus(self, replicas: int) -> None:
         result = subprocess.run(
@@ -668,49 +493,8 @@ class LocalCluster:
 
     def start_prometheus(self, timeout_s: float = 60) -> None:
         """Starts Prometheus again on the same port and waits until it is ready."""
-        if self.record.node == "kubelet":
-            self._scale_prometheus(1)
-            self._wait_prometheus(timeout_s)
-            return
-        running = self.running_components().get("prometheus")
-        if running:
-            return
-        self._spawn_prometheus(find_prometheus())
+        self._scale_prometheus(1)
         self._wait_prometheus(timeout_s)
-
-    # The node agent on its own ----------------------------------------------------------
-
-    def restart_node_agent(self, *, crash: bool = False, timeout_s: float = 60) -> None:
-        """Restarts the node agent; with crash=True it is SIGKILLed first, as if it had died,
-        leaving its pods' processes behind for the new agent to clean up."""
-        if crash:
-            record = self.state.load_process("node-agent")
-            proc = self._procs.pop("node-agent", None)
-            if record is not None and procs.is_running(record):
-                os.kill(record.pid, signal.SIGKILL)
-            if proc is not None:
-                proc.wait(timeout=10)
-            self.state.process_file("node-agent").unlink(missing_ok=True)
-        else:
-            self._stop_component("node-agent")
-        log = self.state.log("node-agent")
-        before = log.read_text().count("re-registered node")
-        self._spawn_node_agent()
-        api = ApiRest(self.record.apiserver_url, self.pki)
-        try:
-            wait_for(
-                "the restarted node agent",
-                lambda: log.read_text().count("re-registered node") > before,
-                timeout_s,
-                abort=self._exited("node-agent"),
-            )
-            wait_for(
-                f"node {self.node_name} to be Ready",
-                lambda: _node_ready(api.get_json(f"/api/v1/nodes/{self.node_name}")),
-                timeout_s,
-            )
-        finally:
-            api.close()
 
     # Teardown ----------------------------------------------------------------------------
 
@@ -735,32 +519,19 @@ class LocalCluster:
             {p.stem for p in self.state.process_files()} | set(self._procs) - set(names)
         )
         record = self._record or ClusterRecord.load(self.state.record)
-        real_node = record is not None and record.node == "kubelet"
         layout = node.NodeLayout(record.cluster_id, record.node_name) if record else None
         for name in names:
-            if name == "containerd" and real_node and layout is not None:
+            if name == "containerd" and layout is not None:
                 # With the kubelet gone, the pods' containers end with their cgroups.
                 node.remove_cgroups(layout.cgroup_root)
             self._stop_component(name)
-        self._stop_orphaned_pods()
-        if record is not None:
+        if record is not None and layout is not None:
             # containerd's shims run in sessions of their own and carry the marker.
             procs.kill_marked(record.cluster_id)
             shutil.rmtree(record.etcd_data_dir, ignore_errors=True)
-        if real_node and record is not None and layout is not None:
             node.remove_cgroups(layout.cgroup_root)
             node.remove_node_state(layout)
-            if record.netns:
-                NetworkNamespace(record.netns).delete()
-
-    def _stop_orphaned_pods(self) -> None:
-        """Pod processes whose agent died without stopping them."""
-        pid_dir = self.state.node_agent / "pids"
-        for path in sorted(pid_dir.glob("*.json")) if pid_dir.is_dir() else []:
-            record = procs.ProcessRecord.load(path)
-            if record is not None:
-                procs.stop_record(record, 2)
-            path.unlink(missing_ok=True)
+            NetworkNamespace(record.netns).delete()
 
     def _stop_leftovers(self) -> None:
         """What a crashed earlier run in this state dir may have left."""
@@ -772,9 +543,7 @@ class LocalCluster:
     def component_logs(self, tail_lines: int = 100) -> str:
         """The end of every component's and every pod container's log, for failure reports."""
         record = self._record or ClusterRecord.load(self.state.record)
-        pod_logs = None
-        if record is not None and record.node == "kubelet":
-            pod_logs = node.NodeLayout(record.cluster_id, record.node_name).pod_logs
+        pod_logs = node.NodeLayout(record.cluster_id, record.node_name).pod_logs if record else None
         return collect_logs(self.state, tail_lines, pod_logs)
 
 

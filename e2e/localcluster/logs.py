@@ -8,12 +8,13 @@ from pathlib import Path
 from e2e.localcluster.state import StateLayout
 
 _COMPONENT_ORDER = (
-    "node-agent",
+    "kubelet",
+    "containerd",
+    "kube-proxy",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "etcd",
-    "prometheus",
 )
 
 
@@ -32,18 +33,14 @@ def _section(title: str, body: str) -> str:
 def collect_logs(
     state: StateLayout, tail_lines: int = 100, pod_logs_dir: Path | None = None
 ) -> str:
-    """Every component's log, then every container's: the node agent's under the state dir,
-    or the kubelet's (<namespace>_<pod>_<uid>/<container>/<restart>.log) under pod_logs_dir."""
+    """Every component's log, then every container's, as the kubelet keeps them under
+    pod_logs_dir (<namespace>_<pod>_<uid>/<container>/<restart>.log)."""
     parts = []
     component_logs = sorted(state.logs.glob("*.log")) if state.logs.is_dir() else []
     rank = {name: i for i, name in enumerate(_COMPONENT_ORDER)}
     component_logs.sort(key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
     for path in component_logs:
         parts.append(_section(f"{path.stem} ({path})", tail(path, tail_lines)))
-    pod_logs = sorted(state.pods.glob("*/*.log")) if state.pods.is_dir() else []
-    for path in pod_logs:
-        title = f"pod {path.parent.name} container {path.stem} ({path})"
-        parts.append(_section(title, tail(path, tail_lines)))
     kubelet_logs = sorted(pod_logs_dir.glob("*/*/*.log")) if pod_logs_dir else []
     for path in kubelet_logs:
         pod = path.parent.parent.name.rsplit("_", 1)[0]

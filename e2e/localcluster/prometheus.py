@@ -1,21 +1,22 @@
-"""Prometheus scraping the cluster's pods, configured as in a real cluster."""
+"""Prometheus scraping the cluster's pods, configured and deployed as in a real cluster."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
 JOB_NAME = "kubernetes-pods"
 
 
-def prometheus_config(discovery_url: str, scrape_interval: str = "2s") -> dict[str, Any]:
-    """Scrapes pods annotated prometheus.io/scrape="true" at podIP:prometheus.io/port.
-
-    The relabelling is the usual one for Kubernetes pods; its input labels come from
-    pod_discovery, which mirrors Prometheus' Kubernetes discovery (role: pod).
-    """
+def in_cluster_config(scrape_interval: str = "2s") -> dict[str, Any]:
+    """Scrapes pods annotated prometheus.io/scrape="true" at podIP:prometheus.io/port, found
+    by Prometheus' own Kubernetes discovery (role: pod), with the usual relabelling."""
     return {
         "global": {
             "scrape_interval": scrape_interval,
@@ -25,11 +26,7 @@ def prometheus_config(discovery_url: str, scrape_interval: str = "2s") -> dict[s
         "scrape_configs": [
             {
                 "job_name": JOB_NAME,
-                # Debian's Prometheus has no kubernetes_sd_configs; pod_discovery serves the
-                # same targets and __meta_kubernetes_* labels over http_sd_configs.
-                "http_sd_configs": [
-                    {"url": discovery_url, "refresh_interval": scrape_interval},
-                ],
+                "kubernetes_sd_configs": [{"role": "pod"}],
                 "relabel_configs": [
                     {
                         "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
@@ -81,37 +78,10 @@ def prometheus_config(discovery_url: str, scrape_interval: str = "2s") -> dict[s
     }
 
 
-def write_config(path: Path, config: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def prometheus_argv(binary: Path, config: Path, data_dir: Path, port: int) -> list[str]:
-    return [
-        str(binary),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data_dir}",
-        "--storage.tsdb.retention.time=1d",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
-        "--log.level=info",
-    ]
-
-
 PROMETHEUS_NAMESPACE = "monitoring"
 # A fixed cluster IP: the host's forwarder to Prometheus is started before the Service exists.
 PROMETHEUS_SERVICE_IP = "10.0.0.90"
 PROMETHEUS_PORT = 9090
-
-
-def in_cluster_config(scrape_interval: str = "2s") -> dict[str, Any]:
-    """prometheus_config with Prometheus' own Kubernetes discovery of pods (role: pod)."""
-    config = prometheus_config("", scrape_interval)
-    job = config["scrape_configs"][0]
-    del job["http_sd_configs"]
-    job["kubernetes_sd_configs"] = [{"role": "pod"}]
-    return config
 
 
 def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> list[dict[str, Any]]:
@@ -220,3 +190,56 @@ def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> li
             },
         },
     ]
+
+
+def podmonitor_scrape_config(podmonitor: dict[str, Any], scrape_interval: str) -> dict[str, Any]:
+    """The scrape job prometheus-operator generates from a PodMonitor (its first endpoint),
+    with the target labels it sets: namespace, container, pod, job and endpoint. Series that
+    carry a label of one of those names keep it only as exported_<name>."""
+    meta = podmonitor["metadata"]
+    spec = podmonitor["spec"]
+    endpoint = spec["podMetricsEndpoints"][0]
+    relabel: list[dict[str, Any]] = [
+        {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+    ]
+    for key, value in sorted(spec["selector"].get("matchLabels", {}).items()):
+        label = sanitize(key)
+        relabel.append(
+            {
+                "action": "keep",
+                "source_labels": [
+                    f"__meta_kubernetes_pod_label_{label}",
+                    f"__meta_kubernetes_pod_labelpresent_{label}",
+                ],
+                "regex": f"({value});true",
+            }
+        )
+    relabel += [
+        {
+            "action": "keep",
+            "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+            "regex": endpoint["port"],
+        },
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        {"target_label": "job", "replacement": f"{meta['namespace']}/{meta['name']}"},
+        {"target_label": "endpoint", "replacement": endpoint["port"]},
+    ]
+    return {
+        "job_name": f"podMonitor/{meta['namespace']}/{meta['name']}/0",
+        "honor_labels": False,
+        "honor_timestamps": True,
+        "scrape_interval": scrape_interval,
+        "scrape_timeout": scrape_interval,
+        "metrics_path": endpoint.get("path", "/metrics"),
+        "scheme": "http",
+        "kubernetes_sd_configs": [{"role": "pod"}],
+        "relabel_configs": relabel,
+    }
+
+
+def sanitize(name: str) -> str:
+    """A Kubernetes label key as Prometheus' discovery writes it into a label name
+    (strutil.SanitizeLabelName)."""
+    return _INVALID_LABEL_CHARS.sub("_", name)

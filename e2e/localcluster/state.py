@@ -27,19 +27,6 @@ class StateLayout:
         return self.root / "logs"
 
     @property
-    def pods(self) -> Path:
-        """One directory per pod: its working dir, TMPDIR and one log per container."""
-        return self.root / "pods"
-
-    @property
-    def node_agent(self) -> Path:
-        return self.root / "node-agent"
-
-    @property
-    def prometheus(self) -> Path:
-        return self.root / "prometheus"
-
-    @property
     def record(self) -> Path:
         return self.root / "cluster.json"
 
@@ -77,14 +64,9 @@ class ClusterRecord:
     controller_manager_port: int
     scheduler_port: int
     prometheus_port: int
-    pod_discovery_port: int
-    image_map: str | None = None
-    model_store_port: int = 0
-    # The model store administrator's access key id and secret.
-    model_store_admin: tuple[str, str] | None = None
-    # "kubelet": a real node in the network namespace `netns`; "process": the node agent.
-    node: str = "process"
-    netns: str | None = None
+    model_store_port: int
+    # The network namespace (under /run/netns) the whole cluster lives in.
+    netns: str
     # What each image the cluster built is called in the node's containerd.
     images: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -98,12 +80,8 @@ class ClusterRecord:
 
     @property
     def model_store_url(self) -> str:
-        """The in-cluster S3 model store, as the host reaches it (a real node only)."""
+        """The in-cluster S3 model store, as the host reaches it."""
         return f"http://127.0.0.1:{self.model_store_port}"
-
-    @property
-    def pod_discovery_url(self) -> str:
-        return f"http://127.0.0.1:{self.pod_discovery_port}"
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -115,8 +93,6 @@ class ClusterRecord:
         try:
             data = json.loads(path.read_text())
             names = {f.name for f in dataclasses.fields(cls)}
-            if data.get("model_store_admin"):
-                data["model_store_admin"] = tuple(data["model_store_admin"])
             return cls(**{k: v for k, v in data.items() if k in names})
         except (OSError, ValueError, TypeError):
             return None

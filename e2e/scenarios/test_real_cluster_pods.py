@@ -13,7 +13,13 @@ from typing import Any, cast
 import pytest
 import requests
 
-from e2e.fixtures import Cluster, apply_model_deployment, kubectl_binary, wait_for
+from e2e.fixtures import (
+    Cluster,
+    apply_model_deployment,
+    kubectl_binary,
+    request_in_cluster,
+    wait_for,
+)
 from e2e.models import train_classifier
 from e2e.rollouts import INFER_PATH, RolloutOptions, model_deployment, wait_ready
 
@@ -69,17 +75,19 @@ def with_pod_fields(manifest: dict[str, Any], credentials: bool) -> dict[str, An
 
 
 def infer_through_cluster_ip(cluster: Cluster, namespace: str, name: str, body: Any) -> Any:
+    """The first answer through the Service's cluster IP; kube-proxy's rules follow the pods'
+    readiness a moment after the ModelDeployment reports Ready."""
     service: Any = cluster.core.read_namespaced_service(name, namespace)
     url = f"http://{service.spec.cluster_ip}{INFER_PATH}"
-    assert cluster.netns is not None
 
-    def post() -> Any:
-        session = requests.Session()
-        session.trust_env = False
-        with session:
-            return session.post(url, json=body, timeout=10).json()
+    def answer() -> Any:
+        try:
+            response = request_in_cluster(cluster, "POST", url, json=body, timeout=10)
+        except requests.ConnectionError:
+            return None
+        return response.json() if response.status_code == 200 else None
 
-    return cluster.netns.call(post)
+    return wait_for(answer, 30, f"an answer from {url}", interval=0.5)
 
 
 def pod_logs(cluster: Cluster, namespace: str, selector: str) -> str:

@@ -39,8 +39,9 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 CONFIG_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 LABEL_VALUE_OR_EMPTY_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 # A label or annotation key: an optional DNS-subdomain prefix and a slash, then a name.
+# "[.]", not an escaped dot: the pattern also goes into CEL strings, where "\." is no escape.
 QUALIFIED_NAME_PATTERN = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 # Pod labels under these prefixes are the operator's: selectors and checks rely on them.
@@ -452,7 +453,9 @@ class TrafficSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.router != 'gateway-api' || has(self.httpRoute)",
+                    # router may be left out (it defaults to replicas): test for it first.
+                    "rule": "!has(self.router) || self.router != 'gateway-api' "
+                    "|| has(self.httpRoute)",
                     "message": "router gateway-api needs httpRoute",
                 }
             ]
