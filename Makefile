@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries helm images lint unit integration e2e test crds demo \
+.PHONY: install system-deps binaries helm images prepare lint unit integration e2e test crds demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale \
         e2e-kind clean
 
@@ -43,6 +43,11 @@ binaries: install
 images: install system-deps binaries
 	$(PY) -m e2e.localcluster.images
 
+# Everything the local cluster runs: the Go builds and the image builds side by side (the first
+# run on a machine takes a while; later runs only check the caches).
+prepare: install system-deps
+	$(PY) -m e2e.localcluster.prepare
+
 # helm, built once from its Go module and cached.
 helm:
 	bash e2e/cluster/build-helm.sh
@@ -55,11 +60,11 @@ lint: install
 unit: install
 	$(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster -m "not cluster"
 
-integration: install system-deps binaries helm
+integration: prepare
 	$(PY) -m pytest -q tests/localcluster -m cluster
 	$(PY) -m pytest -q tests/integration
 
-e2e: install system-deps binaries helm
+e2e: prepare
 	$(PY) -m pytest -q e2e/scenarios
 
 test: lint unit integration e2e
@@ -68,7 +73,7 @@ crds: install
 	$(PY) -m modeldeploy.crdgen crds
 	cp crds/*.yaml charts/modeldeploy/crds/
 
-cluster-up: install system-deps binaries
+cluster-up: prepare
 	@$(PY) -m e2e.localcluster up
 
 # The Helm chart into the cluster `make cluster-up` started: release modeldeploy in
@@ -79,16 +84,16 @@ install-operator: install helm
 cluster-down: install
 	@$(PY) -m e2e.localcluster down
 
-demo: install system-deps binaries helm
+demo: prepare
 	$(PY) -m e2e.demo
 
 bench-serving: install
 	$(PY) bench/serving/run.py
 
-bench-rollback: install system-deps binaries
+bench-rollback: prepare
 	$(PY) bench/rollback/run.py
 
-bench-scale: install system-deps binaries
+bench-scale: prepare
 	$(PY) bench/scale/run.py
 
 # The same scenarios on a kind cluster, where Docker exists: images built and loaded, the
