@@ -1,6 +1,7 @@
 """`make bench-scale`: one operator, a thousand models, several rollouts at once.
 
-On the local cluster:
+On the local cluster (a real node; the operator runs as a process of its own, so that its CPU
+time and memory can be read and it can be stopped and started):
 1. `BENCH_OBJECTS` (1000) ModelDeployments at `replicas: 0` across ten namespaces, each with its
    Deployment and three Services, reconciled to Ready.
 2. Idle: over `BENCH_IDLE_WINDOW` seconds (a full resync period by default) the API server's own
@@ -578,7 +579,10 @@ def main() -> int:
         "resync_period": "5m",
         "leader_election": True,
         "measured_at": f"{datetime.now(UTC):%Y-%m-%d}",
-        "machine": f"{os.cpu_count()} cores ({platform.machine()}), local cluster",
+        "machine": (
+            f"{os.cpu_count()} cores ({platform.machine()}), local cluster with a real node, "
+            "operator as a host process"
+        ),
     }
     missed = [
         f"{key} = {result[key]} (target {target})"
