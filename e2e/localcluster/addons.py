@@ -33,14 +33,14 @@ COREFILE = """\
 }
 """
 
-_RESTRICTED_CONTAINER = {
+RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
 
 
-def _pod_security(uid: int) -> dict[str, Any]:
+def pod_security(uid: int) -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": uid,
@@ -107,7 +107,7 @@ def coredns_manifests(image: str) -> list[dict[str, Any]]:
                         "dnsPolicy": "Default",
                         "priorityClassName": "system-cluster-critical",
                         "terminationGracePeriodSeconds": 2,
-                        "securityContext": _pod_security(65534),
+                        "securityContext": pod_security(65534),
                         "containers": [
                             {
                                 "name": "coredns",
@@ -122,7 +122,7 @@ def coredns_manifests(image: str) -> list[dict[str, Any]]:
                                     "httpGet": {"path": "/ready", "port": 8181},
                                     "periodSeconds": 1,
                                 },
-                                "securityContext": _RESTRICTED_CONTAINER,
+                                "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
                             }
                         ],
@@ -164,7 +164,7 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
                     "spec": {
                         "automountServiceAccountToken": False,
                         "terminationGracePeriodSeconds": 2,
-                        "securityContext": _pod_security(65532),
+                        "securityContext": pod_security(65532),
                         "containers": [
                             {
                                 "name": "s3",
@@ -175,7 +175,7 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
                                     "httpGet": {"path": "/moto-api/", "port": MODEL_STORE_PORT},
                                     "periodSeconds": 1,
                                 },
-                                "securityContext": _RESTRICTED_CONTAINER,
+                                "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                             }
                         ],

@@ -241,9 +241,12 @@ class LocalCluster:
             abort=self._exited("etcd"),
         )
         apiserver = control_plane.apiserver_argv(
-            record, keys, port=node.APISERVER_PORT, bind_address="0.0.0.0",
+            record,
+            keys,
+            port=node.APISERVER_PORT,
+            bind_address="0.0.0.0",
             advertise_address=NODE_IP,
-        )  # fmt: skip
+        )
         self._spawn("kube-apiserver", netns.argv(apiserver))
         self._spawn_forward(
             "forward-apiserver", record.apiserver_port, NODE_IP, node.APISERVER_PORT
@@ -372,23 +375,26 @@ class LocalCluster:
         """Server-side applies manifests as the cluster admin."""
         import yaml
 
+        self._kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=modeldeploy-localcluster",
+            "-f",
+            "-",
+            input_text=yaml.safe_dump_all(manifests),
+        )
+
+    def _kubectl(self, *args: str, input_text: str | None = None) -> None:
+        """kubectl as the cluster admin; its error output becomes the exception's message."""
         result = subprocess.run(
-            [
-                str(self.bin_dir / "kubectl"),
-                f"--kubeconfig={self.kubeconfig}",
-                "apply",
-                "--server-side",
-                "--field-manager=modeldeploy-localcluster",
-                "-f",
-                "-",
-            ],
-            input=yaml.safe_dump_all(manifests),
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"kubectl apply failed: {result.stderr.strip()}")
+            raise RuntimeError(f"kubectl {args[0]} failed: {result.stderr.strip()}")
 
     def _first_exited(self, *components: str) -> Any:
         checks = [self._exited(c) for c in components]
@@ -474,22 +480,13 @@ class LocalCluster:
         wait_for("Prometheus to run its new configuration", running, timeout_s, interval_s=1)
 
     def _scale_prometheus(self, replicas: int) -> None:
-        result = subprocess.run(
-            [
-                str(self.bin_dir / "kubectl"),
-                f"--kubeconfig={self.kubeconfig}",
-                "-n",
-                prom.PROMETHEUS_NAMESPACE,
-                "scale",
-                "deployment/prometheus",
-                f"--replicas={replicas}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        self._kubectl(
+            "-n",
+            prom.PROMETHEUS_NAMESPACE,
+            "scale",
+            "deployment/prometheus",
+            f"--replicas={replicas}",
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"scaling Prometheus failed: {result.stderr.strip()}")
 
     def start_prometheus(self, timeout_s: float = 60) -> None:
         """Starts Prometheus again on the same port and waits until it is ready."""

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from e2e.localcluster.addons import RESTRICTED_CONTAINER, pod_security
+
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -134,12 +136,7 @@ def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> li
                     "spec": {
                         "serviceAccountName": "prometheus",
                         "terminationGracePeriodSeconds": 5,
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 65534,
-                            "runAsGroup": 65534,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
+                        "securityContext": pod_security(65534),
                         "containers": [
                             {
                                 "name": "prometheus",
@@ -157,11 +154,7 @@ def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> li
                                     "httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT},
                                     "periodSeconds": 1,
                                 },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
+                                "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [
                                     {"name": "config", "mountPath": "/etc/prometheus"},
                                     {"name": "data", "mountPath": "/prometheus"},

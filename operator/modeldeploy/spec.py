@@ -303,34 +303,23 @@ class TopologySpread(ApiModel):
     min_domains: Annotated[int | None, Field(ge=1)] = None
 
 
+_QUALIFIED_KEYS = {
+    "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
+    "message": "keys must be qualified names (an optional DNS prefix and /, then a name of up "
+    "to 63 characters)",
+}
 StringMap = Annotated[
     dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_OR_EMPTY_PATTERN)]],
     Field(
         max_length=64,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
-                    "message": "keys must be qualified names (an optional DNS prefix and /, then "
-                    "a name of up to 63 characters)",
-                }
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": [_QUALIFIED_KEYS]},
     ),
 ]
 AnnotationMap = Annotated[
     dict[str, Annotated[str, Field(max_length=65536)]],
     Field(
         max_length=64,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}'))",
-                    "message": "keys must be qualified names (an optional DNS prefix and /, then "
-                    "a name of up to 63 characters)",
-                }
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": [_QUALIFIED_KEYS]},
     ),
 ]
 
