@@ -96,19 +96,15 @@ bench-rollback: prepare
 bench-scale: prepare
 	$(PY) bench/scale/run.py
 
-# The same scenarios on a kind cluster, where Docker exists: images built and loaded, the
-# chart's CRDs applied, the operator run against the cluster like in the local suite.
+# The same scenarios on a kind cluster, where Docker exists: the images built here loaded into
+# it, the model store and Prometheus applied from the same manifests, the chart installed by
+# the scenarios' fixtures as on the local cluster. The cluster is deleted afterwards.
 KIND_CLUSTER ?= modeldeploy-e2e
-e2e-kind: install
-	command -v kind >/dev/null || go install sigs.k8s.io/kind@v0.31.0
-	kind create cluster --name $(KIND_CLUSTER) --config e2e/kind/kind-config.yaml --wait 120s
-	docker build -t modeldeploy/serving:0.1.0 serving-image/
-	kind load docker-image modeldeploy/serving:0.1.0 --name $(KIND_CLUSTER)
-	kind get kubeconfig --name $(KIND_CLUSTER) > .cluster/kind-kubeconfig
-	MODELDEPLOY_E2E_KUBECONFIG=$(CURDIR)/.cluster/kind-kubeconfig \
-	  MODELDEPLOY_PROMETHEUS_URL=$${MODELDEPLOY_PROMETHEUS_URL:-http://127.0.0.1:9090} \
-	  $(PY) -m pytest -q e2e/scenarios; status=$$?; \
-	  kind delete cluster --name $(KIND_CLUSTER); exit $$status
+KIND_STATE := $(CURDIR)/.cluster/kind
+e2e-kind: prepare
+	$(PY) -m e2e.kind up --name $(KIND_CLUSTER) --state-dir $(KIND_STATE) && \
+	  MODELDEPLOY_E2E_KIND=$(KIND_STATE) $(PY) -m pytest -q e2e/scenarios; status=$$?; \
+	  $(PY) -m e2e.kind down --name $(KIND_CLUSTER) --state-dir $(KIND_STATE); exit $$status
 
 clean:
 	rm -rf $(VENV) .cluster

@@ -1,7 +1,9 @@
 """Fixtures shared by the integration tests and the end-to-end scenarios.
 
-They need only a kubeconfig: the local cluster provides one here, kind provides one where
-Docker exists (MODELDEPLOY_E2E_KUBECONFIG), so both run the very same scenarios.
+The cluster is the local one, or, where Docker exists, a kind cluster that `python -m e2e.kind
+up` made ready (MODELDEPLOY_E2E_KIND names its state directory): both carry the same images,
+model store and Prometheus and are reached from inside their network namespace, so both run
+the very same scenarios.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 import requests
@@ -27,10 +29,8 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.localcluster.netns import NetworkNamespace
+from e2e.localcluster.prometheus import InClusterPrometheus
 from e2e.model_store import ModelStore
-
-if TYPE_CHECKING:
-    from e2e.localcluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "modeldeploy.io", "v1alpha1", "modeldeployments"
@@ -63,12 +63,17 @@ class Cluster:
     """What a test needs of a cluster: its kubeconfig and API clients on it."""
 
     kubeconfig: Path
-    prometheus_url: str | None
     api_client: client.ApiClient
-    # The local cluster's network namespace with a real node: pods are reached from inside it.
-    netns: NetworkNamespace | None = None
-    # The S3 model store of the local cluster with a real node.
-    model_store: ModelStore | None = None
+    # Pods and Services are reached from inside this namespace.
+    netns: NetworkNamespace
+    model_store: ModelStore
+    prometheus: InClusterPrometheus
+    # Image references by key (operator, serving, ...), as the node knows them.
+    images: dict[str, str]
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.prometheus.url
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -108,8 +113,7 @@ class Cluster:
 
 
 def request_in_cluster(cluster: Cluster, method: str, url: str, **kwargs: Any) -> Any:
-    """An HTTP request sent from inside the cluster's network: from the local cluster's
-    namespace, or from the host for a cluster given by kubeconfig."""
+    """An HTTP request sent from inside the cluster's network namespace."""
 
     def send() -> requests.Response:
         session = requests.Session()
@@ -117,7 +121,7 @@ def request_in_cluster(cluster: Cluster, method: str, url: str, **kwargs: Any) -
         with session:
             return session.request(method, url, **kwargs)
 
-    return cluster.netns.call(send) if cluster.netns is not None else send()
+    return cluster.netns.call(send)
 
 
 def built(script: str) -> Path:
@@ -139,28 +143,47 @@ def kubectl_binary() -> str:
     return str(built("build-binaries.sh") / "kubectl")
 
 
+class ClusterHarness(Protocol):
+    """What the local cluster and the kind harness both offer."""
+
+    @property
+    def kubeconfig(self) -> Path: ...
+    @property
+    def bin_dir(self) -> Path: ...
+    @property
+    def netns(self) -> NetworkNamespace: ...
+    @property
+    def prometheus(self) -> InClusterPrometheus: ...
+    @property
+    def model_store_url(self) -> str: ...
+    @property
+    def images(self) -> dict[str, str]: ...
+
+
+KIND_STATE_ENV = "MODELDEPLOY_E2E_KIND"
+
+
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Cluster:
-    external = os.environ.get("MODELDEPLOY_E2E_KUBECONFIG")
-    if external:
-        return Cluster(
-            kubeconfig=Path(external),
-            prometheus_url=os.environ.get("MODELDEPLOY_PROMETHEUS_URL"),
-            api_client=api_client_for(Path(external)),
-        )
+    kind_state = os.environ.get(KIND_STATE_ENV)
+    if kind_state:
+        from e2e.kind.cluster import KindCluster
+
+        return cluster_on(KindCluster.attach(Path(kind_state)))
     return cluster_on(request.getfixturevalue("local_cluster"))
 
 
-def cluster_on(local: LocalCluster) -> Cluster:
-    """The handle on a local cluster; its kubectl is the one `Cluster.kubectl` runs."""
-    os.environ["MODELDEPLOY_K8S_BIN"] = str(local.bin_dir)
-    kubeconfig = Path(local.kubeconfig)
+def cluster_on(harness: ClusterHarness) -> Cluster:
+    """The handle on a harness's cluster; its kubectl is the one `Cluster.kubectl` runs."""
+    os.environ["MODELDEPLOY_K8S_BIN"] = str(harness.bin_dir)
+    kubeconfig = Path(harness.kubeconfig)
     return Cluster(
         kubeconfig=kubeconfig,
-        prometheus_url=local.prometheus_url,
         api_client=api_client_for(kubeconfig),
-        netns=local.netns,
-        model_store=ModelStore(local.record.model_store_url),
+        netns=harness.netns,
+        model_store=ModelStore(harness.model_store_url),
+        prometheus=harness.prometheus,
+        images=harness.images,
     )
 
 
@@ -310,23 +333,13 @@ def start_operator(
 
 
 @pytest.fixture(scope="session")
-def operator(
-    cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """The operator as users run it: installed by its Helm chart into the local cluster, or,
-    on a cluster given by kubeconfig, as its own process against it."""
-    if cluster.netns is not None:
-        from e2e.in_cluster import InClusterOperator
+def operator(cluster: Cluster, crds: None) -> Iterator[Any]:
+    """The operator as users run it: installed by its Helm chart into the cluster."""
+    from e2e.in_cluster import InClusterOperator
 
-        installed = InClusterOperator.install(cluster)
-        _OPERATORS.append(installed)
-        yield installed
-        return
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    running = start_operator(cluster.kubeconfig, log_path, cluster.prometheus_url)
-    _OPERATORS.append(running)
-    yield running
-    running.stop()
+    installed = InClusterOperator.install(cluster)
+    _OPERATORS.append(installed)
+    yield installed
 
 
 _OPERATORS: list[Any] = []

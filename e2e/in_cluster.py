@@ -75,7 +75,7 @@ class InClusterOperator:
             (p.status.pod_ip for p in self.pods() if p.metadata.name == name and p.status.pod_ip),
             None,
         )
-        if ip is None or self.cluster.netns is None:
+        if ip is None:
             raise requests.ConnectionError(f"no running operator replica {name!r}")
         url = f"http://{ip}:{METRICS_PORT}/metrics"
         return parse_metrics(self.cluster.netns.call(lambda: _get_text(url)))

@@ -62,23 +62,25 @@ GO_BINARIES = {
 }
 
 
+def go_binary(key: str, package: str, version: str) -> Path:
+    """One program built from its Go module once and cached; its path."""
+    result = subprocess.run(
+        ["bash", str(GO_BINARY_SCRIPT), key, package, version],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise BinariesError(
+            f"building {key} failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return Path(lines[-1])
+
+
 def find_go_binaries() -> dict[str, Path]:
     """Every program of GO_BINARIES, built once and cached."""
-    found = {}
-    for key, (package, version) in GO_BINARIES.items():
-        result = subprocess.run(
-            ["bash", str(GO_BINARY_SCRIPT), key, package, version],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = result.stdout.strip().splitlines()
-        if result.returncode != 0 or not lines:
-            raise BinariesError(
-                f"building {key} failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
-            )
-        found[key] = Path(lines[-1])
-    return found
+    return {key: go_binary(key, *module) for key, module in GO_BINARIES.items()}
 
 
 def main() -> None:

@@ -20,11 +20,11 @@ from typing import Any
 from e2e.localcluster import addons, control_plane, gateway_api, images, node, pki, procs
 from e2e.localcluster import prometheus as prom
 from e2e.localcluster.binaries import find_bin_dir, find_go_binaries
-from e2e.localcluster.kubeconfig import write_kubeconfig
+from e2e.localcluster.kubeconfig import run_kubectl, write_kubeconfig
 from e2e.localcluster.logs import collect_logs
 from e2e.localcluster.netns import NODE_IP, NetworkNamespace
 from e2e.localcluster.ports import free_ports
-from e2e.localcluster.rest import ApiRest, insecure_get, local_session, wait_for
+from e2e.localcluster.rest import ApiRest, insecure_get, wait_for
 from e2e.localcluster.state import ClusterRecord, StateLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,6 +109,14 @@ class LocalCluster:
     @property
     def bin_dir(self) -> Path:
         return Path(self.record.bin_dir)
+
+    @property
+    def model_store_url(self) -> str:
+        return self.record.model_store_url
+
+    @property
+    def images(self) -> dict[str, str]:
+        return dict(self.record.images)
 
     @property
     def node_name(self) -> str:
@@ -364,12 +372,15 @@ class LocalCluster:
             abort=self._exited("kube-controller-manager"),
         )
 
+    @property
+    def prometheus(self) -> prom.InClusterPrometheus:
+        return prom.InClusterPrometheus(self._kubectl, self.prometheus_url, self.scrape_interval)
+
     def _install_prometheus(self, image: str) -> None:
         data = self.node_layout.root / "prometheus-data"
         data.mkdir(parents=True, exist_ok=True)
         os.chown(data, 65534, 65534)
-        manifests = prom.in_cluster_manifests(image, self.scrape_interval, data)
-        self.apply(manifests)
+        self.prometheus.install(image, data)
 
     def apply(self, manifests: list[dict[str, Any]]) -> None:
         """Server-side applies manifests as the cluster admin."""
@@ -384,17 +395,9 @@ class LocalCluster:
             input_text=yaml.safe_dump_all(manifests),
         )
 
-    def _kubectl(self, *args: str, input_text: str | None = None) -> None:
+    def _kubectl(self, *args: str, input_text: str | None = None) -> str:
         """kubectl as the cluster admin; its error output becomes the exception's message."""
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"kubectl {args[0]} failed: {result.stderr.strip()}")
+        return run_kubectl(self.bin_dir / "kubectl", self.kubeconfig, *args, input_text=input_text)
 
     def _first_exited(self, *components: str) -> Any:
         checks = [self._exited(c) for c in components]
@@ -426,72 +429,7 @@ class LocalCluster:
         self._procs[name] = proc
 
     def _wait_prometheus(self, timeout: float) -> None:
-        url = f"{self.prometheus_url}/-/ready"
-        wait_for(
-            "prometheus /-/ready",
-            lambda: insecure_get(url).status_code == 200,
-            timeout,
-            interval_s=0.2,
-            abort=self._exited("forward-prometheus"),
-        )
-
-    # Prometheus on its own ---------------------------------------------------------------
-
-    def stop_prometheus(self, timeout_s: float = 60) -> None:
-        """Stops Prometheus; queries fail until start_prometheus() (its data is kept)."""
-        self._scale_prometheus(0)
-        pods = f"/api/v1/namespaces/{prom.PROMETHEUS_NAMESPACE}/pods"
-        api = ApiRest(self.apiserver_url, self.pki)
-        try:
-            wait_for(
-                "Prometheus' pod to be gone",
-                lambda: not ((api.get_json(pods) or {}).get("items")),
-                timeout_s,
-                interval_s=0.2,
-            )
-        finally:
-            api.close()
-
-    def configure_prometheus(self, config: dict[str, Any], timeout_s: float = 90) -> None:
-        """Replaces the in-cluster Prometheus' configuration and waits until it runs it."""
-        import yaml
-
-        text = yaml.safe_dump(config, sort_keys=False)
-        self.apply(
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "prometheus", "namespace": prom.PROMETHEUS_NAMESPACE},
-                    "data": {"prometheus.yml": text},
-                }
-            ]
-        )
-        jobs = [job["job_name"] for job in config.get("scrape_configs", [])]
-
-        def running() -> bool:
-            # The kubelet brings the ConfigMap's new content into the pod a few seconds later.
-            with local_session() as session:
-                session.post(f"{self.prometheus_url}/-/reload", timeout=10)
-                loaded = session.get(f"{self.prometheus_url}/api/v1/status/config", timeout=10)
-            current = yaml.safe_load(loaded.json()["data"]["yaml"])
-            return [job["job_name"] for job in current.get("scrape_configs", [])] == jobs
-
-        wait_for("Prometheus to run its new configuration", running, timeout_s, interval_s=1)
-
-    def _scale_prometheus(self, replicas: int) -> None:
-        self._kubectl(
-            "-n",
-            prom.PROMETHEUS_NAMESPACE,
-            "scale",
-            "deployment/prometheus",
-            f"--replicas={replicas}",
-        )
-
-    def start_prometheus(self, timeout_s: float = 60) -> None:
-        """Starts Prometheus again on the same port and waits until it is ready."""
-        self._scale_prometheus(1)
-        self._wait_prometheus(timeout_s)
+        self.prometheus.wait_ready(timeout, abort=self._exited("forward-prometheus"))
 
     # Teardown ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -47,3 +48,17 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, client: CertPair, u
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     path.chmod(0o600)
     return path
+
+
+def run_kubectl(kubectl: Path, kubeconfig: Path, *args: str, input_text: str | None = None) -> str:
+    """kubectl with `kubeconfig`; its output, or its error output as a RuntimeError."""
+    result = subprocess.run(
+        [str(kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {args[0]} failed: {result.stderr.strip()}")
+    return result.stdout

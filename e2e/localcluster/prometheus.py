@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from e2e.localcluster.addons import RESTRICTED_CONTAINER, pod_security
+from e2e.localcluster.rest import insecure_get, local_session, wait_for
 
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -236,3 +240,72 @@ def sanitize(name: str) -> str:
     """A Kubernetes label key as Prometheus' discovery writes it into a label name
     (strutil.SanitizeLabelName)."""
     return _INVALID_LABEL_CHARS.sub("_", name)
+
+
+Kubectl = Callable[..., str]
+"""kubectl(*args, input_text=None) as the cluster admin, returning its output."""
+
+
+@dataclass(frozen=True)
+class InClusterPrometheus:
+    """Stops, starts and reconfigures the Prometheus a harness runs in its cluster, reached
+    through `url` from the host."""
+
+    kubectl: Kubectl
+    url: str
+    scrape_interval: str
+
+    def install(self, image: str, data_dir: Path) -> None:
+        manifests = in_cluster_manifests(image, self.scrape_interval, data_dir)
+        self.kubectl("apply", "--server-side", "-f", "-", input_text=yaml.safe_dump_all(manifests))
+
+    def wait_ready(self, timeout_s: float, abort: Callable[[], str | None] = lambda: None) -> None:
+        url = f"{self.url}/-/ready"
+        wait_for(
+            "prometheus /-/ready",
+            lambda: insecure_get(url).status_code == 200,
+            timeout_s,
+            interval_s=0.2,
+            abort=abort,
+        )
+
+    def stop(self, timeout_s: float = 60) -> None:
+        """Stops Prometheus; queries fail until start() (its data is kept)."""
+        self._scale(0)
+
+        def gone() -> bool:
+            listed = self.kubectl("-n", PROMETHEUS_NAMESPACE, "get", "pods", "-o", "json")
+            return not json.loads(listed).get("items")
+
+        wait_for("Prometheus' pod to be gone", gone, timeout_s, interval_s=0.2)
+
+    def start(self, timeout_s: float = 60) -> None:
+        """Starts Prometheus again behind the same Service and waits until it is ready."""
+        self._scale(1)
+        self.wait_ready(timeout_s)
+
+    def configure(self, config: dict[str, Any], timeout_s: float = 90) -> None:
+        """Replaces Prometheus' configuration and waits until it runs it."""
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "prometheus", "namespace": PROMETHEUS_NAMESPACE},
+            "data": {"prometheus.yml": yaml.safe_dump(config, sort_keys=False)},
+        }
+        self.kubectl("apply", "--server-side", "-f", "-", input_text=yaml.safe_dump(configmap))
+        jobs = [job["job_name"] for job in config.get("scrape_configs", [])]
+
+        def running() -> bool:
+            # The kubelet brings the ConfigMap's new content into the pod a few seconds later.
+            with local_session() as session:
+                session.post(f"{self.url}/-/reload", timeout=10)
+                loaded = session.get(f"{self.url}/api/v1/status/config", timeout=10)
+            current = yaml.safe_load(loaded.json()["data"]["yaml"])
+            return [job["job_name"] for job in current.get("scrape_configs", [])] == jobs
+
+        wait_for("Prometheus to run its new configuration", running, timeout_s, interval_s=1)
+
+    def _scale(self, replicas: int) -> None:
+        self.kubectl(
+            "-n", PROMETHEUS_NAMESPACE, "scale", "deployment/prometheus", f"--replicas={replicas}"
+        )

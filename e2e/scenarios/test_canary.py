@@ -7,7 +7,6 @@ latency, a corrupted artifact that never becomes ready.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -178,11 +177,7 @@ def test_prometheus_down_holds_the_ramp_then_rolls_back(
     operator: OperatorProcess,
     namespace: str,
     models: dict[str, TrainedModel],
-    request: pytest.FixtureRequest,
 ) -> None:
-    if os.environ.get("MODELDEPLOY_E2E_KUBECONFIG"):
-        pytest.skip("stops and starts the local cluster's own Prometheus")
-    local = request.getfixturevalue("local_cluster")
     options = RolloutOptions(interval="6s", inconclusive_limit=2)
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
     with (
@@ -191,12 +186,12 @@ def test_prometheus_down_holds_the_ramp_then_rolls_back(
     ):
         canary = start_rollout(cluster, namespace, models["v2"], options, stable)
         sleep_until_step_reached(cluster, namespace, NAME, 0)
-        local.stop_prometheus()
+        cluster.prometheus.stop()
         stopped = time.time()
         try:
             outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
         finally:
-            local.start_prometheus()
+            cluster.prometheus.start()
         recorder.wait_settled()
 
     assert outcome["phase"] == "RolledBack", outcome

@@ -103,8 +103,6 @@ def test_a_private_model_is_served_with_credentials_from_a_secret(
     cluster: Cluster, operator: Any, namespace: str, tmp_path: Path
 ) -> None:
     store = cluster.model_store
-    if store is None or cluster.netns is None:
-        pytest.skip("needs the local cluster's real node and model store")
     trained = train_classifier(tmp_path / "private.joblib", seed=4)
     model = dataclasses.replace(
         trained, stored_at=store.put(trained.path, "risk/v1/model.joblib", bucket=BUCKET)

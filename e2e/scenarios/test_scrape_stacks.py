@@ -62,22 +62,19 @@ def test_checks_see_their_data_under_prometheus_operator_relabelling(
     cluster: Cluster,
     operator: Any,
     namespace: str,
-    request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
-    if cluster.netns is None:
-        pytest.skip("reconfigures the local cluster's own Prometheus")
-    local = request.getfixturevalue("local_cluster")
+    prometheus = cluster.prometheus
     podmonitor = chart_serving_podmonitor()
-    own = prom.in_cluster_config(local.scrape_interval)
+    own = prom.in_cluster_config(prometheus.scrape_interval)
     as_operator_runs_it = {
         **own,
-        "scrape_configs": [prom.podmonitor_scrape_config(podmonitor, local.scrape_interval)],
+        "scrape_configs": [prom.podmonitor_scrape_config(podmonitor, prometheus.scrape_interval)],
     }
     v1 = stored(cluster.model_store, train_classifier(tmp_path / "v1.joblib", seed=1), "scored/v1")
     v2 = stored(cluster.model_store, train_classifier(tmp_path / "v2.joblib", seed=2), "scored/v2")
     options = RolloutOptions()
-    local.configure_prometheus(as_operator_runs_it)
+    prometheus.configure(as_operator_runs_it)
     try:
         stable = deploy_stable(cluster, namespace, NAME, v1, options)
         with (
@@ -90,7 +87,7 @@ def test_checks_see_their_data_under_prometheus_operator_relabelling(
             recorder.wait_settled()
         scraped = series(cluster, f'modeldeploy_serving_requests_total{{namespace="{namespace}"}}')
     finally:
-        local.configure_prometheus(own)
+        prometheus.configure(own)
 
     # A step advances only on checks that pass: without data they would have been
     # inconclusive, held every step and rolled back.

@@ -27,6 +27,10 @@ MODEL_LABELS = ("model", "version", "revision")
 # Not "endpoint": prometheus-operator sets a target label of that name on every series it
 # scrapes and would rename ours to "exported_endpoint".
 OPERATION_LABEL = "operation"
+# The infer series every pod exports from its start, at 0. A counter series that first appears
+# at its first 5xx has no earlier sample, so rate() sees no increase until a later scrape and
+# the error-rate check reads 0 while a canary fails every request.
+DECLARED_INFER_CODES = (200, 500, 503)
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -145,13 +149,18 @@ class ServingMetrics:
         # Bound children looked up once per (endpoint, code) rather than on every request.
         self._request_children: dict[tuple[str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
+        for code in DECLARED_INFER_CODES:
+            self._request_counter("infer", code)
 
-    def observe_request(self, endpoint: str, code: int, seconds: float) -> None:
+    def _request_counter(self, endpoint: str, code: int) -> Counter:
         counter = self._request_children.get((endpoint, code))
         if counter is None:
             counter = self._requests.labels(*self._labels, endpoint, str(code))
             self._request_children[(endpoint, code)] = counter
-        counter.inc()
+        return counter
+
+    def observe_request(self, endpoint: str, code: int, seconds: float) -> None:
+        self._request_counter(endpoint, code).inc()
         histogram = self._duration_children.get(endpoint)
         if histogram is None:
             histogram = self._durations.labels(*self._labels, endpoint)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from serving_harness import Models
 
 from modeldeploy_serving import app as app_module
@@ -184,3 +185,17 @@ def test_slow_models_predict_on_a_worker_thread(
     asyncio.run(scenario())
     assert threads[0] == "MainThread"
     assert threads[1].startswith("predict")
+
+
+def test_infer_error_series_exist_at_zero_before_any_request() -> None:
+    """rate() counts an increase only from a series' second sample: a 5xx series born at the
+    first failure would hide it from the error-rate check for a scrape or two."""
+    metrics = ServingMetrics("iris", "v1", "r1", "sklearn", (0.5,))
+    samples = {
+        sample.labels["code"]: sample.value
+        for family in text_string_to_metric_families(metrics.render()[0].decode())
+        for sample in family.samples
+        if sample.name == "modeldeploy_serving_requests_total"
+        and sample.labels["operation"] == "infer"
+    }
+    assert samples == {"200": 0.0, "500": 0.0, "503": 0.0}

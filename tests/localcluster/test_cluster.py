@@ -224,9 +224,9 @@ def test_traffic_follows_http_route_weights(local_cluster: LocalCluster, api: Ap
 
 def test_prometheus_stops_and_starts_on_its_own(local_cluster: LocalCluster) -> None:
     url = local_cluster.prometheus_url
-    local_cluster.stop_prometheus()
+    local_cluster.prometheus.stop()
     with pytest.raises(requests.RequestException):
         requests.get(f"{url}/-/ready", timeout=2).raise_for_status()
-    local_cluster.start_prometheus()
+    local_cluster.prometheus.start()
     assert local_cluster.prometheus_url == url
     assert requests.get(f"{url}/-/ready", timeout=5).status_code == 200
