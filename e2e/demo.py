@@ -4,6 +4,8 @@
 1. `examples/iris.yaml` (v1) is applied and comes up.
 2. v2, a retrained model, ramps through its steps under client traffic and is promoted.
 3. v3, a model that fails on part of the traffic, is rolled back at its first step.
+
+Each rollout is drawn into a PNG under .cluster/demo-plots/.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Any
 
 import yaml
 
-from e2e.fixtures import REPO, Cluster, apply_model_deployment, cluster_on
+from e2e.fixtures import REPO, Cluster, apply_model_deployment, cluster_on, get_model_deployment
 from e2e.localcluster import LocalCluster
 from e2e.models import train_classifier, train_failing_on_negatives
 from e2e.operator_install import install_operator
+from e2e.plot import RolloutTrace, plot_rollout
 from e2e.rollouts import client_traffic, status_of
 
 DEMO_DIR = Path("/tmp/modeldeploy-demo")
+PLOTS = REPO / ".cluster" / "demo-plots"
 NAMESPACE = "default"
 NAME = "iris"
 
@@ -41,12 +45,18 @@ def status_line(status: dict[str, Any]) -> str:
     )
 
 
-def watch(cluster: Cluster, done: Any, timeout: float) -> dict[str, Any]:
-    """Prints every change of phase, weight and message until `done(status)` holds."""
-    deadline = time.monotonic() + timeout
+def watch(
+    cluster: Cluster, done: Any, timeout: float, trace: RolloutTrace | None = None
+) -> dict[str, Any]:
+    """Prints every change of phase, weight and message until `done(status)` holds; records
+    every status seen into `trace`."""
+    began = time.monotonic()
+    deadline = began + timeout
     last = ""
     while time.monotonic() < deadline:
         status = status_of(cluster, NAMESPACE, NAME)
+        if trace is not None:
+            trace.add(time.monotonic() - began, status)
         line = status_line(status)
         if line != last:
             print(f"  {time.strftime('%H:%M:%S')}  {line}", flush=True)
@@ -100,27 +110,33 @@ def main() -> int:
             apply_model_deployment(
                 cluster, NAMESPACE, with_version(manifest, "v2", uris["v2"], v2.sha256)
             )
+            ramp = RolloutTrace("iris v2: a retrained model, ramped and promoted")
             watch(
                 cluster,
                 lambda s: (
                     (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Ready"
                 ),
                 300,
+                ramp,
             )
+            print(f"  plot: {plot_rollout(ramp, PLOTS / 'iris-v2.png')}")
             say("v3: a model that answers 5xx to part of the traffic")
             v3 = trained["v3"]
             apply_model_deployment(
                 cluster, NAMESPACE, with_version(manifest, "v3", uris["v3"], v3.sha256)
             )
-            final = watch(
+            failing = RolloutTrace("iris v3: answers 5xx to part of the traffic, rolled back")
+            watch(
                 cluster,
                 lambda s: s.get("phase") == "RolledBack" and s.get("ready") == "4/4",
                 300,
+                failing,
             )
+            print(f"  plot: {plot_rollout(failing, PLOTS / 'iris-v3.png')}")
         say("kubectl modeldeploy status iris")
         from modeldeploy.cli import format_status
 
-        print(format_status({"metadata": {"name": NAME, "namespace": NAMESPACE}, "status": final}))
+        print(format_status(get_model_deployment(cluster, NAMESPACE, NAME)))
         say("kubectl get md")
         print(cluster.kubectl("get", "md", "-n", NAMESPACE))
         if os.environ.get("DEMO_KEEP") and sys.stdin.isatty():

@@ -15,6 +15,7 @@ from typing import Any
 from modeldeploy import names
 from modeldeploy.applied import ChildShape, shape_of
 from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy.policy.select import Policy, read_policy
 
 Body = dict[str, Any]
 Key = tuple[str, str]
@@ -198,3 +199,71 @@ class ChildStore:
     def __len__(self) -> int:
         with self._lock:
             return len(self._children)
+
+
+class PolicyStore:
+    """ClusterRolloutPolicies, read as the operator uses them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._policies: dict[str, Policy] = {}
+
+    def upsert(self, body: Body) -> bool:
+        """Takes in a policy; True when what reconciles see of it changed."""
+        policy = read_policy(body)
+        with self._lock:
+            changed = self._policies.get(policy.name) != policy
+            self._policies[policy.name] = policy
+        return changed
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            return self._policies.pop(name, None) is not None
+
+    def replace(self, bodies: list[Body]) -> bool:
+        changed = False
+        for body in bodies:
+            changed = self.upsert(body) or changed
+        listed = {body["metadata"]["name"] for body in bodies}
+        with self._lock:
+            gone = [name for name in self._policies if name not in listed]
+        for name in gone:
+            changed = self.delete(name) or changed
+        return changed
+
+    def all(self) -> list[Policy]:
+        with self._lock:
+            return list(self._policies.values())
+
+
+class NamespaceStore:
+    """The labels of every namespace, which policies select by."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._labels: dict[str, dict[str, str]] = {}
+
+    def upsert(self, body: Body) -> str | None:
+        """Takes in a namespace; its name when its labels changed."""
+        meta = body["metadata"]
+        labels = dict(meta.get("labels") or {})
+        with self._lock:
+            changed = self._labels.get(meta["name"]) != labels
+            self._labels[meta["name"]] = labels
+        return meta["name"] if changed else None
+
+    def delete(self, name: str) -> str | None:
+        with self._lock:
+            return name if self._labels.pop(name, None) is not None else None
+
+    def replace(self, bodies: list[Body]) -> set[str]:
+        changed = {name for body in bodies if (name := self.upsert(body)) is not None}
+        listed = {body["metadata"]["name"] for body in bodies}
+        with self._lock:
+            gone = [name for name in self._labels if name not in listed]
+        changed.update(name for name in gone if self.delete(name) is not None)
+        return changed
+
+    def labels(self, name: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._labels.get(name) or {})

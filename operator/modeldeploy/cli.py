@@ -8,15 +8,21 @@ operator carries out once.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from modeldeploy.commands import PAUSED, PREFIX
-from modeldeploy.spec import GROUP, PLURAL, VERSION
+from modeldeploy.policy.merge import apply_defaults
+from modeldeploy.policy.model import POLICY_PLURAL, PolicySnapshot
+from modeldeploy.policy.select import read_policy
+from modeldeploy.rollout import resolved_steps
+from modeldeploy.spec import GROUP, PLURAL, VERSION, ModelDeploymentSpec
+from modeldeploy.validation import InvalidSpec, load_spec
 
 
 def _now() -> str:
@@ -36,7 +42,44 @@ def command_annotations(verb: str, full: bool = False) -> dict[str, str | None]:
     raise ValueError(f"unknown command {verb}")
 
 
-def format_status(body: dict[str, Any]) -> str:
+def describe_rollout(model_spec: ModelDeploymentSpec) -> str:
+    """The rollout the operator runs, in one line."""
+    rollout = model_spec.rollout
+    if rollout is None:
+        return "none: a new revision replaces the old once all its replicas are Ready"
+    steps = ", ".join(str(s.weight) for s in resolved_steps(rollout))
+    checks = "; ".join(
+        f"{c.name} "
+        + " ".join(
+            f"{key} {value:g}"
+            for key, value in (("max", c.max), ("min", c.min), ("maxIncrease", c.max_increase))
+            if value is not None
+        )
+        for c in rollout.checks
+    )
+    return (
+        f"steps {steps} every {rollout.interval} via {rollout.traffic.router}; "
+        f"checks: {checks or 'none'}"
+    )
+
+
+def effective_rollout(body: dict[str, Any], policy_body: dict[str, Any] | None) -> str:
+    """The rollout after the policy's defaults: those a rollout in flight started under, else
+    those of the policy status names (`policy_body`)."""
+    status = body.get("status") or {}
+    snapshot = (status.get("rollout") or {}).get("policy")
+    defaults = None
+    if snapshot is not None:
+        defaults = PolicySnapshot.model_validate(snapshot).defaults
+    elif policy_body is not None:
+        defaults = read_policy(policy_body).snapshot().defaults
+    try:
+        return describe_rollout(load_spec(apply_defaults(body.get("spec") or {}, defaults)))
+    except InvalidSpec as error:
+        return f"the spec cannot be run: {error}"
+
+
+def format_status(body: dict[str, Any], policy_body: dict[str, Any] | None = None) -> str:
     """A person's view of the status: where the rollout is and why."""
     meta, status = body["metadata"], body.get("status") or {}
     lines = [
@@ -44,6 +87,10 @@ def format_status(body: dict[str, Any]) -> str:
         f"Phase:      {status.get('phase', '-')}",
         f"Message:    {status.get('message', '')}",
     ]
+    policy = status.get("policy")
+    if policy:
+        lines.append(f"Policy:     {policy['name']} (generation {policy['generation']})")
+    lines.append(f"Rollout:    {effective_rollout(body, policy_body)}")
     stable = status.get("stable")
     if stable:
         lines.append(
@@ -96,6 +143,69 @@ def format_status(body: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def status_document(body: dict[str, Any], policy_body: dict[str, Any] | None) -> dict[str, Any]:
+    """The status as scripts read it: the object's own, plus the rollout the operator runs."""
+    meta = body["metadata"]
+    return {
+        "namespace": meta["namespace"],
+        "name": meta["name"],
+        "generation": meta.get("generation"),
+        "effectiveRollout": effective_rollout(body, policy_body),
+        "status": body.get("status") or {},
+    }
+
+
+def _render(api: client.CustomObjectsApi, body: dict[str, Any], output: str) -> str:
+    policy_body = _policy_of(api, body)
+    if output == "json":
+        return json.dumps(status_document(body, policy_body), sort_keys=True)
+    return format_status(body, policy_body)
+
+
+def _status(
+    api: client.CustomObjectsApi, namespace: str, name: str, follow: bool, output: str
+) -> int:
+    body: Any = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    last = _render(api, dict(body), output)
+    print(last, flush=True)
+    if not follow:
+        return 0
+    stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+        api.list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        field_selector=f"metadata.name={name}",
+        resource_version=body["metadata"]["resourceVersion"],
+    )
+    try:
+        for event in stream:
+            if event["type"] == "DELETED":
+                print(f"modeldeployment {namespace}/{name} was deleted", file=sys.stderr)
+                return 0
+            text = _render(api, dict(event["object"]), output)
+            if text != last:
+                if output == "text":
+                    print(f"\n--- {datetime.now().strftime('%H:%M:%S')}")
+                print(text, flush=True)
+                last = text
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _policy_of(api: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any] | None:
+    named = (body.get("status") or {}).get("policy")
+    if not named:
+        return None
+    try:
+        found: Any = api.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, named["name"])
+    except ApiException:
+        return None  # gone since, or not readable: the spec's own rollout is shown
+    return dict(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kubectl modeldeploy", description="Inspect and steer ModelDeployment rollouts"
@@ -116,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("name")
         if verb == "promote":
             command.add_argument("--full", action="store_true", help="promote at once")
+        if verb == "status":
+            command.add_argument(
+                "-w", "--watch", action="store_true", help="print again at every change"
+            )
+            command.add_argument(
+                "-o", "--output", choices=("text", "json"), default="text",
+                help="json: one document per line, for scripts",
+            )  # fmt: skip
     args = parser.parse_args(argv)
 
     config.load_kube_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
@@ -126,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     api = client.CustomObjectsApi()
     try:
         if args.verb == "status":
-            body = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, args.name)
-            print(format_status(dict(body)))  # type: ignore[call-overload]
-            return 0
+            return _status(api, namespace, args.name, args.watch, args.output)
         patch = {
             "metadata": {
                 "annotations": command_annotations(args.verb, getattr(args, "full", False))

@@ -8,6 +8,10 @@ from typing import Any, Literal
 READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
+# kstatus' conditions (sigs.k8s.io/cli-utils), which Flux and kpt judge health by: Reconciling
+# while the spec's revision is not serving yet, Stalled when it will not get there by itself.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -42,7 +46,7 @@ def merge_conditions(
             ),
             "observedGeneration": generation,
         }
-    order = [READY, PROGRESSING, DEGRADED]
+    order = [READY, PROGRESSING, DEGRADED, RECONCILING, STALLED]
     return sorted(
         merged.values(),
         key=lambda c: (order.index(c["type"]) if c["type"] in order else len(order), c["type"]),

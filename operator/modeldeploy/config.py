@@ -31,6 +31,10 @@ class Settings:
     lease_name: str = "modeldeploy-operator"
     identity: str = field(default_factory=lambda: default_identity())
     """This replica's name on the Lease."""
+    webhook_port: int = 0
+    """Port of the admission webhook (HTTPS); 0 serves none."""
+    webhook_cert_dir: Path = Path("/etc/modeldeploy/webhook")
+    """Holds tls.crt and tls.key for the webhook."""
 
     @classmethod
     def from_env(
@@ -38,11 +42,15 @@ class Settings:
         namespaces: list[str] | None = None,
         leader_elect: bool = False,
         lease_namespace: str | None = None,
+        webhook_port: int = 0,
+        webhook_cert_dir: Path | None = None,
     ) -> Settings:
         env = os.environ
         return cls(
             leader_elect=leader_elect,
             lease_namespace=lease_namespace or own_namespace(),
+            webhook_port=webhook_port,
+            webhook_cert_dir=webhook_cert_dir or cls.webhook_cert_dir,
             namespaces=list(namespaces or []),
             prometheus_url=env.get("MODELDEPLOY_PROMETHEUS_URL") or None,
             min_check_window_s=parse_duration(env.get("MODELDEPLOY_MIN_CHECK_WINDOW", "1m")),

@@ -17,10 +17,19 @@ from typing import Any
 
 from modeldeploy import metrics
 from modeldeploy.analysis.provider import PrometheusProvider
-from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, Key, ModelDeploymentStore
+from modeldeploy.cache import (
+    DEPLOYMENT,
+    SERVICE,
+    ChildStore,
+    Key,
+    ModelDeploymentStore,
+    NamespaceStore,
+    PolicyStore,
+)
 from modeldeploy.config import Settings
-from modeldeploy.informer import ChildInformer
+from modeldeploy.informer import child_informer, namespace_informer, policy_informer
 from modeldeploy.kube import Kube
+from modeldeploy.notify import Notifier
 from modeldeploy.reconciler import Outcome, Reconciler
 from modeldeploy.workqueue import WorkQueue
 
@@ -47,6 +56,8 @@ class Controller:
         self.clock = clock
         self.models = ModelDeploymentStore()
         self.children = ChildStore()
+        self.policies = PolicyStore()
+        self.namespace_labels = NamespaceStore()
         self.queue: WorkQueue[Key] = WorkQueue()
         provider = PrometheusProvider(settings.prometheus_url) if settings.prometheus_url else None
         self.reconciler = Reconciler(
@@ -54,20 +65,25 @@ class Controller:
             provider,
             self.models,
             self.children,
+            self.policies,
+            self.namespace_labels,
             clock=clock,
             min_window_s=settings.min_check_window_s,
+            notifier=Notifier(self.kube.get_secret_value),
+            operator_namespace=settings.lease_namespace,
         )
+        api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [
-            ChildInformer(
-                self.kube.api_client,
-                kind,
-                self.children,
-                self.queue.add,
-                namespaces=settings.namespaces,
-                watch_timeout_s=settings.watch_timeout_s,
-            )
-            for kind in (DEPLOYMENT, SERVICE)
-        ]
+            *(
+                child_informer(api, kind, self.children, self.queue.add,
+                               namespaces=settings.namespaces, watch_timeout_s=timeout)
+                for kind in (DEPLOYMENT, SERVICE)
+            ),
+            # Policies and namespace labels decide which rules apply: a reconcile before both
+            # are listed could start a rollout that a policy forbids.
+            policy_informer(api, self.policies, self.models, self.queue.add, timeout),
+            namespace_informer(api, self.namespace_labels, self.models, self.queue.add, timeout),
+        ]  # fmt: skip
         self._again: dict[Key, int] = {}
         self._workers = [
             threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
@@ -82,7 +98,7 @@ class Controller:
         for informer in self.informers:
             while not informer.synced.wait(10):
                 log.info("waiting for the first listing of %ss", informer.kind)
-        log.info("children cached: %d", len(self.children))
+        log.info("cached: %d children, %d policies", len(self.children), len(self.policies.all()))
 
     def start_workers(self) -> None:
         """From here on this process acts. Every object queued so far (all of them, after a
@@ -93,8 +109,18 @@ class Controller:
 
     def stop(self) -> None:
         self.queue.shut_down()
+        if self.reconciler.notifier is not None:
+            self.reconciler.notifier.stop()
         for informer in self.informers:
             informer.stop()
+
+    def admission_labels(self, namespace: str) -> dict[str, str]:
+        """A namespace's labels for an admission review: from the cache, or, for a namespace
+        made moments ago that the watch has not brought yet, from the API server."""
+        labels = self.namespace_labels.labels(namespace)
+        if labels or not namespace:
+            return labels
+        return self.kube.get_namespace_labels(namespace) or {}
 
     def model_deployment_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         meta = body["metadata"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from modeldeploy import spec
+from modeldeploy import spec, status
+from modeldeploy.policy import model as policy
 
 JsonSchema = dict[str, Any]
 
@@ -100,58 +101,103 @@ PRINTER_COLUMNS = [
 ]
 
 
-def model_deployment_crd() -> JsonSchema:
-    spec_schema = _model_schema(spec.ModelDeploymentSpec)
-    status_schema = _model_schema(spec.ModelDeploymentStatus)
-    root: JsonSchema = {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
-        },
-        "x-kubernetes-validations": [
-            {
-                "rule": f"size(self.metadata.name) <= {spec.MAX_NAME_LENGTH}",
-                "message": f"metadata.name must be at most {spec.MAX_NAME_LENGTH} characters",
-            }
-        ],
-    }
+def _crd(
+    plural: str,
+    kind: str,
+    singular: str,
+    short_names: list[str],
+    scope: str,
+    root: JsonSchema,
+    printer_columns: list[JsonSchema],
+    categories: list[str],
+    status_subresource: bool,
+) -> JsonSchema:
+    version: JsonSchema = {"name": spec.VERSION, "served": True, "storage": True}
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = printer_columns
+    version["schema"] = {"openAPIV3Schema": root}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{spec.PLURAL}.{spec.GROUP}"},
+        "metadata": {"name": f"{plural}.{spec.GROUP}"},
         "spec": {
             "group": spec.GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
-                "kind": spec.KIND,
-                "listKind": f"{spec.KIND}List",
-                "plural": spec.PLURAL,
-                "singular": spec.SINGULAR,
-                "shortNames": spec.SHORT_NAMES,
-                "categories": ["all", "modeldeploy"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
+                "categories": categories,
             },
-            "versions": [
-                {
-                    "name": spec.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
+            "versions": [version],
         },
     }
+
+
+def _root(spec_schema: JsonSchema, status_schema: JsonSchema | None = None) -> JsonSchema:
+    properties: JsonSchema = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": spec_schema,
+    }
+    if status_schema is not None:
+        properties["status"] = status_schema
+    return {"type": "object", "required": ["spec"], "properties": properties}
+
+
+def model_deployment_crd() -> JsonSchema:
+    root = _root(
+        _model_schema(spec.ModelDeploymentSpec), _model_schema(status.ModelDeploymentStatus)
+    )
+    root["x-kubernetes-validations"] = [
+        {
+            "rule": f"size(self.metadata.name) <= {spec.MAX_NAME_LENGTH}",
+            "message": f"metadata.name must be at most {spec.MAX_NAME_LENGTH} characters",
+        }
+    ]
+    return _crd(
+        spec.PLURAL,
+        spec.KIND,
+        spec.SINGULAR,
+        spec.SHORT_NAMES,
+        "Namespaced",
+        root,
+        PRINTER_COLUMNS,
+        ["all", "modeldeploy"],
+        status_subresource=True,
+    )
+
+
+POLICY_PRINTER_COLUMNS = [
+    {"name": "Priority", "type": "integer", "jsonPath": ".spec.priority"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def cluster_rollout_policy_crd() -> JsonSchema:
+    return _crd(
+        policy.POLICY_PLURAL,
+        policy.POLICY_KIND,
+        policy.POLICY_SINGULAR,
+        policy.POLICY_SHORT_NAMES,
+        "Cluster",
+        _root(_model_schema(policy.ClusterRolloutPolicySpec)),
+        POLICY_PRINTER_COLUMNS,
+        ["modeldeploy"],
+        status_subresource=False,
+    )
 
 
 def all_crds() -> dict[str, JsonSchema]:
     """File name in crds/ → CRD object."""
-    return {f"{spec.PLURAL}.{spec.GROUP}.yaml": model_deployment_crd()}
+    return {
+        f"{spec.PLURAL}.{spec.GROUP}.yaml": model_deployment_crd(),
+        f"{policy.POLICY_PLURAL}.{spec.GROUP}.yaml": cluster_rollout_policy_crd(),
+    }
 
 
 class _NoAliasDumper(yaml.SafeDumper):
@@ -162,7 +208,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 
 def render_yaml(crd: JsonSchema) -> str:
-    header = "# Generated from operator/modeldeploy/spec.py by `make crds`. Do not edit.\n"
+    header = "# Generated from the API's pydantic models by `make crds`. Do not edit.\n"
     return header + yaml.dump(crd, Dumper=_NoAliasDumper, sort_keys=False, width=100)
 
 

@@ -18,10 +18,12 @@ from modeldeploy import config
 from modeldeploy.controller import Controller
 from modeldeploy.leader import LeaderElector
 from modeldeploy.spec import GROUP, PLURAL, VERSION
+from modeldeploy.webhook import AdmissionServer
 
 log = logging.getLogger("modeldeploy.handlers")
 _controller: Controller | None = None
 _elector: LeaderElector | None = None
+_webhook: AdmissionServer | None = None
 
 
 def controller() -> Controller:
@@ -38,6 +40,16 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = ours.watch_timeout_s
     settings.watching.client_timeout = ours.watch_timeout_s + 30
     await asyncio.to_thread(controller().start_caches)
+    if ours.webhook_port:
+        # Every replica answers admission reviews, from caches that are warm by now.
+        global _webhook
+        _webhook = AdmissionServer(
+            ours.webhook_port,
+            ours.webhook_cert_dir,
+            controller().policies.all,
+            controller().admission_labels,
+        )
+        _webhook.start()
     if not ours.leader_elect:
         controller().start_workers()
         return
@@ -63,6 +75,8 @@ def _stop_acting() -> None:
 
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
+    if _webhook is not None:
+        _webhook.stop()
     if _elector is not None:
         _elector.stop()
     if _controller is not None:

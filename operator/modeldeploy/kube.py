@@ -10,6 +10,7 @@ children level-based; `applied` decides whether a write is needed at all.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import Any, cast
@@ -49,6 +50,16 @@ class Kube:
         self.core = client.CoreV1Api(self.api_client)
         self.policy = client.PolicyV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
+
+    def get_namespace_labels(self, name: str) -> dict[str, str] | None:
+        metrics.count_request("get", "namespaces")
+        try:
+            found: Any = self.core.read_namespace(name)
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+        return dict(found.metadata.labels or {})
 
     # --- ModelDeployments ---------------------------------------------------------------
 
@@ -151,6 +162,18 @@ class Kube:
         except ApiException as error:
             # An Event is an explanation, never a reason to fail the reconcile.
             log.warning("could not post event %s: %s", event["reason"], error.reason)
+
+    def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        metrics.count_request("get", "secrets")
+        try:
+            secret: Any = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        return base64.b64decode(encoded).decode().strip() if encoded is not None else None
 
     # --- Gateway API ----------------------------------------------------------------------
 

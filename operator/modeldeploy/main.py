@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 
 import kopf
 from kopf._core.engines.peering import Identity
@@ -33,6 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         "--leader-election-namespace",
         help="namespace of the leader Lease (default: the operator's own)",
     )
+    parser.add_argument(
+        "--webhook-port",
+        type=int,
+        default=0,
+        help="serve the admission webhook over HTTPS on this port (0: none)",
+    )
+    parser.add_argument(
+        "--webhook-cert-dir",
+        type=Path,
+        help="directory with the webhook's tls.crt and tls.key",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -42,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             namespaces=args.namespace,
             leader_elect=args.leader_elect,
             lease_namespace=args.leader_election_namespace,
+            webhook_port=args.webhook_port,
+            webhook_cert_dir=args.webhook_cert_dir,
         )
     )
     kube.load_config()

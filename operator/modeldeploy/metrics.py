@@ -66,6 +66,16 @@ OBJECTS = Gauge("modeldeploy_objects", "ModelDeployments in the watch cache")
 LEADER = Gauge("modeldeploy_leader", "1 while this replica holds the leader Lease and acts")
 ROLLBACKS = Counter("modeldeploy_rollbacks_total", "Rollbacks", ["namespace", "name"])
 PROMOTIONS = Counter("modeldeploy_promotions_total", "Promotions", ["namespace", "name"])
+NOTIFICATIONS = Counter(
+    "modeldeploy_notifications_total",
+    "Webhook notifications by outcome: sent, failed (after retries) or dropped (queue full)",
+    ["outcome"],
+)
+ADMISSION_REVIEWS = Counter(
+    "modeldeploy_admission_reviews_total",
+    "Admission reviews answered, by kind and whether the object was allowed",
+    ["kind", "allowed"],
+)
 
 
 def count_request(verb: str, resource: str) -> None:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from modeldeploy import metrics, names, render, rollout
 from modeldeploy.analysis.duration import analysis_window
@@ -23,16 +22,28 @@ from modeldeploy.analysis.provider import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, run_checks
 from modeldeploy.analysis.verdict import CheckResult, Verdict, aggregate
 from modeldeploy.applied import needs_apply, with_applied_hash
-from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, ModelDeploymentStore
+from modeldeploy.cache import (
+    DEPLOYMENT,
+    SERVICE,
+    ChildStore,
+    ModelDeploymentStore,
+    NamespaceStore,
+    PolicyStore,
+)
 from modeldeploy.commands import read_commands
+from modeldeploy.conditions import find_condition
 from modeldeploy.events import get_event
 from modeldeploy.kube import Kube
+from modeldeploy.notifications import build_message, targets_for
+from modeldeploy.notify import Notifier
 from modeldeploy.observed import Observed
+from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
+from modeldeploy.policy.govern import record as record_policy
+from modeldeploy.policy.select import Policy, select_policy
 from modeldeploy.revision import compute_revision
 from modeldeploy.spec import (
     ModelDeploymentSpec,
     RouterKind,
-    parse_spec,
     spec_from_source,
 )
 from modeldeploy.traffic.router import (
@@ -42,6 +53,7 @@ from modeldeploy.traffic.router import (
     RouterError,
     RouteTarget,
 )
+from modeldeploy.validation import InvalidSpec, load_spec
 from modeldeploy.wakeup import next_wakeup
 
 log = logging.getLogger("modeldeploy.reconciler")
@@ -75,12 +87,16 @@ def api_message(error: ApiException) -> str:
     return str(message or f"{error.status} {error.reason}")
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(p) for p in item["loc"])
-        parts.append(f"spec.{location}: {item['msg']}" if location else item["msg"])
-    return "; ".join(parts)
+def _policy_events(before: dict[str, Any], after: dict[str, Any]) -> list[rollout.Event]:
+    """A Warning when the rules a ModelDeployment breaks change, and a Normal Event when it
+    complies again."""
+    old = find_condition(before.get("conditions") or [], POLICY_VIOLATION) or {}
+    new = find_condition(after.get("conditions") or [], POLICY_VIOLATION) or {}
+    if new.get("status") == "True" and new.get("message") != old.get("message"):
+        return [rollout.Event("Warning", POLICY_VIOLATION, str(new.get("message")))]
+    if old.get("status") == "True" and new.get("status") == "False":
+        return [rollout.Event("Normal", "PolicyCompliant", str(new.get("message")))]
+    return []
 
 
 def summarize(results: list[CheckResult]) -> str:
@@ -109,13 +125,21 @@ class Reconciler:
         provider: MetricsProvider | None,
         models: ModelDeploymentStore,
         children: ChildStore,
+        policies: PolicyStore | None = None,
+        namespace_labels: NamespaceStore | None = None,
         clock: Clock = _utcnow,
         min_window_s: float = 60.0,
+        notifier: Notifier | None = None,
+        operator_namespace: str = "default",
     ) -> None:
         self.kube = kube
         self.provider = provider
         self.models = models
         self.children = children
+        self.policies = policies or PolicyStore()
+        self.namespace_labels = namespace_labels or NamespaceStore()
+        self.notifier = notifier
+        self.operator_namespace = operator_namespace
         self.clock = clock
         self.min_window_s = min_window_s
 
@@ -142,23 +166,25 @@ class Reconciler:
         generation = meta.get("generation")
         status: dict[str, Any] = body.get("status") or {}
         now = self.clock()
+        raw_spec = body.get("spec") or {}
+        labels = self.namespace_labels.labels(namespace)
+        current_policy = select_policy(self.policies.all(), labels)
         try:
-            model_spec = parse_spec(body.get("spec") or {})
-        except ValidationError as error:
-            message = describe_validation_error(error)
-            new_status = rollout.invalid_spec_status(status, message, generation, now)
-            written = self._write_status(
-                namespace, name, meta["resourceVersion"], status, new_status
-            )
-            if written is None:
-                return self._stale(namespace, name)
-            if status.get("message") != message:
-                self._post(
-                    namespace, name, meta["uid"], rollout.Event("Warning", "InvalidSpec", message)
+            revision = compute_revision(name, load_spec(raw_spec))
+            governed = govern(raw_spec, revision, status, current_policy)
+        except InvalidSpec as error:
+            return self._refuse(body, status, "InvalidSpec", str(error), now)
+        model_spec = governed.spec
+        if governed.blocked:
+            served = served_spec(status)
+            if served is None:
+                message = "; ".join(governed.violations) + "; nothing is deployed"
+                return self._refuse(
+                    body, status, POLICY_VIOLATION, message, now, governed, current_policy
                 )
-            return Outcome()
+            # Whatever serves goes on serving, at its size, and nothing new starts.
+            model_spec, revision = served
 
-        revision = compute_revision(name, model_spec)
         observed = self.children.observed(namespace, name)
         commands = read_commands(meta.get("annotations") or {}, status)
         router, target = self._router(namespace, name, model_spec)
@@ -185,19 +211,20 @@ class Reconciler:
             route_weight,
         )
 
+        new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
         # The decision is recorded before it is carried out: if the record loses to a newer
         # write, nothing is done on a stale view; if the operator dies after it, the next
         # reconcile carries out the same decision from the status.
-        written = self._write_status(
-            namespace, name, meta["resourceVersion"], status, decision.status
-        )
+        written = self._write_status(namespace, name, meta["resourceVersion"], status, new_status)
         if written is None:
             return self._stale(namespace, name)
 
         # The status records the decision, so its Events go out now, whatever becomes of
         # carrying it out.
-        for event in decision.events:
+        events = [*decision.events, *_policy_events(status, new_status)]
+        for event in events:
             self._post(namespace, name, meta["uid"], event)
+        self._notify(namespace, name, model_spec, current_policy, events, new_status, now)
         owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         try:
             self._carry_out(owner, decision, revision, observed, router, target, route_weight)
@@ -214,6 +241,62 @@ class Reconciler:
         # deciding changes nothing. The echo of the status write cannot be relied on for that:
         # the cache already holds the written version, so the echo is no news.
         return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=bool(written))
+
+    def _notify(
+        self,
+        namespace: str,
+        name: str,
+        model_spec: ModelDeploymentSpec,
+        policy: Policy | None,
+        events: list[rollout.Event],
+        status: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        if self.notifier is None:
+            return
+        policy_hooks = policy.spec.notifications if policy and policy.spec else None
+        targets = targets_for(
+            namespace,
+            name,
+            model_spec.notifications,
+            policy.name if policy else None,
+            policy_hooks,
+            self.operator_namespace,
+        )
+        if not targets:
+            return
+        for event in events:
+            message = build_message(
+                event.reason, event.message, namespace, name, status, rollout.iso(now)
+            )
+            if message is not None:
+                self.notifier.submit(targets, message)
+
+    def _refuse(
+        self,
+        body: dict[str, Any],
+        status: dict[str, Any],
+        reason: str,
+        message: str,
+        now: datetime,
+        governed: Governed | None = None,
+        policy: Policy | None = None,
+    ) -> Outcome:
+        """Records that the spec cannot be acted on; what is serving is left as it is."""
+        meta = body["metadata"]
+        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+        new_status = rollout.refused_status(status, reason, message, generation, now)
+        if governed is not None:
+            new_status = record_policy(new_status, governed, rollout.iso(now), generation)
+        written = self._write_status(namespace, name, meta["resourceVersion"], status, new_status)
+        if written is None:
+            return self._stale(namespace, name)
+        if status.get("message") != message:
+            event = rollout.Event("Warning", reason, message)
+            self._post(namespace, name, meta["uid"], event)
+            if governed is not None:
+                self._notify(namespace, name, governed.spec, policy, [event], new_status, now)
+        return Outcome()
 
     def _carry_out(
         self,

@@ -124,10 +124,11 @@ def next_check_at(
     return parse_stamp(last, tz) + timedelta(seconds=parse_duration(model_spec.rollout.interval))
 
 
-def invalid_spec_status(
-    status: dict[str, Any], message: str, generation: int | None, now: datetime
+def refused_status(
+    status: dict[str, Any], reason: str, message: str, generation: int | None, now: datetime
 ) -> dict[str, Any]:
-    """Status for a spec the operator cannot act on; what is serving is left as it is."""
+    """Status for a spec the operator cannot act on (`reason`: InvalidSpec, PolicyViolation);
+    what is serving is left as it is."""
     updated = dict(status)
     updated["observedGeneration"] = generation
     updated["phase"] = PHASE_FAILED
@@ -135,8 +136,10 @@ def invalid_spec_status(
     updated["conditions"] = cond.merge_conditions(
         status.get("conditions", []),
         [
-            cond.ConditionUpdate(cond.DEGRADED, "True", "InvalidSpec", message),
-            cond.ConditionUpdate(cond.PROGRESSING, "False", "InvalidSpec", message),
+            cond.ConditionUpdate(cond.DEGRADED, "True", reason, message),
+            cond.ConditionUpdate(cond.PROGRESSING, "False", reason, message),
+            cond.ConditionUpdate(cond.RECONCILING, "False", reason, message),
+            cond.ConditionUpdate(cond.STALLED, "True", reason, message),
         ],
         iso(now),
         generation,
@@ -708,9 +711,39 @@ def progress_deadline_s(spec: ModelDeploymentSpec) -> float:
 # --- the result -----------------------------------------------------------------------------
 
 
+def _kstatus_conditions(phase: str, message: str) -> list[cond.ConditionUpdate]:
+    """Reconciling while the spec's revision is on its way, Stalled when it will not arrive
+    without a person (rolled back, replicas unavailable past the deadline)."""
+    reconciling = {
+        PHASE_PROGRESSING: "NewReplicas",
+        PHASE_CANARY: "CanaryProgressing",
+        PHASE_PAUSED: "Paused",
+    }.get(phase)
+    stalled = {PHASE_ROLLED_BACK: "RolledBack", PHASE_DEGRADED: "ReplicasUnavailable"}.get(phase)
+    return [
+        cond.ConditionUpdate(
+            cond.RECONCILING,
+            "True" if reconciling else "False",
+            reconciling or "Complete",
+            message if reconciling else "",
+        ),
+        cond.ConditionUpdate(
+            cond.STALLED,
+            "True" if stalled else "False",
+            stalled or "AsExpected",
+            message if stalled else "",
+        ),
+    ]
+
+
 def _finish(
     draft: _Draft, status: dict[str, Any], generation: int | None, route_weight: int | None
 ) -> Decision:
+    was_paused = status.get("phase") == PHASE_PAUSED
+    if draft.phase == PHASE_PAUSED and not was_paused:
+        draft.emit("Normal", "Paused", draft.message)
+    elif was_paused and draft.phase == PHASE_CANARY:
+        draft.emit("Normal", "Resumed", draft.message)
     stable = draft.stable
     if stable is not None:
         stable = {**stable, "readyReplicas": draft.observed.ready(stable["revision"])}
@@ -764,6 +797,7 @@ def _finish(
             ),
             draft.message if phase in (PHASE_DEGRADED, PHASE_ROLLED_BACK) else "",
         ),
+        *_kstatus_conditions(phase, draft.message),
     ]
     new_status: dict[str, Any] = {
         "observedGeneration": generation,

@@ -61,6 +61,22 @@ RESERVED_ENV_PREFIXES = ("MODEL_",)
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 
+# The checks a name alone selects (their PromQL lives in analysis/builtins.py); any other name
+# needs its own `query`.
+BUILTIN_CHECK_NAMES = (
+    "error-rate",
+    "latency-p95",
+    "latency-p99",
+    "prediction-drift",
+    "request-count",
+)
+# Built-ins that already compare canary with stable: maxIncrease makes no sense on them.
+STABLE_COMPARING_CHECKS = ("prediction-drift",)
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as "90s", "1m30s" or "250ms"."""
@@ -470,7 +486,22 @@ class CheckSpec(ApiModel):
                 {
                     "rule": "has(self.max) || has(self.min) || has(self.maxIncrease)",
                     "message": "a check needs a bound: max, min or maxIncrease",
-                }
+                },
+                {
+                    "rule": f"has(self.query) || self.name in {_cel_list(BUILTIN_CHECK_NAMES)}",
+                    "message": "a check without query must name a built-in: "
+                    + ", ".join(BUILTIN_CHECK_NAMES),
+                },
+                {
+                    "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+                    "message": "min is above max: no value could pass",
+                },
+                {
+                    "rule": "has(self.query) || !has(self.maxIncrease) || !(self.name in "
+                    f"{_cel_list(STABLE_COMPARING_CHECKS)})",
+                    "message": "this built-in already compares canary with stable; "
+                    "bound it with max, not maxIncrease",
+                },
             ]
         }
     )
@@ -487,6 +518,25 @@ class CheckSpec(ApiModel):
     def _has_bound(self) -> CheckSpec:
         if self.max is None and self.min is None and self.max_increase is None:
             raise ValueError(f"check {self.name}: needs a bound: max, min or maxIncrease")
+        if self.query is None and self.name not in BUILTIN_CHECK_NAMES:
+            raise ValueError(
+                f"check {self.name}: without query it must name a built-in: "
+                + ", ".join(BUILTIN_CHECK_NAMES)
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(
+                f"check {self.name}: min {self.min:g} is above max {self.max:g}: "
+                "no value could pass"
+            )
+        if (
+            self.query is None
+            and self.max_increase is not None
+            and self.name in STABLE_COMPARING_CHECKS
+        ):
+            raise ValueError(
+                f"check {self.name}: already compares canary with stable; "
+                "bound it with max, not maxIncrease"
+            )
         return self
 
 
@@ -566,116 +616,51 @@ class RolloutSpec(ApiModel):
         return []
 
 
+class SecretKeySource(ApiModel):
+    secret_key_ref: KeySelector
+
+
+class WebhookTarget(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.url) != has(self.urlFrom)",
+                    "message": "set exactly one of url and urlFrom",
+                }
+            ]
+        }
+    )
+
+    url: Annotated[str | None, Field(pattern=r"^https?://.+$", max_length=2048)] = None
+    url_from: SecretKeySource | None = None
+    format: Literal["generic", "slack"] = "generic"
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookTarget:
+        if (self.url is None) == (self.url_from is None):
+            raise ValueError("set exactly one of url and urlFrom")
+        return self
+
+
+class Notification(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    webhook: WebhookTarget
+
+
 class ModelDeploymentSpec(ApiModel):
     model: ModelSpec
     serving: ServingSpec = ServingSpec()
     replicas: Annotated[int, Field(ge=0, le=1000)] = 1
     rollout: RolloutSpec | None = None
-
-
-# --- status -------------------------------------------------------------------------------
-
-
-class Condition(ApiModel):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    last_transition_time: str
-    observed_generation: int | None = None
-
-
-class RevisionSource(ApiModel):
-    """The part of the spec that shaped a revision's pods, kept so that its Deployment can be
-    rendered (or rebuilt) after the spec has moved on to another revision."""
-
-    model: ModelSpec
-    serving: ServingSpec
-
-
-class RevisionStatus(ApiModel):
-    revision: str
-    version: str
-    deployment: str
-    replicas: int = 0
-    ready_replicas: int = 0
-    since: str | None = Field(default=None, description="When this track last changed size")
-    source: RevisionSource | None = None
-    undo_requested_at: str | None = Field(
-        default=None,
-        description="On the previous revision: an undo waits for it to be Ready, then switches",
-    )
-
-
-class RolloutState(ApiModel):
-    """Where the ramp is; enough for a restarted operator to go on at the same step."""
-
-    revision: str
-    version: str
-    started_at: str
-    step: int | None = None
-    step_weight: int | None = None
-    step_set_at: str | None = Field(default=None, description="When the step's weight was set")
-    step_ready_at: str | None = Field(
-        default=None, description="When the canary reached the step's weight"
-    )
-    last_analysis_at: str | None = None
-    failures: int | None = None
-    inconclusive: int | None = None
-
-
-class RolledBackStatus(ApiModel):
-    revision: str
-    version: str
-    reason: str
-    at: str
-    cause: str | None = None
-
-
-class CheckStatus(ApiModel):
-    name: str
-    verdict: str
-    value: float | None = None
-    stable_value: float | None = None
-    bound: str | None = None
-    message: str | None = None
-    measured_at: str | None = None
-
-
-class HistoryEntry(ApiModel):
-    revision: str
-    version: str
-    outcome: str
-    reason: str | None = None
-    at: str
-
-
-class ModelDeploymentStatus(ApiModel):
-    observed_generation: int | None = None
-    phase: str | None = None
-    message: str | None = None
-    revision: str | None = Field(default=None, description="Revision the spec asks for")
-    stable: RevisionStatus | None = None
-    canary: RevisionStatus | None = None
-    previous: RevisionStatus | None = Field(
-        default=None, description="The stable revision before the last promotion, kept for undo"
-    )
-    promoted_at: str | None = None
-    rollout: RolloutState | None = None
-    rolled_back: RolledBackStatus | None = None
-    weight: int | None = Field(default=None, description="Percent of traffic meant for the canary")
-    effective_weight: int | None = Field(
-        default=None, description="Percent of traffic the canary actually gets"
-    )
-    checks: list[CheckStatus] | None = None
-    replicas: int | None = None
-    ready_replicas: int | None = None
-    ready: str | None = Field(default=None, description="ready/desired replicas of stable")
-    history: list[HistoryEntry] | None = None
-    handled_commands: dict[str, str] | None = Field(
-        default=None, description="Last token of each one-shot command the operator acted on"
-    )
-    conditions: list[Condition] = []
+    notifications: Annotated[
+        list[Notification] | None,
+        Field(
+            max_length=8,
+            description="Webhooks told of this object's rollouts; a urlFrom Secret lives in its "
+            "namespace",
+        ),
+    ] = None
 
 
 def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:

@@ -1,4 +1,4 @@
-from modeldeploy.cli import command_annotations, format_status
+from modeldeploy.cli import command_annotations, format_status, status_document
 from modeldeploy.commands import read_commands
 
 
@@ -51,3 +51,65 @@ def test_status_text_names_step_checks_and_rollback() -> None:
     assert "Step:       2, weight 25%" in text
     assert "error-rate" in text and "Pass" in text
     assert "Deployed" in text
+
+
+MODEL = {"name": "fraud", "version": "v2", "uri": "s3://m/fraud", "format": "sklearn"}
+
+
+def test_status_prints_the_policy_and_the_rollout_it_makes() -> None:
+    body = {
+        "metadata": {"name": "fraud", "namespace": "ml"},
+        "spec": {"model": MODEL, "rollout": {"interval": "2m"}},
+        "status": {"policy": {"name": "production", "generation": 4}},
+    }
+    policy = {
+        "metadata": {"name": "production", "generation": 4},
+        "spec": {
+            "defaults": {
+                "rollout": {"stepWeights": [5, 25], "checks": [{"name": "error-rate", "max": 0.01}]}
+            }
+        },
+    }
+    text = format_status(body, policy)
+    assert "Policy:     production (generation 4)" in text
+    assert "Rollout:    steps 5, 25 every 2m via replicas; checks: error-rate max 0.01" in text
+
+
+def test_status_of_a_rollout_in_flight_shows_the_policy_it_started_under() -> None:
+    body = {
+        "metadata": {"name": "fraud", "namespace": "ml"},
+        "spec": {"model": MODEL},
+        "status": {
+            "policy": {"name": "production", "generation": 1},
+            "rollout": {
+                "revision": "r2",
+                "step": 0,
+                "policy": {"name": "production", "generation": 1,
+                           "defaults": {"rollout": {"stepWeights": [10]}}},
+            },
+        },
+    }  # fmt: skip
+    newer = {"metadata": {"name": "production", "generation": 2},
+             "spec": {"defaults": {"rollout": {"stepWeights": [1]}}}}  # fmt: skip
+    assert "steps 10 every 30s" in format_status(body, newer)
+
+
+def test_status_without_a_rollout_says_what_happens_instead() -> None:
+    body = {"metadata": {"name": "fraud", "namespace": "ml"}, "spec": {"model": MODEL}}
+    assert "Rollout:    none: a new revision replaces the old" in format_status(body)
+
+
+def test_the_json_document_carries_the_status_and_the_rollout_run() -> None:
+    body = {
+        "metadata": {"name": "fraud", "namespace": "ml", "generation": 3},
+        "spec": {"model": MODEL, "rollout": {"stepWeights": [10, 40]}},
+        "status": {"phase": "Canary", "weight": 10},
+    }
+    document = status_document(body, None)
+    assert document == {
+        "namespace": "ml",
+        "name": "fraud",
+        "generation": 3,
+        "effectiveRollout": "steps 10, 40 every 30s via replicas; checks: none",
+        "status": {"phase": "Canary", "weight": 10},
+    }

@@ -11,6 +11,7 @@ from enum import Enum
 
 from modeldeploy.analysis import builtins, template
 from modeldeploy.analysis.provider import MetricsProvider, ProviderError
+from modeldeploy.analysis.validate import check_problem
 from modeldeploy.analysis.verdict import (
     Bounds,
     CheckResult,
@@ -85,23 +86,6 @@ def _measure(
     return provider.query(promql)
 
 
-def _configuration_problem(check: CheckSpec) -> str | None:
-    """Why `check` can never run, whatever Prometheus says."""
-    try:
-        query = builtins.query_template(check)
-        used = template.variables_used(query)
-    except (builtins.UnknownCheck, template.TemplateError) as exc:
-        return str(exc)
-    if check.max_increase is None:
-        return None
-    if builtins.compares_with_stable(check):
-        return f"maxIncrease does not apply to {check.name}, which compares with stable already"
-    if "revision" not in used:
-        # Without {{revision}} the stable run would measure the very same series.
-        return 'maxIncrease needs the query to select revision="{{revision}}"'
-    return None
-
-
 @dataclass(frozen=True)
 class _Traffic:
     shortfall: str | None = None
@@ -131,7 +115,7 @@ def _run_one(
         bounds = Bounds(max=check.max, min=check.min, max_increase=check.max_increase)
     except ValueError as exc:
         return errored(check.name, None, f"{check.name}: {exc}", measured_at=now_iso)
-    problem = _configuration_problem(check)
+    problem = check_problem(check)
     if problem is None:
         problem = traffic.error
     if problem is not None:

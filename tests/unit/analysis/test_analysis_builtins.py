@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from promql_lexer import tokens
 
+from modeldeploy import spec
 from modeldeploy.analysis.builtins import (
     BUILTIN_CHECKS,
     REQUEST_COUNT_QUERY,
@@ -114,7 +115,8 @@ def test_query_template() -> None:
     assert query_template(CheckSpec(name="error-rate", max=1)) == BUILTIN_CHECKS["error-rate"].query
     assert query_template(CheckSpec(name="error-rate", query="vector(1)", max=1)) == "vector(1)"
     with pytest.raises(UnknownCheck, match="set query"):
-        query_template(CheckSpec(name="nope", max=1))
+        # The API refuses such a check; the lookup refuses it too.
+        query_template(CheckSpec.model_construct(name="nope", max=1))
 
 
 def test_compares_with_stable() -> None:
@@ -271,3 +273,9 @@ def test_error_rate_is_zero_without_any_5xx_series(tmp_path: Path) -> None:
 def test_built_ins_have_no_data_without_canary_series(tmp_path: Path) -> None:
     unrelated = REQUESTS[2:] + [s for s in PREDICTIONS if "stable1" in s["series"]]
     run_promtool_tests(tmp_path, unrelated, [expression_test(n, None) for n in NAMES])
+
+
+def test_the_api_names_exactly_the_builtins() -> None:
+    assert tuple(BUILTIN_CHECKS) == spec.BUILTIN_CHECK_NAMES
+    comparing = tuple(c.name for c in BUILTIN_CHECKS.values() if c.compares_with_stable)
+    assert comparing == spec.STABLE_COMPARING_CHECKS

@@ -62,6 +62,11 @@ def check(name: str, **fields: object) -> CheckSpec:
     return CheckSpec.model_validate({"name": name, **fields})
 
 
+def refused_check(name: str, **fields: object) -> CheckSpec:
+    """A check the API refuses, as an object stored before a refusing schema would carry it."""
+    return CheckSpec.model_construct(name=name, query=None, **fields)
+
+
 CANARY = 'revision="canary1"'
 STABLE = 'revision="stable1"'
 
@@ -143,7 +148,9 @@ def test_drift_without_a_stable_revision_is_inconclusive() -> None:
 
 
 def test_drift_refuses_max_increase() -> None:
-    [result] = run_checks([check("prediction-drift", maxIncrease=0.1)], CONTEXT, FakeProvider(), AT)
+    [result] = run_checks(
+        [refused_check("prediction-drift", max_increase=0.1)], CONTEXT, FakeProvider(), AT
+    )
     assert result.verdict is Verdict.ERROR
     assert "maxIncrease does not apply to prediction-drift" in result.message
 
@@ -165,7 +172,7 @@ def test_provider_error_becomes_an_error_result_and_others_still_run() -> None:
 
 
 def test_unknown_built_in_is_an_error() -> None:
-    [result] = run_checks([check("accuracy", min=0.9)], CONTEXT, FakeProvider(), AT)
+    [result] = run_checks([refused_check("accuracy", min=0.9)], CONTEXT, FakeProvider(), AT)
     assert result.verdict is Verdict.ERROR
     assert "'accuracy' is not a built-in" in result.message
     assert "query" in result.message
@@ -300,7 +307,7 @@ def test_failing_request_count_makes_every_check_an_error() -> None:
 def test_a_broken_check_is_an_error_even_with_too_few_requests() -> None:
     provider = FakeProvider([(("increase(",), 0.0)])
     results = run_checks(
-        [check("nonsense", max=1), *CHECKS], CONTEXT, provider, AT, min_requests=10
+        [refused_check("nonsense", max=1), *CHECKS], CONTEXT, provider, AT, min_requests=10
     )
     assert [r.verdict for r in results] == [Verdict.ERROR, *[Verdict.INCONCLUSIVE] * 2]
 

@@ -1,0 +1,71 @@
+"""Admission review: refuse at `kubectl apply` what the operator would refuse later.
+
+The CRD's schema and CEL rules refuse most bad input in the API server itself; this answers the
+API server's AdmissionReview for what they cannot see: a check's PromQL, the rules of the
+ClusterRolloutPolicy that applies, and a policy whose defaults break its own rules. The words
+are those the operator puts in status, so a refusal here and a status there read the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from modeldeploy.policy.govern import govern
+from modeldeploy.policy.model import POLICY_KIND
+from modeldeploy.policy.select import Policy, read_policy, select_policy
+from modeldeploy.revision import compute_revision
+from modeldeploy.spec import KIND
+from modeldeploy.validation import InvalidSpec, load_spec
+
+HTTP_UNPROCESSABLE = 422
+
+
+def _verdict(uid: str, refusal: str | None) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": refusal is None}
+    if refusal is not None:
+        response["status"] = {"code": HTTP_UNPROCESSABLE, "reason": "Invalid", "message": refusal}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+def refusal_for_model_deployment(
+    obj: Mapping[str, Any], policies: Iterable[Policy], namespace_labels: Mapping[str, str]
+) -> str | None:
+    meta = obj.get("metadata") or {}
+    raw = dict(obj.get("spec") or {})
+    try:
+        revision = compute_revision(str(meta.get("name", "")), load_spec(raw))
+        current = select_policy(policies, namespace_labels)
+        governed = govern(raw, revision, {}, current)
+    except InvalidSpec as error:
+        return f"{KIND} {meta.get('name')}: {error}"
+    if governed.violations:
+        return f"{KIND} {meta.get('name')}: " + "; ".join(governed.violations)
+    return None
+
+
+def refusal_for_policy(obj: Mapping[str, Any]) -> str | None:
+    return read_policy(obj).problem
+
+
+def review(
+    request_review: Mapping[str, Any],
+    policies: Callable[[], Iterable[Policy]],
+    namespace_labels: Callable[[str], Mapping[str, str]],
+) -> dict[str, Any]:
+    """The AdmissionReview response for an AdmissionReview request."""
+    request = request_review.get("request") or {}
+    uid = str(request.get("uid", ""))
+    kind = (request.get("kind") or {}).get("kind")
+    obj = request.get("object") or {}
+    old = request.get("oldObject") or {}
+    if request.get("operation") == "UPDATE" and obj.get("spec") == old.get("spec"):
+        # Metadata-only writes (the plugin's commands, labels, finalizers) never depend on
+        # the spec being acceptable now: a policy tightened since must not lock them out.
+        return _verdict(uid, None)
+    if kind == KIND:
+        labels = namespace_labels(str(request.get("namespace", "")))
+        return _verdict(uid, refusal_for_model_deployment(obj, policies(), labels))
+    if kind == POLICY_KIND:
+        return _verdict(uid, refusal_for_policy(obj))
+    return _verdict(uid, None)

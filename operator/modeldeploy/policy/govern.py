@@ -1,0 +1,123 @@
+"""What a policy makes of one ModelDeployment: the spec the operator runs, the policy behind
+it, and the rules it breaks. A rollout in flight stays under the policy it started with (kept
+in `status.rollout.policy`); anything new is judged by the policy that applies now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modeldeploy import conditions as cond
+from modeldeploy.policy.merge import apply_defaults
+from modeldeploy.policy.model import PolicyRef, PolicySnapshot
+from modeldeploy.policy.rules import violations
+from modeldeploy.policy.select import Policy
+from modeldeploy.spec import ModelDeploymentSpec, spec_from_source
+from modeldeploy.validation import load_spec
+
+POLICY_VIOLATION = "PolicyViolation"
+
+
+@dataclass(frozen=True)
+class Governed:
+    spec: ModelDeploymentSpec
+    """The ModelDeployment's own spec with the governing policy's defaults under it."""
+    policy: PolicySnapshot | None
+    """The governing policy: the one a rollout in flight started under, else the current."""
+    pinned: bool
+    """The policy is the one a rollout in flight started under."""
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        """Violations hold back anything new; a rollout in flight goes on under its policy."""
+        return bool(self.violations) and not self.pinned
+
+    @property
+    def ref(self) -> PolicyRef | None:
+        if self.policy is None or self.policy.name is None:
+            return None
+        return PolicyRef(name=self.policy.name, generation=self.policy.generation)
+
+
+def _in_flight_snapshot(status: dict[str, Any], revision: str) -> PolicySnapshot | None:
+    state = status.get("rollout") or {}
+    if state.get("revision") != revision or "policy" not in state:
+        return None
+    return PolicySnapshot.model_validate(state["policy"] or {})
+
+
+def govern(
+    raw_spec: dict[str, Any], revision: str, status: dict[str, Any], current: Policy | None
+) -> Governed:
+    """Raises InvalidSpec when the spec, with the defaults under it, cannot be run."""
+    pinned = _in_flight_snapshot(status, revision)
+    if pinned is not None:
+        governing: PolicySnapshot | None = pinned
+    elif current is not None and current.problem is not None:
+        # A policy the operator cannot read still claims the namespace: nothing new starts.
+        snapshot = PolicySnapshot(name=current.name, generation=current.generation)
+        return Governed(load_spec(raw_spec), snapshot, False, [current.problem])
+    else:
+        governing = current.snapshot() if current is not None else None
+    defaults = governing.defaults if governing is not None else None
+    model_spec = load_spec(apply_defaults(raw_spec, defaults))
+    found: list[str] = []
+    if governing is not None and governing.name is not None:
+        default_checks = defaults.rollout.checks if defaults and defaults.rollout else None
+        found = [
+            str(v) for v in violations(model_spec, governing.name, governing.rules, default_checks)
+        ]
+    return Governed(model_spec, governing, pinned is not None, found)
+
+
+def served_spec(status: dict[str, Any]) -> tuple[ModelDeploymentSpec, str] | None:
+    """What is serving now, as a spec, and its revision: what a blocked object keeps."""
+    stable = status.get("stable") or {}
+    if not stable.get("source"):
+        return None
+    return spec_from_source(stable["source"], int(stable.get("replicas") or 0)), stable["revision"]
+
+
+def record(
+    status: dict[str, Any],
+    governed: Governed,
+    now_iso: str,
+    generation: int | None,
+) -> dict[str, Any]:
+    """`status` with the policy's part: which policy shaped it, the policy a new rollout
+    starts under, and the PolicyViolation condition."""
+    updated = dict(status)
+    ref = governed.ref
+    updated["policy"] = ref.model_dump(mode="json") if ref is not None else None
+    state = updated.get("rollout")
+    if isinstance(state, dict) and "policy" not in state:
+        snapshot = governed.policy or PolicySnapshot()
+        updated["rollout"] = {
+            **state,
+            "policy": snapshot.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+    updates: list[cond.ConditionUpdate] = []
+    if governed.violations:
+        message = "; ".join(governed.violations)
+        updates.append(cond.ConditionUpdate(POLICY_VIOLATION, "True", "RulesBroken", message))
+        if governed.blocked:
+            updated["message"] = f"{message}; no new rollout starts until the spec complies. " + (
+                updated.get("message") or ""
+            )
+            # The spec's revision will not be reached until a person changes the spec.
+            updates += [
+                cond.ConditionUpdate(cond.RECONCILING, "False", POLICY_VIOLATION, message),
+                cond.ConditionUpdate(cond.STALLED, "True", POLICY_VIOLATION, message),
+            ]
+    elif ref is not None:
+        updates.append(
+            cond.ConditionUpdate(POLICY_VIOLATION, "False", "Compliant", f"policy {ref.name}")
+        )
+    else:
+        updates.append(cond.ConditionUpdate(POLICY_VIOLATION, "False", "NoPolicy", ""))
+    updated["conditions"] = cond.merge_conditions(
+        updated.get("conditions") or [], updates, now_iso, generation
+    )
+    return updated
