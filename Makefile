@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries helm images prepare lint unit integration e2e test crds demo \
+.PHONY: install system-deps binaries helm images prepare lint unit integration e2e cluster-tests \
+        test crds demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale \
         e2e-kind clean
 
@@ -67,7 +68,13 @@ integration: prepare
 e2e: prepare
 	$(PY) -m pytest -q e2e/scenarios
 
-test: lint unit integration e2e
+# The harness's own tests start clusters of their own; the integration tests and the scenarios
+# then share one cluster and one operator install.
+cluster-tests: prepare
+	$(PY) -m pytest -q tests/localcluster -m cluster
+	$(PY) -m pytest -q tests/integration e2e/scenarios
+
+test: lint unit cluster-tests
 
 crds: install
 	$(PY) -m modeldeploy.crdgen crds

@@ -2,7 +2,8 @@
 
     python -m e2e.localcluster.prepare
 
-The Go builds (Kubernetes, etcd, Prometheus, CoreDNS, helm) are CPU-bound; the image builds
+The Go builds (Kubernetes, etcd, Prometheus, CoreDNS, helm, and the GitOps judges the
+scenarios use: kstatus and Argo CD's Lua interpreter) are CPU-bound; the image builds
 that need none of them (the Debian base, the operator, serving, model-store and pause images)
 mostly wait on the network and the disk. The two run side by side; the images that carry a
 Go-built program follow. Everything lands in caches keyed by version or content, so a second
@@ -20,12 +21,14 @@ from e2e.localcluster import images
 from e2e.localcluster.binaries import BUILD_SCRIPT, find_bin_dir, find_go_binaries
 
 HELM_SCRIPT = BUILD_SCRIPT.parent / "build-helm.sh"
+GITOPS_TOOLS_SCRIPT = BUILD_SCRIPT.parent / "build-gitops-tools.sh"
 
 
 def _go_builds() -> dict[str, Path]:
     find_bin_dir()
     built = find_go_binaries()
-    subprocess.run(["bash", str(HELM_SCRIPT)], check=True, capture_output=True)
+    for script in (HELM_SCRIPT, GITOPS_TOOLS_SCRIPT):
+        subprocess.run(["bash", str(script)], check=True, capture_output=True)
     return built
 
 
