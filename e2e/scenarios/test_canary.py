@@ -80,6 +80,14 @@ def test_good_version_ramps_every_step_and_is_promoted(
         assert len(canary_pods) == 3, at_last_step
         outcome = wait_outcome(cluster, namespace, NAME, canary)
         recorder.wait_settled()
+        # Once the promoted revision is at full strength the client Service sends to it
+        # alone, while the old stable is still up for an undo.
+        wait_for(
+            lambda: status_of(cluster, namespace, NAME).get("phase") == "Ready", 60, "v2 Ready"
+        )
+        client: Any = cluster.core.read_namespaced_service(NAME, namespace)
+        selector = client.spec.selector
+        assert selector == {"modeldeploy.io/name": NAME, "modeldeploy.io/revision": canary}
         # The old stable stays warm for scaleDownDelay, then the operator's own wake-up (no
         # event marks that moment) scales it to zero.
         wait_for(

@@ -43,16 +43,10 @@ from modeldeploy.policy.select import Policy, select_policy
 from modeldeploy.revision import compute_revision
 from modeldeploy.spec import (
     ModelDeploymentSpec,
-    RouterKind,
     spec_from_source,
 )
-from modeldeploy.traffic.router import (
-    GatewayRouter,
-    ReplicasRouter,
-    Router,
-    RouterError,
-    RouteTarget,
-)
+from modeldeploy.traffic.base import Router, RouterError, RouteTarget
+from modeldeploy.traffic.factory import route_target, router_for
 from modeldeploy.validation import InvalidSpec, load_spec
 from modeldeploy.wakeup import next_wakeup
 
@@ -328,7 +322,10 @@ class Reconciler:
                 # Rendered from what shapes the Deployment, so it changes only when that does.
                 self.kube.apply(render.get_disruption_budget(applied, revision_spec, name, rev))
         service_revision = decision.stable_revision or revision
-        for service in render.get_services(owner, service_revision, decision.canary_revision):
+        services = render.get_services(
+            owner, service_revision, decision.canary_revision, decision.client_revisions
+        )
+        for service in services:
             self._apply_if_needed(SERVICE, service)
         if not lowering:
             self._set_weight(router, target, decision.weight)
@@ -371,9 +368,7 @@ class Reconciler:
         self, namespace: str, name: str, model_spec: ModelDeploymentSpec
     ) -> tuple[Router, RouteTarget]:
         traffic = model_spec.rollout.traffic if model_spec.rollout else None
-        if traffic is not None and traffic.router is RouterKind.GATEWAY_API and traffic.http_route:
-            return GatewayRouter(self.kube), RouteTarget(namespace, name, traffic.http_route.name)
-        return ReplicasRouter(), RouteTarget(namespace, name)
+        return router_for(traffic, self.kube), route_target(namespace, name, traffic)
 
     def _set_weight(self, router: Router, target: RouteTarget, weight: int) -> None:
         try:

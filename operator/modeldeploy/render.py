@@ -268,14 +268,22 @@ def _service(owner: Owner, name: str, selector: dict[str, str]) -> Manifest:
     }
 
 
-def get_services(owner: Owner, stable_revision: str, canary_revision: str | None) -> list[Manifest]:
-    """The Service clients use (every serving pod of this model) and one per track.
+def get_services(
+    owner: Owner,
+    stable_revision: str,
+    canary_revision: str | None,
+    client_revisions: list[str] | None = None,
+) -> list[Manifest]:
+    """The Service clients use and one per track.
 
-    With no canary, the canary Service selects the stable pods, so a route that names it
-    always has a valid backend.
+    The client Service sends to `client_revisions` (the router's choice): one revision's pods,
+    or, during a ramp, every serving pod of this model. With no canary, the canary Service
+    selects the stable pods, so a route that names it always has a valid backend.
     """
+    serving = client_revisions or [stable_revision]
+    client = names.selector_labels(owner.name, serving[0] if len(serving) == 1 else None)
     return [
-        _service(owner, names.service_name(owner.name), names.selector_labels(owner.name)),
+        _service(owner, names.service_name(owner.name), client),
         _service(
             owner,
             names.stable_service_name(owner.name),

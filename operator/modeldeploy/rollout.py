@@ -23,11 +23,11 @@ from modeldeploy.spec import (
     ModelDeploymentSpec,
     RolloutSpec,
     RolloutStep,
-    RouterKind,
     parse_duration,
     revision_source,
 )
-from modeldeploy.traffic.split import effective_weight, split_replicas
+from modeldeploy.traffic.base import Router
+from modeldeploy.traffic.factory import router_for
 
 PHASE_PROGRESSING = "Progressing"
 PHASE_READY = "Ready"
@@ -80,6 +80,8 @@ class Decision:
     canary_revision: str | None
     weight: int
     """Percent of traffic the router must send to the canary."""
+    client_revisions: list[str]
+    """The revisions whose pods the client Service sends to."""
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -164,6 +166,7 @@ class _Draft:
     handled: dict[str, str]
     checks: list[dict[str, Any]]
     promoted_at: str | None
+    router: Router
     replicas: dict[str, int] = field(default_factory=dict)
     weight: int = 0
     phase: str = PHASE_READY
@@ -238,6 +241,7 @@ def decide(
         handled=dict(status.get("handledCommands") or {}),
         checks=list(status.get("checks") or []),
         promoted_at=status.get("promotedAt"),
+        router=router_for(model_spec.rollout.traffic if model_spec.rollout else None),
     )
     _handle_undo(draft, commands)
     _handle_retry(draft, commands)
@@ -466,7 +470,7 @@ def _canary(
 
     step_index = min(int(state["step"]), len(steps) - 1)
     step = steps[step_index]
-    stable_n, canary_n = _track_replicas(draft.spec, rollout_spec, step.weight)
+    stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight)
     canary_ready = draft.observed.ready(draft.revision)
     reached = draft.revision in draft.observed.deployments and canary_ready >= canary_n
 
@@ -541,7 +545,7 @@ def _canary(
     # The step may have moved on above: size the tracks for the step the ramp is at now.
     step_index = int(state["step"])
     step = steps[step_index]
-    stable_n, canary_n = _track_replicas(draft.spec, rollout_spec, step.weight)
+    stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight)
     draft.replicas[draft.stable["revision"]] = stable_n
     draft.replicas[draft.revision] = canary_n
     draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
@@ -572,15 +576,6 @@ def _new_rollout(draft: _Draft, version: str) -> dict[str, Any]:
         "failures": 0,
         "inconclusive": 0,
     }
-
-
-def _track_replicas(
-    spec: ModelDeploymentSpec, rollout_spec: RolloutSpec, weight: int
-) -> tuple[int, int]:
-    if rollout_spec.traffic.router is RouterKind.GATEWAY_API:
-        # The route splits traffic; both tracks run at full size so either can take it all.
-        return spec.replicas, max(spec.replicas, 1)
-    return split_replicas(spec.replicas, weight)
 
 
 def _routed_weight(
@@ -711,6 +706,19 @@ def progress_deadline_s(spec: ModelDeploymentSpec) -> float:
 # --- the result -----------------------------------------------------------------------------
 
 
+def _filling(draft: _Draft, stable_ready: int) -> str | None:
+    """The revision that served before a promotion or an undo, while it is still up and the
+    new stable is not yet at full strength."""
+    previous = draft.previous
+    if previous is None or stable_ready >= draft.spec.replicas:
+        return None
+    if draft.replicas.get(previous["revision"], 0) <= 0:
+        return None
+    if draft.observed.ready(previous["revision"]) <= 0:
+        return None
+    return str(previous["revision"])
+
+
 def _kstatus_conditions(phase: str, message: str) -> list[cond.ConditionUpdate]:
     """Reconciling while the spec's revision is on its way, Stalled when it will not arrive
     without a person (rolled back, replicas unavailable past the deadline)."""
@@ -758,12 +766,12 @@ def _finish(
         )
     if draft.weight == 0 and canary is None:
         effective = 0
-    elif route_weight is not None:
-        effective = route_weight
     else:
-        effective = effective_weight(
+        effective = draft.router.effective_weight(
+            draft.weight,
             draft.observed.ready(stable["revision"]) if stable else 0,
             draft.observed.ready(canary_revision) if canary_revision else 0,
+            route_weight,
         )
     replicas = draft.spec.replicas
     stable_ready = draft.observed.ready(stable["revision"]) if stable else 0
@@ -831,6 +839,12 @@ def _finish(
         stable_revision=stable["revision"] if stable else None,
         canary_revision=canary_revision,
         weight=draft.weight,
+        client_revisions=draft.router.client_revisions(
+            stable["revision"] if stable else draft.revision,
+            canary_revision,
+            draft.weight,
+            _filling(draft, stable_ready),
+        ),
         status=new_status,
         events=draft.events,
     )

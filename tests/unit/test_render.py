@@ -70,13 +70,20 @@ def test_pod_is_locked_down_probed_and_scraped() -> None:
 
 
 def test_services_select_by_track() -> None:
-    main, stable, canary = render.get_services(OWNER, "r1", "r2")
+    main, stable, canary = render.get_services(OWNER, "r1", "r2", ["r1", "r2"])
     assert main["metadata"]["name"] == "fraud"
     assert main["spec"]["selector"] == {names.LABEL_NAME: "fraud"}
     assert stable["spec"]["selector"][names.LABEL_REVISION] == "r1"
     assert canary["spec"]["selector"][names.LABEL_REVISION] == "r2"
     _, _, idle_canary = render.get_services(OWNER, "r1", None)
     assert idle_canary["spec"]["selector"][names.LABEL_REVISION] == "r1"
+
+
+def test_the_client_service_sends_to_the_routers_choice_of_revisions() -> None:
+    alone, _, _ = render.get_services(OWNER, "r1", "r2", ["r1"])
+    assert alone["spec"]["selector"] == {names.LABEL_NAME: "fraud", names.LABEL_REVISION: "r1"}
+    promoted, _, _ = render.get_services(OWNER, "r2", None, ["r2"])
+    assert promoted["spec"]["selector"][names.LABEL_REVISION] == "r2"
 
 
 def test_revision_ignores_replicas_and_rollout_but_not_the_model() -> None:

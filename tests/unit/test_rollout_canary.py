@@ -571,3 +571,50 @@ def test_a_ramp_with_checks_is_not_called_unguarded() -> None:
     started = sim.step()
     assert not [e for e in started.events if e.reason == "Unguarded"]
     assert "unguarded" not in started.status["message"]
+
+
+def test_the_client_service_sends_only_where_the_weight_says() -> None:
+    """The replicas router shares the client Service only during a ramp at a weight above 0:
+    a canary not yet at its step, a rolled-back one, and a previous stable kept warm after a
+    promotion get no client traffic."""
+    sim = Sim(make_spec(steps=[{"weight": 25}, {"weight": 50}]))
+    sim.deploy_stable()
+    assert sim.decisions[-1].client_revisions == ["r1"]
+    sim.change("v2", "r2", steps=[{"weight": 25}, {"weight": 50}])
+    promoted = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    seen = {
+        (d.weight, d.status["stable"]["revision"], tuple(d.client_revisions))
+        for d in sim.decisions
+        if d.status["stable"]
+    }
+    assert seen == {
+        (0, "r1", ("r1",)),
+        (25, "r1", ("r1", "r2")),
+        (50, "r1", ("r1", "r2")),
+        (0, "r2", ("r2", "r1")),
+    }
+    # Until the promoted revision is at full strength, the old one still takes its share.
+    assert promoted.client_revisions == ["r2", "r1"]
+    full = sim.run_until(lambda d: d.status["phase"] == "Ready")
+    # Then r1 is kept warm for an undo and gets no client traffic.
+    assert full.client_revisions == ["r2"]
+    assert full.replicas["r1"] > 0 and full.status["effectiveWeight"] == 0
+
+
+def test_a_rolled_back_canary_leaves_the_client_service_at_once() -> None:
+    sim = Sim(make_spec(steps=[{"weight": 25}, {"weight": 50}]))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=[{"weight": 25}, {"weight": 50}])
+    sim.run_until(lambda d: d.weight == 25)
+    rolled_back = sim.step(verdict=FAIL)
+    assert rolled_back.status["phase"] == "RolledBack"
+    assert rolled_back.client_revisions == ["r1"]
+
+
+def test_the_gateway_router_keeps_the_client_service_on_stable() -> None:
+    sim = Sim(make_spec(router="gateway-api"))
+    sim.deploy_stable()
+    sim.change("v2", "r2", router="gateway-api")
+    ramping = sim.run_until(lambda d: d.weight > 0)
+    assert ramping.client_revisions == ["r1"]
+    assert ramping.replicas == {"r1": 4, "r2": 4}

@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.traffic.router import RouterError, canary_weight_of, weighted_rules
-from modeldeploy.traffic.split import effective_weight, split_replicas
+from modeldeploy.traffic.base import RouterError
+from modeldeploy.traffic.gateway_api import canary_weight_of, weighted_rules
+from modeldeploy.traffic.replicas import effective_weight, split_replicas
 
 
 @given(st.integers(1, 50), st.integers(0, 100))

@@ -1,52 +1,18 @@
-"""Routers behind one interface: set the canary's weight, read back what clients get."""
+"""The gateway-api router: the weights of an HTTPRoute's backendRefs to `<name>-stable` and
+`<name>-canary`. The route itself is the user's (it names their Gateway); only the weights are
+ours."""
 
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from modeldeploy import names
 from modeldeploy.render import SERVICE_PORT
+from modeldeploy.traffic.base import RouterError, RouteStore, RouteTarget
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RouteTarget:
-    namespace: str
-    name: str  # the ModelDeployment
-    route: str | None = None  # the HTTPRoute, for the gateway-api router
-
-
-class RouterError(Exception):
-    """The route cannot carry the split (missing, or no rule names our Services)."""
-
-
-class Router(Protocol):
-    def set_weight(self, target: RouteTarget, weight: int) -> None: ...
-
-    def read_weight(self, target: RouteTarget) -> int | None: ...
-
-
-class ReplicasRouter:
-    """No mesh: the weight is the canary's share of ready replicas, which the rollout state
-    machine sets through the Deployments' sizes; there is no route object to touch."""
-
-    def set_weight(self, target: RouteTarget, weight: int) -> None:
-        return None
-
-    def read_weight(self, target: RouteTarget) -> int | None:
-        return None
-
-
-class RouteStore(Protocol):
-    def get_httproute(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-
-    def replace_httproute_rules(
-        self, namespace: str, name: str, rules: list[dict[str, Any]], resource_version: str
-    ) -> None: ...
 
 
 def weighted_rules(
@@ -103,21 +69,37 @@ def canary_weight_of(rules: list[dict[str, Any]], model_deployment: str) -> int 
 
 
 class GatewayRouter:
-    """Gateway API: the weights of the HTTPRoute's backendRefs to `<name>-stable` and
-    `<name>-canary`. The route itself is the user's (it names their Gateway); only the
-    weights are ours."""
-
-    def __init__(self, store: RouteStore) -> None:
+    def __init__(self, store: RouteStore | None) -> None:
         self.store = store
         # One router serves one reconcile: the route read for the weight is the one the new
         # weight is written over (its resourceVersion guards against edits in between).
         self._read: dict[RouteTarget, dict[str, Any]] = {}
+
+    def track_replicas(self, replicas: int, weight: int) -> tuple[int, int]:
+        # The route splits traffic; both tracks run at full size so either can take it all.
+        return replicas, max(replicas, 1)
+
+    def client_revisions(
+        self, stable: str, canary: str | None, weight: int, filling: str | None = None
+    ) -> list[str]:
+        # Clients come through the route to the stable and canary Services; the plain
+        # Service, for whoever calls it directly, sends to stable alone.
+        return [stable]
+
+    def effective_weight(
+        self, weight: int, stable_ready: int, canary_ready: int, route_weight: int | None
+    ) -> int:
+        if route_weight is not None:
+            return route_weight
+        return weight if canary_ready else 0
 
     def _route(self, target: RouteTarget) -> dict[str, Any]:
         if target in self._read:
             return self._read[target]
         if target.route is None:
             raise RouterError("the gateway-api router needs httpRoute")
+        if self.store is None:
+            raise RouterError("no API client to read the HTTPRoute with")
         route = self.store.get_httproute(target.namespace, target.route)
         if route is None:
             raise RouterError(f"HTTPRoute {target.route} not found in {target.namespace}")
@@ -128,7 +110,7 @@ class GatewayRouter:
         route = self._route(target)
         rules = route["spec"].get("rules") or []
         updated = weighted_rules(rules, target.name, weight)
-        if updated != rules:
+        if updated != rules and self.store is not None:
             log.info("HTTPRoute %s: canary weight %d%%", target.route, weight)
             self.store.replace_httproute_rules(
                 target.namespace,
