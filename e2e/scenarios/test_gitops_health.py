@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,42 @@ def apply_returning(cluster: Cluster, namespace: str, manifest: dict[str, Any]) 
     return dict(json.loads(out))
 
 
+class Follower:
+    """`kubectl modeldeploy status NAME --watch -o json`, its documents read as they come."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.documents: list[dict[str, Any]] = []
+        self.errors = ""
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "modeldeploy.cli", f"--kubeconfig={cluster.kubeconfig}",
+             "-n", namespace, "status", NAME, "--watch", "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.strip():
+                self.documents.append(json.loads(line))
+
+    def phases(self) -> list[str]:
+        """The phases it printed, each run of one phase once."""
+        phases = [str(d["status"].get("phase")) for d in list(self.documents)]
+        return [p for i, p in enumerate(phases) if i == 0 or p != phases[i - 1]]
+
+    def wait_phase(self, phase: str) -> None:
+        wait_for(lambda: phase in self.phases(), 60, f"the plugin to print phase {phase}")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        self._reader.join(timeout=10)
+        assert self._process.stderr is not None
+        self.errors = self._process.stderr.read()
+
+
 def in_phase(cluster: Cluster, namespace: str, phase: str) -> Callable[[], dict[str, Any] | None]:
     def probe() -> dict[str, Any] | None:
         body = get_model_deployment(cluster, namespace, NAME)
@@ -79,11 +116,8 @@ def test_kstatus_and_the_argo_cd_script_follow_a_rollout(
         stable = deploy_stable(cluster, namespace, NAME, v1, options, replicas=2)
         captured["serving"] = get_model_deployment(cluster, namespace, NAME)
         # The plugin follows the same rollout, as a script would.
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "modeldeploy.cli", f"--kubeconfig={cluster.kubeconfig}",
-             "-n", namespace, "status", NAME, "--watch", "-o", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        follower = Follower(cluster, namespace)
+        follower.wait_phase("Ready")
 
         paused = model_deployment(NAME, v2, "v2", options, replicas=2)
         paused["metadata"]["annotations"] = {"modeldeploy.io/paused": "true"}
@@ -93,6 +127,7 @@ def test_kstatus_and_the_argo_cd_script_follow_a_rollout(
         captured["paused"] = wait_for(
             in_phase(cluster, namespace, "Paused"), 120, "the rollout paused at its step"
         )
+        follower.wait_phase("Paused")
         apply_returning(cluster, namespace, model_deployment(NAME, v2, "v2", options, replicas=2))
 
         captured["ramping"] = wait_for(
@@ -106,15 +141,13 @@ def test_kstatus_and_the_argo_cd_script_follow_a_rollout(
         doomed = wait_new_revision(cluster, namespace, NAME, canary)
         assert wait_outcome(cluster, namespace, NAME, doomed)["phase"] == "RolledBack"
         captured["rolled back"] = get_model_deployment(cluster, namespace, NAME)
-        watcher.terminate()
-        followed, errors = watcher.communicate(timeout=30)
+        follower.wait_phase("RolledBack")
+        follower.stop()
 
-    documents = [json.loads(line) for line in followed.splitlines() if line.strip()]
-    phases = [d["status"].get("phase") for d in documents]
-    seen = [p for i, p in enumerate(phases) if i == 0 or p != phases[i - 1]]
-    assert {"Ready", "Paused", "Canary", "RolledBack"} <= set(seen), (seen, errors)
+    seen = follower.phases()
+    assert {"Ready", "Paused", "Canary", "RolledBack"} <= set(seen), (seen, follower.errors)
     assert seen[0] == "Ready" and seen[-1] == "RolledBack", seen
-    assert all(d["name"] == NAME and "effectiveRollout" in d for d in documents)
+    assert all(d["name"] == NAME and "effectiveRollout" in d for d in follower.documents)
 
     verdicts = dict(zip(captured, judged(list(captured.values())), strict=True))
     assert verdicts == {

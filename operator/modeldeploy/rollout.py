@@ -35,6 +35,7 @@ PHASE_DEGRADED = "Degraded"
 PHASE_FAILED = "Failed"
 PHASE_CANARY = "Canary"
 PHASE_PAUSED = "Paused"
+PHASE_AWAITING_APPROVAL = "AwaitingApproval"
 PHASE_ROLLED_BACK = "RolledBack"
 PHASES = (
     PHASE_PROGRESSING,
@@ -43,6 +44,7 @@ PHASES = (
     PHASE_FAILED,
     PHASE_CANARY,
     PHASE_PAUSED,
+    PHASE_AWAITING_APPROVAL,
     PHASE_ROLLED_BACK,
 )
 
@@ -530,6 +532,7 @@ def _canary(
             if (
                 not commands.paused
                 and paused_long_enough
+                and step.approval != "required"
                 and _advance(draft, steps, step_index, "checks passed")
             ):
                 return
@@ -550,7 +553,13 @@ def _canary(
     draft.replicas[draft.revision] = canary_n
     draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
     state["stepWeight"] = step.weight
-    draft.phase = PHASE_PAUSED if commands.paused else PHASE_CANARY
+    awaiting = step.approval == "required" and bool(state.get("stepReadyAt"))
+    if commands.paused:
+        draft.phase = PHASE_PAUSED
+    elif awaiting:
+        draft.phase = PHASE_AWAITING_APPROVAL
+    else:
+        draft.phase = PHASE_CANARY
     waiting = (
         ""
         if state.get("stepReadyAt")
@@ -560,6 +569,7 @@ def _canary(
         f"step {int(state['step']) + 1}/{len(steps)}: canary {draft.revision} ({version}) "
         f"at weight {step.weight}%"
         f"{waiting}{' (paused)' if commands.paused else ''}"
+        f"{'; awaiting approval: kubectl modeldeploy promote ' + draft.name if awaiting else ''}"
         f"{'' if rollout_spec.checks else f'; {UNGUARDED}'}"
     )
 
@@ -726,6 +736,7 @@ def _kstatus_conditions(phase: str, message: str) -> list[cond.ConditionUpdate]:
         PHASE_PROGRESSING: "NewReplicas",
         PHASE_CANARY: "CanaryProgressing",
         PHASE_PAUSED: "Paused",
+        PHASE_AWAITING_APPROVAL: "AwaitingApproval",
     }.get(phase)
     stalled = {PHASE_ROLLED_BACK: "RolledBack", PHASE_DEGRADED: "ReplicasUnavailable"}.get(phase)
     return [
@@ -747,10 +758,12 @@ def _kstatus_conditions(phase: str, message: str) -> list[cond.ConditionUpdate]:
 def _finish(
     draft: _Draft, status: dict[str, Any], generation: int | None, route_weight: int | None
 ) -> Decision:
-    was_paused = status.get("phase") == PHASE_PAUSED
-    if draft.phase == PHASE_PAUSED and not was_paused:
+    before = status.get("phase")
+    if draft.phase == PHASE_PAUSED and before != PHASE_PAUSED:
         draft.emit("Normal", "Paused", draft.message)
-    elif was_paused and draft.phase == PHASE_CANARY:
+    elif draft.phase == PHASE_AWAITING_APPROVAL and before != PHASE_AWAITING_APPROVAL:
+        draft.emit("Normal", "AwaitingApproval", draft.message)
+    elif before == PHASE_PAUSED and draft.phase == PHASE_CANARY:
         draft.emit("Normal", "Resumed", draft.message)
     stable = draft.stable
     if stable is not None:
@@ -776,7 +789,7 @@ def _finish(
     replicas = draft.spec.replicas
     stable_ready = draft.observed.ready(stable["revision"]) if stable else 0
     phase = draft.phase
-    ramping = phase in (PHASE_CANARY, PHASE_PAUSED) or (
+    ramping = phase in (PHASE_CANARY, PHASE_PAUSED, PHASE_AWAITING_APPROVAL) or (
         phase == PHASE_PROGRESSING and canary is not None
     )
     updates = [
@@ -792,6 +805,7 @@ def _finish(
             {
                 PHASE_CANARY: "CanaryProgressing",
                 PHASE_PAUSED: "Paused",
+                PHASE_AWAITING_APPROVAL: "AwaitingApproval",
                 PHASE_PROGRESSING: "NewReplicas",
                 PHASE_ROLLED_BACK: "RolledBack",
             }.get(phase, "Complete"),

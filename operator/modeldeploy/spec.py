@@ -442,6 +442,13 @@ class ServingSpec(ApiModel):
 class RolloutStep(ApiModel):
     weight: Annotated[int, Field(ge=1, le=100, description="Percent of traffic to the canary")]
     pause: Duration | None = None
+    approval: Annotated[
+        Literal["required"] | None,
+        Field(
+            description="required: the ramp holds at this step until `kubectl modeldeploy "
+            "promote`; checks keep running and a breach still rolls back"
+        ),
+    ] = None
 
 
 class HTTPRouteRef(ApiModel):

@@ -302,7 +302,12 @@ def test_the_policys_defaults_shape_the_rollout_and_a_change_waits_for_the_next(
 
     wait_for(promoted, 120, "v2 promoted under the policy it started with", interval=0.2)
     assert weights & {5, 10, 15} == set(), weights  # generation 2's steps never ran
-    assert status_of(cluster, namespace, NAME)["policy"] == {"name": policy, "generation": 2}
+    # With the rollout over, the policy of now shapes the next one.
+    wait_for(
+        lambda: status_of(cluster, namespace, NAME)["policy"] == {"name": policy, "generation": 2},
+        30,
+        "generation 2 named once the rollout is over",
+    )
 
 
 def test_a_change_that_breaks_a_policy_while_the_webhook_is_down_starts_nothing(
@@ -321,8 +326,20 @@ def test_a_change_that_breaks_a_policy_while_the_webhook_is_down_starts_nothing(
         policy = apply_policy(tier, rules={"maxStepWeight": 25})
         bold = model_deployment(trained, "v2", replicas=1, rollout={"stepWeights": [50]})
         apply_model_deployment(cluster, namespace, bold)
+        broken = model_deployment(rollout={"checks": [{"name": "q", "query": "rate(x[1m]",
+                                                        "max": 1}]})  # fmt: skip
+        broken["metadata"]["name"] = "broken"
+        apply_model_deployment(cluster, namespace, broken)
     finally:
         operator.restart()
+
+    # What got past admission is refused in status, in the words the webhook would have used.
+    def refused() -> dict[str, Any] | None:
+        current = status_of(cluster, namespace, "broken")
+        return current if current.get("phase") == "Failed" else None
+
+    said = wait_for(refused, 90, "the broken check refused in status")["message"]
+    assert said.startswith("spec.rollout.checks[0] (q): query is not valid PromQL"), said
 
     def violated() -> dict[str, Any] | None:
         body = get_model_deployment(cluster, namespace, NAME)

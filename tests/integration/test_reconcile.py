@@ -91,6 +91,9 @@ def test_model_deployment_serves_and_is_kept(
         "Ready": "True",
         "Progressing": "False",
         "Degraded": "False",
+        "Reconciling": "False",
+        "Stalled": "False",
+        "PolicyViolation": "False",
     }
 
     children = deployments(cluster, namespace)

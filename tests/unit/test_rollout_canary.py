@@ -618,3 +618,36 @@ def test_the_gateway_router_keeps_the_client_service_on_stable() -> None:
     ramping = sim.run_until(lambda d: d.weight > 0)
     assert ramping.client_revisions == ["r1"]
     assert ramping.replicas == {"r1": 4, "r2": 4}
+
+
+def test_an_approval_step_holds_until_promoted_while_checks_go_on() -> None:
+    steps = [{"weight": 10}, {"weight": 50, "approval": "required"}, {"weight": 80}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    waiting = sim.run_until(lambda d: d.status["phase"] == "AwaitingApproval")
+    assert waiting.weight == 50 and waiting.status["rollout"]["step"] == 1
+    assert "awaiting approval: kubectl modeldeploy promote m" in waiting.status["message"]
+    assert [e.reason for e in waiting.events].count("AwaitingApproval") == 1
+    reconciling = next(c for c in waiting.status["conditions"] if c["type"] == "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "AwaitingApproval")
+    # Time and passing checks do not move it on.
+    for _ in range(30):
+        held = sim.step(seconds=10)
+        assert held.status["phase"] == "AwaitingApproval" and held.weight == 50
+        assert not held.events
+    # A promote moves it one step; the next step needs no approval.
+    promote = read_commands({"modeldeploy.io/promote": "step@1"}, sim.status)
+    moved = sim.step(commands=promote)
+    assert moved.status["rollout"]["step"] == 2
+    assert sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+
+
+def test_a_breach_while_awaiting_approval_still_rolls_back() -> None:
+    steps = [{"weight": 25, "approval": "required"}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    sim.run_until(lambda d: d.status["phase"] == "AwaitingApproval")
+    rolled_back = sim.step(verdict=FAIL)
+    assert rolled_back.status["phase"] == "RolledBack"
