@@ -51,6 +51,10 @@ class NodeLayout:
         return self.root / "kubelet"
 
     @property
+    def ipam_dir(self) -> Path:
+        return self.root / "cni-ipam"
+
+    @property
     def pod_logs(self) -> Path:
         return self.root / "pod-logs"
 
@@ -127,8 +131,12 @@ def containerd_config(layout: NodeLayout, sandbox_image: str) -> str:
     )
 
 
-def cni_config() -> dict[str, Any]:
-    """One bridge for every pod; no masquerading, since no packet may leave the namespace."""
+def cni_config(layout: NodeLayout) -> dict[str, Any]:
+    """One bridge for every pod; no masquerading, since no packet may leave the namespace.
+
+    The addresses handed out are kept under the node's own state, which its teardown removes:
+    host-local's default, /var/lib/cni/networks, is the machine's, and pods ended by removing
+    their cgroups never give their addresses back, so it would fill up over many clusters."""
     return {
         "cniVersion": "1.0.0",
         "name": "modeldeploy",
@@ -143,6 +151,7 @@ def cni_config() -> dict[str, Any]:
                     "type": "host-local",
                     "ranges": [[{"subnet": POD_CIDR}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(layout.ipam_dir),
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -228,7 +237,7 @@ def write_node_config(layout: NodeLayout, pki: ClusterPKI, sandbox_image: str) -
 
     layout.create()
     (layout.config_dir / "containerd.toml").write_text(containerd_config(layout, sandbox_image))
-    (layout.cni_conf_dir / "10-modeldeploy.conflist").write_text(json.dumps(cni_config()))
+    (layout.cni_conf_dir / "10-modeldeploy.conflist").write_text(json.dumps(cni_config(layout)))
     resolv = layout.config_dir / "resolv.conf"
     resolv.write_text("# The local cluster has no DNS server.\noptions ndots:1\n")
     (layout.config_dir / "kubelet.yaml").write_text(

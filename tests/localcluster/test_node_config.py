@@ -27,9 +27,11 @@ def test_containerd_runs_runc_under_cgroupfs_without_raising_oom_priority() -> N
 
 
 def test_pods_share_one_bridge_and_nothing_is_masqueraded() -> None:
-    bridge = node.cni_config()["plugins"][0]
+    bridge = node.cni_config(LAYOUT)["plugins"][0]
     assert bridge["type"] == "bridge" and bridge["ipMasq"] is False
     assert bridge["ipam"]["ranges"] == [[{"subnet": POD_CIDR}]]
+    # Addresses are handed out from the node's own state, which its teardown removes.
+    assert bridge["ipam"]["dataDir"] == str(LAYOUT.root / "cni-ipam")
 
 
 def test_kubelet_uses_its_own_cgroup_root_on_cgroup_v1(tmp_path: Path) -> None:
