@@ -169,6 +169,7 @@ class Reconciler:
         except InvalidSpec as error:
             return self._refuse(body, status, "InvalidSpec", str(error), now)
         model_spec = governed.spec
+        asked_for = revision
         if governed.blocked:
             served = served_spec(status)
             if served is None:
@@ -206,6 +207,8 @@ class Reconciler:
         )
 
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
+        # Blocked, the decision was taken for what serves; status still names what is asked.
+        new_status["revision"] = asked_for
         # The decision is recorded before it is carried out: if the record loses to a newer
         # write, nothing is done on a stale view; if the operator dies after it, the next
         # reconcile carries out the same decision from the status.

@@ -356,6 +356,7 @@ def test_a_change_that_breaks_a_policy_while_the_webhook_is_down_starts_nothing(
         in (current["message"])
     )
     assert current["stable"]["revision"] == stable and current.get("canary") is None
+    assert current["revision"] != stable  # the revision asked for, which does not start
     ready = next(c for c in current["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True"
     deployments = cluster.apps.list_namespaced_deployment(namespace).items
