@@ -164,9 +164,8 @@ class Reconciler:
         labels = self.namespace_labels.labels(namespace)
         current_policy = select_policy(self.policies.all(), labels)
         try:
-            own = load_spec(raw_spec)
-            revision = compute_revision(name, own)
-            governed = govern(raw_spec, revision, status, current_policy, own)
+            revision = compute_revision(name, load_spec(raw_spec))
+            governed = govern(raw_spec, revision, status, current_policy)
         except InvalidSpec as error:
             return self._refuse(body, status, "InvalidSpec", str(error), now)
         model_spec = governed.spec
