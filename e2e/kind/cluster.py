@@ -21,10 +21,10 @@ from pathlib import Path
 from e2e.localcluster import addons, gateway_api, images, procs
 from e2e.localcluster import prometheus as prom
 from e2e.localcluster.binaries import find_bin_dir, find_go_binaries, go_binary
+from e2e.localcluster.forward import forward_argv
 from e2e.localcluster.kubeconfig import run_kubectl
 from e2e.localcluster.netns import NetworkNamespace
 from e2e.localcluster.ports import free_ports
-from e2e.localcluster.rest import insecure_get, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("kind-config.yaml")
@@ -172,18 +172,10 @@ class KindCluster:
         self._forward("forward-model-store", model_store_port,
                       addons.MODEL_STORE_SERVICE_IP, addons.MODEL_STORE_PORT)  # fmt: skip
         self.prometheus.wait_ready(START_TIMEOUT_S)
-        wait_for(
-            "the model store",
-            lambda: insecure_get(f"{self.model_store_url}/moto-api/").status_code == 200,
-            START_TIMEOUT_S,
-            interval_s=0.5,
-        )
+        addons.wait_model_store(self.model_store_url, START_TIMEOUT_S)
 
     def _forward(self, name: str, port: int, host: str, target_port: int) -> None:
-        argv = [
-            sys.executable, "-m", "e2e.localcluster.forward", f"--listen=127.0.0.1:{port}",
-            f"--netns={self.netns.path}", f"--target={host}:{target_port}",
-        ]  # fmt: skip
+        argv = forward_argv(port, self.netns.path, host, target_port)
         _, record = procs.spawn(name, argv, self.state_dir / "logs" / f"{name}.log", cwd=REPO_ROOT)
         record.save(self.state_dir / f"{name}.json")
 

@@ -11,7 +11,10 @@ unsigned requests even to public objects.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from e2e.localcluster.rest import insecure_get, wait_for
 
 DNS_SERVICE_IP = "10.0.0.10"
 MODEL_STORE_NAMESPACE = "model-store"
@@ -195,3 +198,16 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+def wait_model_store(
+    url: str, timeout_s: float, abort: Callable[[], str | None] = lambda: None
+) -> None:
+    """Waits until the model store answers at `url` (its forwarder on the host)."""
+    wait_for(
+        "the model store",
+        lambda: insecure_get(f"{url}/moto-api/").status_code == 200,
+        timeout_s,
+        interval_s=0.2,
+        abort=abort,
+    )

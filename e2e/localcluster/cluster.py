@@ -9,7 +9,6 @@ import concurrent.futures
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 from e2e.localcluster import addons, control_plane, gateway_api, images, node, pki, procs
 from e2e.localcluster import prometheus as prom
 from e2e.localcluster.binaries import find_bin_dir, find_go_binaries
+from e2e.localcluster.forward import forward_argv
 from e2e.localcluster.kubeconfig import run_kubectl, write_kubeconfig
 from e2e.localcluster.logs import collect_logs
 from e2e.localcluster.netns import NODE_IP, NetworkNamespace
@@ -310,13 +310,8 @@ class LocalCluster:
                 addons.MODEL_STORE_PORT,
             )
             self._wait_prometheus(timeout)
-            store = f"{record.model_store_url}/moto-api/"
-            wait_for(
-                "the model store",
-                lambda: insecure_get(store).status_code == 200,
-                timeout,
-                interval_s=0.2,
-                abort=self._exited("forward-model-store"),
+            addons.wait_model_store(
+                record.model_store_url, timeout, abort=self._exited("forward-model-store")
             )
             wait_for(
                 "CoreDNS",
@@ -330,16 +325,7 @@ class LocalCluster:
             api.close()
 
     def _spawn_forward(self, name: str, port: int, host: str, target_port: int) -> None:
-        assert self.netns is not None
-        argv = [
-            sys.executable,
-            "-m",
-            "e2e.localcluster.forward",
-            f"--listen=127.0.0.1:{port}",
-            f"--netns={self.netns.path}",
-            f"--target={host}:{target_port}",
-        ]
-        self._spawn(name, argv, cwd=REPO_ROOT)
+        self._spawn(name, forward_argv(port, self.netns.path, host, target_port), cwd=REPO_ROOT)
 
     def _wait_node_ready(self, api: ApiRest, netns: NetworkNamespace, timeout: float) -> None:
         record = self.record

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from e2e.localcluster.netns import enter
@@ -57,6 +58,18 @@ async def _serve(listener: socket.socket, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+
+
+def forward_argv(port: int, netns: Path, host: str, target_port: int) -> list[str]:
+    """The command that forwards 127.0.0.1:`port` to `host`:`target_port` inside `netns`."""
+    return [
+        sys.executable,
+        "-m",
+        "e2e.localcluster.forward",
+        f"--listen=127.0.0.1:{port}",
+        f"--netns={netns}",
+        f"--target={host}:{target_port}",
+    ]
 
 
 def _address(text: str) -> tuple[str, int]:

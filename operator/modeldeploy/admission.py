@@ -34,9 +34,9 @@ def refusal_for_model_deployment(
     meta = obj.get("metadata") or {}
     raw = dict(obj.get("spec") or {})
     try:
-        revision = compute_revision(str(meta.get("name", "")), load_spec(raw))
-        current = select_policy(policies, namespace_labels)
-        governed = govern(raw, revision, {}, current)
+        own = load_spec(raw)
+        revision = compute_revision(str(meta.get("name", "")), own)
+        governed = govern(raw, revision, {}, select_policy(policies, namespace_labels), own)
     except InvalidSpec as error:
         return f"{KIND} {meta.get('name')}: {error}"
     if governed.violations:

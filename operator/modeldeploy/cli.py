@@ -155,8 +155,13 @@ def status_document(body: dict[str, Any], policy_body: dict[str, Any] | None) ->
     }
 
 
-def _render(api: client.CustomObjectsApi, body: dict[str, Any], output: str) -> str:
-    policy_body = _policy_of(api, body)
+PolicyCache = dict[tuple[str, int], dict[str, Any] | None]
+
+
+def _render(
+    api: client.CustomObjectsApi, body: dict[str, Any], output: str, policies: PolicyCache
+) -> str:
+    policy_body = _policy_of(api, body, policies)
     if output == "json":
         return json.dumps(status_document(body, policy_body), sort_keys=True)
     return format_status(body, policy_body)
@@ -166,7 +171,9 @@ def _status(
     api: client.CustomObjectsApi, namespace: str, name: str, follow: bool, output: str
 ) -> int:
     body: Any = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    last = _render(api, dict(body), output)
+    # A watch prints at every change; the policy is read again only when its generation moves.
+    policies: PolicyCache = {}
+    last = _render(api, dict(body), output, policies)
     print(last, flush=True)
     if not follow:
         return 0
@@ -184,7 +191,7 @@ def _status(
             if event["type"] == "DELETED":
                 print(f"modeldeployment {namespace}/{name} was deleted", file=sys.stderr)
                 return 0
-            text = _render(api, dict(event["object"]), output)
+            text = _render(api, dict(event["object"]), output, policies)
             if text != last:
                 if output == "text":
                     print(f"\n--- {datetime.now().strftime('%H:%M:%S')}")
@@ -195,15 +202,20 @@ def _status(
     return 0
 
 
-def _policy_of(api: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any] | None:
+def _policy_of(
+    api: client.CustomObjectsApi, body: dict[str, Any], policies: PolicyCache
+) -> dict[str, Any] | None:
     named = (body.get("status") or {}).get("policy")
     if not named:
         return None
-    try:
-        found: Any = api.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, named["name"])
-    except ApiException:
-        return None  # gone since, or not readable: the spec's own rollout is shown
-    return dict(found)
+    key = (str(named["name"]), int(named.get("generation") or 0))
+    if key not in policies:
+        try:
+            found: Any = api.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, key[0])
+            policies[key] = dict(found)
+        except ApiException:
+            policies[key] = None  # gone, or not readable: the spec's own rollout is shown
+    return policies[key]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,15 +46,10 @@ class Notifier:
             threading.Thread(target=self._work, name=f"notify-{i}", daemon=True)
             for i in range(workers)
         ]
-        self._started = False
-        self._lock = threading.Lock()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, targets: list[Target], message: dict[str, Any]) -> None:
-        with self._lock:
-            if not self._started:
-                for thread in self._threads:
-                    thread.start()
-                self._started = True
         for target in targets:
             try:
                 self._queue.put_nowait(_Delivery(target, message))

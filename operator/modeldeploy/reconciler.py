@@ -164,8 +164,9 @@ class Reconciler:
         labels = self.namespace_labels.labels(namespace)
         current_policy = select_policy(self.policies.all(), labels)
         try:
-            revision = compute_revision(name, load_spec(raw_spec))
-            governed = govern(raw_spec, revision, status, current_policy)
+            own = load_spec(raw_spec)
+            revision = compute_revision(name, own)
+            governed = govern(raw_spec, revision, status, current_policy, own)
         except InvalidSpec as error:
             return self._refuse(body, status, "InvalidSpec", str(error), now)
         model_spec = governed.spec

@@ -729,30 +729,16 @@ def _filling(draft: _Draft, stable_ready: int) -> str | None:
     return str(previous["revision"])
 
 
-def _kstatus_conditions(phase: str, message: str) -> list[cond.ConditionUpdate]:
-    """Reconciling while the spec's revision is on its way, Stalled when it will not arrive
-    without a person (rolled back, replicas unavailable past the deadline)."""
-    reconciling = {
-        PHASE_PROGRESSING: "NewReplicas",
-        PHASE_CANARY: "CanaryProgressing",
-        PHASE_PAUSED: "Paused",
-        PHASE_AWAITING_APPROVAL: "AwaitingApproval",
-    }.get(phase)
-    stalled = {PHASE_ROLLED_BACK: "RolledBack", PHASE_DEGRADED: "ReplicasUnavailable"}.get(phase)
-    return [
-        cond.ConditionUpdate(
-            cond.RECONCILING,
-            "True" if reconciling else "False",
-            reconciling or "Complete",
-            message if reconciling else "",
-        ),
-        cond.ConditionUpdate(
-            cond.STALLED,
-            "True" if stalled else "False",
-            stalled or "AsExpected",
-            message if stalled else "",
-        ),
-    ]
+# Phases on the way to the spec's revision, and those that will not reach it without a person
+# (rolled back, replicas unavailable past the deadline): the reasons of the conditions that
+# say so, Progressing and kstatus' Reconciling, Degraded and kstatus' Stalled.
+_ON_THE_WAY = {
+    PHASE_PROGRESSING: "NewReplicas",
+    PHASE_CANARY: "CanaryProgressing",
+    PHASE_PAUSED: "Paused",
+    PHASE_AWAITING_APPROVAL: "AwaitingApproval",
+}
+_STUCK = {PHASE_DEGRADED: "ReplicasUnavailable", PHASE_ROLLED_BACK: "RolledBack"}
 
 
 def _finish(
@@ -802,24 +788,24 @@ def _finish(
         cond.ConditionUpdate(
             cond.PROGRESSING,
             "True" if ramping or phase == PHASE_PROGRESSING else "False",
-            {
-                PHASE_CANARY: "CanaryProgressing",
-                PHASE_PAUSED: "Paused",
-                PHASE_AWAITING_APPROVAL: "AwaitingApproval",
-                PHASE_PROGRESSING: "NewReplicas",
-                PHASE_ROLLED_BACK: "RolledBack",
-            }.get(phase, "Complete"),
+            {**_ON_THE_WAY, PHASE_ROLLED_BACK: "RolledBack"}.get(phase, "Complete"),
             draft.message,
         ),
         cond.ConditionUpdate(
-            cond.DEGRADED,
-            "True" if phase in (PHASE_DEGRADED, PHASE_ROLLED_BACK) else "False",
-            {PHASE_DEGRADED: "ReplicasUnavailable", PHASE_ROLLED_BACK: "RolledBack"}.get(
-                phase, "AsExpected"
-            ),
-            draft.message if phase in (PHASE_DEGRADED, PHASE_ROLLED_BACK) else "",
+            cond.RECONCILING,
+            "True" if phase in _ON_THE_WAY else "False",
+            _ON_THE_WAY.get(phase, "Complete"),
+            draft.message if phase in _ON_THE_WAY else "",
         ),
-        *_kstatus_conditions(phase, draft.message),
+        *(
+            cond.ConditionUpdate(
+                kind,
+                "True" if phase in _STUCK else "False",
+                _STUCK.get(phase, "AsExpected"),
+                draft.message if phase in _STUCK else "",
+            )
+            for kind in (cond.DEGRADED, cond.STALLED)
+        ),
     ]
     new_status: dict[str, Any] = {
         "observedGeneration": generation,

@@ -629,14 +629,7 @@ class SecretKeySource(ApiModel):
 
 class WebhookTarget(ApiModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.url) != has(self.urlFrom)",
-                    "message": "set exactly one of url and urlFrom",
-                }
-            ]
-        }
+        json_schema_extra={"x-kubernetes-validations": [_exactly_one("url", "urlFrom")]}
     )
 
     url: Annotated[str | None, Field(pattern=r"^https?://.+$", max_length=2048)] = None
@@ -645,8 +638,8 @@ class WebhookTarget(ApiModel):
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookTarget:
-        if (self.url is None) == (self.url_from is None):
-            raise ValueError("set exactly one of url and urlFrom")
+        if _count_set(self, ("url", "url_from")) != 1:
+            raise ValueError("exactly one of url, urlFrom must be set")
         return self
 
 

@@ -232,7 +232,8 @@ def test_a_check_that_could_never_run_is_refused_at_kubectl_apply(
          "spec.defaults.rollout.checks[0] (q): query is not valid PromQL"),
         ({"defaults": {"rollout": {"stepWeights": [50, 10]}}}, "stepWeights must rise"),
         ({"rules": {"minInterval": "soon"}}, "spec.rules.minInterval"),
-        ({"notifications": [{"name": "team", "webhook": {}}]}, "exactly one of url and urlFrom"),
+        ({"notifications": [{"name": "team", "webhook": {}}]},
+         "exactly one of url, urlFrom must be set"),
     ],
 )  # fmt: skip
 def test_an_invalid_policy_is_refused_at_kubectl_apply(

@@ -49,20 +49,27 @@ def _in_flight_snapshot(status: dict[str, Any], revision: str) -> PolicySnapshot
 
 
 def govern(
-    raw_spec: dict[str, Any], revision: str, status: dict[str, Any], current: Policy | None
+    raw_spec: dict[str, Any],
+    revision: str,
+    status: dict[str, Any],
+    current: Policy | None,
+    own: ModelDeploymentSpec | None = None,
 ) -> Governed:
-    """Raises InvalidSpec when the spec, with the defaults under it, cannot be run."""
+    """Raises InvalidSpec when the spec, with the defaults under it, cannot be run. `own`, the
+    spec already read from `raw_spec`, is used as it is where no defaults change it."""
+    own = own or load_spec(raw_spec)
     pinned = _in_flight_snapshot(status, revision)
     if pinned is not None:
         governing: PolicySnapshot | None = pinned
     elif current is not None and current.problem is not None:
         # A policy the operator cannot read still claims the namespace: nothing new starts.
         snapshot = PolicySnapshot(name=current.name, generation=current.generation)
-        return Governed(load_spec(raw_spec), snapshot, False, [current.problem])
+        return Governed(own, snapshot, False, [current.problem])
     else:
         governing = current.snapshot() if current is not None else None
     defaults = governing.defaults if governing is not None else None
-    model_spec = load_spec(apply_defaults(raw_spec, defaults))
+    merged = apply_defaults(raw_spec, defaults)
+    model_spec = own if merged is raw_spec else load_spec(merged)
     found: list[str] = []
     if governing is not None and governing.name is not None:
         default_checks = defaults.rollout.checks if defaults and defaults.rollout else None
