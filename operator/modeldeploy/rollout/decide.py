@@ -1,0 +1,70 @@
+"""The one entry point: (spec, revision, status, world, checks, now) → what should be."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from modeldeploy.commands import Commands
+from modeldeploy.observed import Observed
+from modeldeploy.rollout.outcome import finish
+from modeldeploy.rollout.state import Analysis, Decision, Draft
+from modeldeploy.rollout.strategy import strategy_for
+from modeldeploy.rollout.transitions import (
+    first_deploy,
+    hold_rolled_back,
+    steady,
+    supersede_if_stale,
+)
+from modeldeploy.rollout.undo import handle_retry, handle_undo, keep_previous
+from modeldeploy.spec import ModelDeploymentSpec
+from modeldeploy.traffic.factory import router_for
+
+
+def decide(
+    name: str,
+    model_spec: ModelDeploymentSpec,
+    revision: str,
+    status: dict[str, Any],
+    observed: Observed,
+    now: datetime,
+    generation: int | None,
+    commands: Commands | None = None,
+    analysis: Analysis | None = None,
+    route_weight: int | None = None,
+) -> Decision:
+    commands = commands or Commands()
+    draft = Draft(
+        name=name,
+        spec=model_spec,
+        revision=revision,
+        observed=observed,
+        now=now,
+        stable=status.get("stable"),
+        previous=status.get("previous"),
+        rollout=status.get("rollout"),
+        rolled_back=status.get("rolledBack"),
+        history=list(status.get("history") or []),
+        handled=dict(status.get("handledCommands") or {}),
+        checks=list(status.get("checks") or []),
+        promoted_at=status.get("promotedAt"),
+        router=router_for(model_spec.rollout.traffic if model_spec.rollout else None),
+    )
+    handle_undo(draft, commands)
+    handle_retry(draft, commands)
+
+    if draft.stable is None:
+        first_deploy(draft)
+    elif draft.rolled_back is not None and draft.rolled_back["revision"] == revision:
+        supersede_if_stale(draft)
+        hold_rolled_back(draft)
+    elif draft.stable["revision"] == revision:
+        supersede_if_stale(draft, reason="the spec went back to the stable revision")
+        steady(draft)
+    else:
+        supersede_if_stale(draft)
+        strategy_for(model_spec).progress(draft, commands, analysis)
+
+    keep_previous(draft)
+    draft.handled.update(commands.tokens)
+    return finish(draft, status, generation, route_weight)

@@ -1,0 +1,181 @@
+"""What the state machine works on: phases, the decision it returns, the draft it builds, and
+the clock and duration helpers every strategy shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from modeldeploy import names
+from modeldeploy.observed import Observed
+from modeldeploy.spec import (
+    ModelDeploymentSpec,
+    RolloutSpec,
+    RolloutStep,
+    parse_duration,
+    revision_source,
+)
+from modeldeploy.traffic.base import Router
+
+PHASE_PROGRESSING = "Progressing"
+PHASE_READY = "Ready"
+PHASE_DEGRADED = "Degraded"
+PHASE_FAILED = "Failed"
+PHASE_CANARY = "Canary"
+PHASE_PAUSED = "Paused"
+PHASE_AWAITING_APPROVAL = "AwaitingApproval"
+PHASE_ROLLED_BACK = "RolledBack"
+PHASES = (
+    PHASE_PROGRESSING,
+    PHASE_READY,
+    PHASE_DEGRADED,
+    PHASE_FAILED,
+    PHASE_CANARY,
+    PHASE_PAUSED,
+    PHASE_AWAITING_APPROVAL,
+    PHASE_ROLLED_BACK,
+)
+
+# Verdicts of one analysis run, as the analysis package names them.
+PASS, FAIL, INCONCLUSIVE, ERROR = "Pass", "Fail", "Inconclusive", "Error"
+
+DEFAULT_SCALE_DOWN_DELAY_S = 30.0
+DEFAULT_STEP_WEIGHTS = (10, 50)
+HISTORY_LENGTH = 10
+UNGUARDED = "unguarded: no checks configured, every step advances on time alone"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The outcome of running the checks once, handed in by the shell."""
+
+    verdict: str
+    results: list[dict[str, Any]]
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    replicas: dict[str, int]
+    """Revision → replicas of its Deployment. Revisions not named here are deleted."""
+    stable_revision: str | None
+    canary_revision: str | None
+    weight: int
+    """Percent of traffic the router must send to the canary."""
+    client_revisions: list[str]
+    """The revisions whose pods the client Service sends to."""
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Revision → the spec snapshot its Deployment is rendered from."""
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime(TIME_FORMAT)
+
+
+def parse_stamp(stamp: str, tz: tzinfo | None) -> datetime:
+    return datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=tz)
+
+
+def seconds_since(stamp: str | None, now: datetime) -> float:
+    if not stamp:
+        return float("inf")
+    return (now - parse_stamp(stamp, now.tzinfo)).total_seconds()
+
+
+def resolved_steps(rollout: RolloutSpec) -> list[RolloutStep]:
+    steps = rollout.resolved_steps()
+    return steps or [RolloutStep(weight=w) for w in DEFAULT_STEP_WEIGHTS]
+
+
+def scale_down_delay_s(spec: ModelDeploymentSpec) -> float:
+    return (
+        parse_duration(spec.rollout.scale_down_delay)
+        if spec.rollout
+        else DEFAULT_SCALE_DOWN_DELAY_S
+    )
+
+
+def rollback_window_s(spec: ModelDeploymentSpec) -> float:
+    return parse_duration(spec.rollout.rollback_window) if spec.rollout else 600.0
+
+
+def progress_deadline_s(spec: ModelDeploymentSpec) -> float:
+    if spec.rollout is not None:
+        return parse_duration(spec.rollout.progress_deadline)
+    return max(600.0, parse_duration(spec.serving.startup_timeout) * 2)
+
+
+@dataclass
+class Draft:
+    """The decision under construction; only `decide` and its helpers touch it."""
+
+    name: str
+    spec: ModelDeploymentSpec
+    revision: str
+    observed: Observed
+    now: datetime
+    stable: dict[str, Any] | None
+    previous: dict[str, Any] | None
+    rollout: dict[str, Any] | None
+    rolled_back: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    handled: dict[str, str]
+    checks: list[dict[str, Any]]
+    promoted_at: str | None
+    router: Router
+    replicas: dict[str, int] = field(default_factory=dict)
+    weight: int = 0
+    phase: str = PHASE_READY
+    message: str = ""
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def now_iso(self) -> str:
+        return iso(self.now)
+
+    def revision_status(self, revision: str, version: str, replicas: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "revision": revision,
+            "version": version,
+            "deployment": names.deployment_name(self.name, revision),
+            "replicas": replicas,
+            "readyReplicas": self.observed.ready(revision),
+        }
+        source = self.source_of(revision)
+        if source is not None:
+            entry["source"] = source
+        return entry
+
+    def source_of(self, revision: str) -> dict[str, Any] | None:
+        """The spec snapshot that shaped `revision`: the spec's own for its revision, else the
+        one recorded with the track that runs it."""
+        if revision == self.revision:
+            return revision_source(self.spec)
+        for track in (self.stable, self.previous):
+            if track is not None and track.get("revision") == revision and track.get("source"):
+                return dict(track["source"])
+        return None
+
+    def emit(self, event_type: str, reason: str, message: str) -> None:
+        self.events.append(Event(event_type, reason, message))
+
+    def record(self, revision: str, version: str, outcome: str, reason: str) -> None:
+        entry = {
+            "revision": revision,
+            "version": version,
+            "outcome": outcome,
+            "reason": reason,
+            "at": self.now_iso,
+        }
+        self.history = [entry, *self.history][:HISTORY_LENGTH]

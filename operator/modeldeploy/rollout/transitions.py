@@ -1,0 +1,144 @@
+"""Moves every strategy shares: the first deploy, serving the stable revision, holding a rolled
+back revision, dropping a superseded rollout, rolling back and promoting."""
+
+from __future__ import annotations
+
+from modeldeploy.rollout.state import (
+    PHASE_DEGRADED,
+    PHASE_PROGRESSING,
+    PHASE_READY,
+    PHASE_ROLLED_BACK,
+    Draft,
+    progress_deadline_s,
+    seconds_since,
+)
+
+
+def first_deploy(draft: Draft) -> None:
+    """No stable revision yet: the spec's revision becomes stable once all replicas are Ready."""
+    replicas = draft.spec.replicas
+    draft.replicas[draft.revision] = replicas
+    ready = draft.observed.ready(draft.revision)
+    if draft.revision in draft.observed.deployments and ready >= replicas:
+        draft.stable = draft.revision_status(draft.revision, draft.spec.model.version, replicas)
+        draft.stable["since"] = draft.now_iso
+        draft.emit(
+            "Normal", "Deployed", f"revision {draft.revision} ({draft.spec.model.version}) is Ready"
+        )
+        draft.record(draft.revision, draft.spec.model.version, "Deployed", "first deploy")
+        steady(draft)
+        return
+    draft.phase = PHASE_PROGRESSING
+    draft.message = f"first deploy: {ready}/{replicas} replicas of {draft.revision} ready"
+
+
+def steady(draft: Draft) -> None:
+    assert draft.stable is not None
+    replicas = draft.spec.replicas
+    revision = draft.stable["revision"]
+    since = draft.stable.get("since")
+    if draft.stable.get("replicas") != replicas:
+        since = draft.now_iso  # a scale change restarts the clock on becoming Ready
+    draft.stable = {
+        **draft.revision_status(revision, draft.stable["version"], replicas),
+        "since": since,
+    }
+    draft.replicas[revision] = replicas
+    if draft.rolled_back is not None and draft.rolled_back["revision"] != draft.revision:
+        draft.rolled_back = None  # the spec moved on from the revision that failed
+    stable_phase(draft)
+
+
+def stable_phase(draft: Draft) -> None:
+    assert draft.stable is not None
+    replicas = draft.spec.replicas
+    ready = draft.observed.ready(draft.stable["revision"])
+    stable = draft.stable
+    text = f"{ready}/{replicas} replicas of {stable['revision']} ({stable['version']}) ready"
+    if ready >= replicas:
+        draft.phase, draft.message = PHASE_READY, text
+    elif seconds_since(draft.stable.get("since"), draft.now) < progress_deadline_s(draft.spec):
+        draft.phase, draft.message = PHASE_PROGRESSING, text
+    else:
+        draft.phase, draft.message = PHASE_DEGRADED, text
+
+
+def hold_rolled_back(draft: Draft) -> None:
+    """The spec still asks for a revision that was rolled back: serve stable, keep the canary's
+    Deployment at zero for inspection, and wait for a new spec or a retry."""
+    assert draft.stable is not None and draft.rolled_back is not None
+    steady(draft)
+    draft.replicas[draft.rolled_back["revision"]] = 0
+    ready = draft.observed.ready(draft.stable["revision"])
+    draft.phase = PHASE_ROLLED_BACK
+    failed = draft.rolled_back
+    draft.message = (
+        f"revision {failed['revision']} ({failed['version']}) was rolled back: "
+        f"{failed['reason']}; serving {draft.stable['revision']} "
+        f"({draft.stable['version']}), {ready}/{draft.spec.replicas} ready"
+    )
+
+
+def supersede_if_stale(draft: Draft, reason: str | None = None) -> None:
+    """A canary of a revision the spec no longer asks for is dropped."""
+    if draft.rollout is None or draft.rollout["revision"] == draft.revision:
+        return
+    old = draft.rollout
+    why = reason or f"the spec now asks for revision {draft.revision}"
+    draft.emit(
+        "Normal", "Superseded", f"canary {old['revision']} ({old.get('version')}) dropped: {why}"
+    )
+    draft.record(old["revision"], old.get("version", ""), "Superseded", why)
+    draft.rollout = None
+    draft.checks = []
+
+
+def roll_back(draft: Draft, reason: str, *, cause: str) -> None:
+    """Weight 0 and the canary scaled to zero in this very decision; stable back to full size."""
+    assert draft.stable is not None
+    state = draft.rollout or {}
+    version = state.get("version", draft.spec.model.version)
+    draft.replicas[draft.stable["revision"]] = draft.spec.replicas
+    draft.replicas[draft.revision] = 0
+    draft.weight = 0
+    draft.rolled_back = {
+        "revision": draft.revision,
+        "version": version,
+        "reason": reason,
+        "at": draft.now_iso,
+        "cause": cause,
+    }
+    draft.rollout = None
+    draft.emit(
+        "Warning", "RolledBack", f"canary {draft.revision} ({version}) rolled back: {reason}"
+    )
+    draft.record(draft.revision, version, "RolledBack", reason)
+    draft.phase = PHASE_ROLLED_BACK
+    draft.message = f"revision {draft.revision} ({version}) was rolled back: {reason}"
+    draft.stable = {**draft.stable, "replicas": draft.spec.replicas, "since": draft.now_iso}
+
+
+def promote(draft: Draft, why: str) -> None:
+    """The canary's Deployment becomes stable as it is: its pods, model loaded, keep running."""
+    assert draft.stable is not None
+    version = draft.spec.model.version
+    old = draft.stable
+    running = draft.observed.deployments.get(old["revision"])
+    warm_replicas = running.replicas if running is not None else old.get("replicas", 0)
+    draft.previous = {**old, "replicas": warm_replicas}
+    draft.stable = {
+        **draft.revision_status(draft.revision, version, draft.spec.replicas),
+        "since": draft.now_iso,
+    }
+    draft.promoted_at = draft.now_iso
+    draft.rollout = None
+    draft.replicas[draft.revision] = draft.spec.replicas
+    draft.weight = 0
+    draft.emit(
+        "Normal",
+        "Promoted",
+        f"revision {draft.revision} ({version}) promoted, {why}; "
+        f"{old['revision']} ({old['version']}) is kept for undo",
+    )
+    draft.record(draft.revision, version, "Promoted", why)
+    stable_phase(draft)
