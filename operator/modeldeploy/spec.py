@@ -547,6 +547,87 @@ class CheckSpec(ApiModel):
         return self
 
 
+# Any JSON value, kept as it is (the tensor data of a smoke request).
+JsonValue = Annotated[Any, Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
+
+
+class SmokeInput(ApiModel):
+    """One input tensor of a smoke request, as an Open Inference Protocol infer body names it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=8)]
+    datatype: TensorDatatype
+    data: Annotated[list[JsonValue], Field(min_length=1, max_length=4096)]
+
+
+class SmokeExpectation(ApiModel):
+    """What one output must hold: numbers (within `tolerance`) or labels, element by element."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [_exactly_one("values", "labels")]}
+    )
+
+    output: Annotated[
+        str | None,
+        Field(min_length=1, max_length=128, description="Output to compare; the first if unset"),
+    ] = None
+    values: Annotated[list[float] | None, Field(min_length=1, max_length=4096)] = None
+    labels: Annotated[
+        list[Annotated[str, Field(max_length=256)]] | None, Field(min_length=1, max_length=4096)
+    ] = None
+    tolerance: Annotated[
+        float,
+        Field(ge=0, description="Largest allowed absolute difference of each value; 0 = exact"),
+    ] = 0.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SmokeExpectation:
+        if _count_set(self, ("values", "labels")) != 1:
+            raise ValueError("smoke expectation: exactly one of values, labels must be set")
+        return self
+
+
+class SmokeRequest(ApiModel):
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    inputs: Annotated[list[SmokeInput], Field(min_length=1, max_length=16)]
+    expect: SmokeExpectation
+
+
+class SmokeRequestsSource(ApiModel):
+    config_map_key_ref: KeySelector = Field(
+        description="A key holding a YAML or JSON list of smoke requests"
+    )
+
+
+class SmokeTestSpec(ApiModel):
+    """Golden requests sent to the new revision's pods once they are Ready, before any client
+    traffic reaches it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.requests) || has(self.requestsFrom)",
+                    "message": "a smoke test needs requests or requestsFrom",
+                }
+            ]
+        }
+    )
+
+    requests: Annotated[list[SmokeRequest] | None, Field(min_length=1, max_length=64)] = None
+    requests_from: SmokeRequestsSource | None = None
+    pass_ratio: Annotated[
+        float, Field(gt=0, le=1, description="Share of requests that must pass; 1 = all")
+    ] = 1.0
+    timeout: Duration = "5s"
+
+    @model_validator(mode="after")
+    def _has_requests(self) -> SmokeTestSpec:
+        if self.requests is None and self.requests_from is None:
+            raise ValueError("smokeTest: needs requests or requestsFrom")
+        return self
+
+
 class RolloutSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -604,6 +685,15 @@ class RolloutSpec(ApiModel):
     rollback_window: Duration = "10m"
     traffic: TrafficSpec = TrafficSpec()
     checks: Annotated[list[CheckSpec], Field(max_length=32)] = []
+    smoke_test: SmokeTestSpec | None = None
+    schema_change: Annotated[
+        Literal["Refuse", "Allow"],
+        Field(
+            description="Refuse: a new revision whose model inputs or outputs differ "
+            "incompatibly from the stable's is rolled back before any traffic; Allow: the "
+            "change is intended"
+        ),
+    ] = "Refuse"
 
     @model_validator(mode="after")
     def _steps_ascend(self) -> RolloutSpec:

@@ -41,6 +41,29 @@ class RevisionStatus(ApiModel):
     )
 
 
+class SmokeFailure(ApiModel):
+    request: str
+    pod: str | None = None
+    expected: str
+    got: str
+
+
+class PreflightStatus(ApiModel):
+    """The checks a new revision passes before any client traffic: the schema comparison with
+    the stable and the smoke test."""
+
+    phase: Literal["Pending", "Passed", "Failed"]
+    at: str | None = Field(default=None, description="When it last ran")
+    attempts: int | None = Field(
+        default=None, description="Runs that could not reach the new revision's pods"
+    )
+    message: str | None = None
+    smoke_passed: int | None = None
+    smoke_total: int | None = None
+    failures: list[SmokeFailure] | None = None
+    schema_changes: list[str] | None = None
+
+
 class RolloutState(ApiModel):
     """Where the ramp is; enough for a restarted operator to go on at the same step."""
 
@@ -54,6 +77,7 @@ class RolloutState(ApiModel):
         default=None, description="When the canary reached the step's weight"
     )
     last_analysis_at: str | None = None
+    preflight: PreflightStatus | None = None
     failures: int | None = None
     inconclusive: int | None = None
     policy: PolicySnapshot | None = Field(
@@ -67,6 +91,7 @@ class RolledBackStatus(ApiModel):
     reason: str
     at: str
     cause: str | None = None
+    preflight: PreflightStatus | None = None
 
 
 class CheckStatus(ApiModel):

@@ -16,6 +16,7 @@ from modeldeploy.rollout import (
     PHASE_PROGRESSING,
     next_check_at,
     parse_stamp,
+    preflight,
     progress_deadline_s,
     rollback_window_s,
     scale_down_delay_s,
@@ -50,6 +51,9 @@ def _moments(
             yield check
         elif state.get("stepSetAt"):
             yield _after(state["stepSetAt"], parse_duration(rollout.progress_deadline), tz)
+    retry = preflight.next_try_at(status, tz)
+    if retry is not None:
+        yield retry
 
     promoted_at = status.get("promotedAt")
     if status.get("previous") and promoted_at:

@@ -19,13 +19,16 @@ from modeldeploy.rollout import (
     PASS,
     Analysis,
     Decision,
+    Preflight,
     analysis_due,
     decide,
+    preflight,
     resolved_steps,
 )
 from modeldeploy.spec import ModelDeploymentSpec, parse_spec
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+PREFLIGHT_PASSED = Preflight(PASS, "schema unchanged; 1/1 smoke requests passed")
 
 
 def make_spec(
@@ -67,6 +70,8 @@ class Sim:
     broken: set[str] = field(default_factory=set)
     decisions: list[Decision] = field(default_factory=list)
     uids: dict[str, str] = field(default_factory=dict)
+    preflight: Preflight = PREFLIGHT_PASSED
+    """What the shell's preflight finds whenever one is due."""
 
     def observed(self) -> Observed:
         return Observed(
@@ -96,6 +101,7 @@ class Sim:
             analysis = Analysis(
                 chosen, [{"name": "error-rate", "verdict": chosen}], f"error-rate {chosen}"
             )
+        found = self.preflight if preflight.due(self.status, self.now) else None
         decision = decide(
             "m",
             self.spec,
@@ -106,6 +112,7 @@ class Sim:
             1,
             commands,
             analysis,
+            preflight=found,
         )
         self.decisions.append(decision)
         self.status = decision.status

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modeldeploy.commands import Commands
+from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
     ERROR,
     FAIL,
@@ -15,6 +16,7 @@ from modeldeploy.rollout.state import (
     UNGUARDED,
     Analysis,
     Draft,
+    Preflight,
     resolved_steps,
     seconds_since,
 )
@@ -26,12 +28,22 @@ class Canary:
     def __init__(self, rollout_spec: RolloutSpec) -> None:
         self.rollout_spec = rollout_spec
 
-    def progress(self, draft: Draft, commands: Commands, analysis: Analysis | None) -> None:
-        _canary(draft, self.rollout_spec, commands, analysis)
+    def progress(
+        self,
+        draft: Draft,
+        commands: Commands,
+        analysis: Analysis | None,
+        preflight_result: Preflight | None,
+    ) -> None:
+        _canary(draft, self.rollout_spec, commands, analysis, preflight_result)
 
 
 def _canary(
-    draft: Draft, rollout_spec: RolloutSpec, commands: Commands, analysis: Analysis | None
+    draft: Draft,
+    rollout_spec: RolloutSpec,
+    commands: Commands,
+    analysis: Analysis | None,
+    preflight_result: Preflight | None,
 ) -> None:
     assert draft.stable is not None
     steps = resolved_steps(rollout_spec)
@@ -60,7 +72,22 @@ def _canary(
     canary_ready = draft.observed.ready(draft.revision)
     reached = draft.revision in draft.observed.deployments and canary_ready >= canary_n
 
-    if reached and not state.get("stepReadyAt"):
+    # Before the first weight, the new pods pass the preflight: no client request reaches
+    # them until it has.
+    gate = preflight.Gate.PASSED
+    if reached and step_index == 0 and not state.get("stepReadyAt"):
+        if preflight.needed(draft.spec, has_stable=True):
+            limit = rollout_spec.inconclusive_limit
+            gate = preflight.check(draft, state, preflight_result, limit)
+        if gate is preflight.Gate.FAILED:
+            assert preflight_result is not None
+            record = state["preflight"]
+            roll_back(draft, str(record.get("message")), cause=preflight.cause_of(preflight_result))
+            assert draft.rolled_back is not None
+            draft.rolled_back["preflight"] = record
+            return
+
+    if reached and gate is preflight.Gate.PASSED and not state.get("stepReadyAt"):
         state["stepReadyAt"] = draft.now_iso
         draft.emit(
             "Normal",
@@ -144,11 +171,12 @@ def _canary(
         draft.phase = PHASE_AWAITING_APPROVAL
     else:
         draft.phase = PHASE_CANARY
-    waiting = (
-        ""
-        if state.get("stepReadyAt")
-        else f", waiting for {canary_n} canary replicas ({canary_ready} ready)"
-    )
+    if state.get("stepReadyAt"):
+        waiting = ""
+    elif gate is preflight.Gate.WAITING:
+        waiting = f", {preflight.waiting_text(state)}"
+    else:
+        waiting = f", waiting for {canary_n} canary replicas ({canary_ready} ready)"
     draft.message = (
         f"step {int(state['step']) + 1}/{len(steps)}: canary {draft.revision} ({version}) "
         f"at weight {step.weight}%"

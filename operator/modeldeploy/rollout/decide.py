@@ -8,7 +8,7 @@ from typing import Any
 from modeldeploy.commands import Commands
 from modeldeploy.observed import Observed
 from modeldeploy.rollout.outcome import finish
-from modeldeploy.rollout.state import Analysis, Decision, Draft
+from modeldeploy.rollout.state import Analysis, Decision, Draft, Preflight
 from modeldeploy.rollout.strategy import strategy_for
 from modeldeploy.rollout.transitions import (
     first_deploy,
@@ -32,6 +32,7 @@ def decide(
     commands: Commands | None = None,
     analysis: Analysis | None = None,
     route_weight: int | None = None,
+    preflight: Preflight | None = None,
 ) -> Decision:
     commands = commands or Commands()
     draft = Draft(
@@ -54,7 +55,7 @@ def decide(
     handle_retry(draft, commands)
 
     if draft.stable is None:
-        first_deploy(draft)
+        first_deploy(draft, preflight)
     elif draft.rolled_back is not None and draft.rolled_back["revision"] == revision:
         supersede_if_stale(draft)
         hold_rolled_back(draft)
@@ -63,7 +64,7 @@ def decide(
         steady(draft)
     else:
         supersede_if_stale(draft)
-        strategy_for(model_spec).progress(draft, commands, analysis)
+        strategy_for(model_spec).progress(draft, commands, analysis, preflight)
 
     keep_previous(draft)
     draft.handled.update(commands.tokens)

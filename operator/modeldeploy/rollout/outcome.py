@@ -66,7 +66,11 @@ _ON_THE_WAY = {
     PHASE_PAUSED: "Paused",
     PHASE_AWAITING_APPROVAL: "AwaitingApproval",
 }
-_STUCK = {PHASE_DEGRADED: "ReplicasUnavailable", PHASE_ROLLED_BACK: "RolledBack"}
+_STUCK = {
+    PHASE_DEGRADED: "ReplicasUnavailable",
+    PHASE_ROLLED_BACK: "RolledBack",
+    PHASE_FAILED: "FirstDeployFailed",
+}
 
 
 def finish(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from modeldeploy.commands import Commands
-from modeldeploy.rollout.state import PHASE_PROGRESSING, Analysis, Draft
+from modeldeploy.rollout.state import PHASE_PROGRESSING, Analysis, Draft, Preflight
 from modeldeploy.rollout.transitions import promote
 
 
 class Replace:
-    def progress(self, draft: Draft, commands: Commands, analysis: Analysis | None) -> None:
+    def progress(
+        self,
+        draft: Draft,
+        commands: Commands,
+        analysis: Analysis | None,
+        preflight_result: Preflight | None,
+    ) -> None:
         replace_when_ready(draft)
 
 

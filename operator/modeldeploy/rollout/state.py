@@ -64,6 +64,19 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class Preflight:
+    """The outcome of the checks before any traffic (schema, smoke test), handed in by the
+    shell: PASS, FAIL (with the cause the rollback names) or ERROR (the new revision's pods
+    could not be asked; tried again)."""
+
+    verdict: str
+    message: str
+    cause: str | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+    """What status keeps of it: smoke counts, failures, schema changes."""
+
+
+@dataclass(frozen=True)
 class Decision:
     replicas: dict[str, int]
     """Revision → replicas of its Deployment. Revisions not named here are deleted."""

@@ -7,12 +7,18 @@ from typing import Protocol
 from modeldeploy.commands import Commands
 from modeldeploy.rollout.canary import Canary
 from modeldeploy.rollout.replace import Replace
-from modeldeploy.rollout.state import Analysis, Draft
+from modeldeploy.rollout.state import Analysis, Draft, Preflight
 from modeldeploy.spec import ModelDeploymentSpec
 
 
 class Strategy(Protocol):
-    def progress(self, draft: Draft, commands: Commands, analysis: Analysis | None) -> None:
+    def progress(
+        self,
+        draft: Draft,
+        commands: Commands,
+        analysis: Analysis | None,
+        preflight_result: Preflight | None,
+    ) -> None:
         """Takes a new revision one decision further on its way to stable: sizes both tracks,
         sets the weight, and promotes or rolls back when the time has come."""
         ...

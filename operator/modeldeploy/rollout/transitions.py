@@ -3,33 +3,91 @@ back revision, dropping a superseded rollout, rolling back and promoting."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
     PHASE_DEGRADED,
+    PHASE_FAILED,
     PHASE_PROGRESSING,
     PHASE_READY,
     PHASE_ROLLED_BACK,
     Draft,
+    Preflight,
     progress_deadline_s,
     seconds_since,
 )
 
 
-def first_deploy(draft: Draft) -> None:
-    """No stable revision yet: the spec's revision becomes stable once all replicas are Ready."""
+def first_deploy(draft: Draft, preflight_result: Preflight | None = None) -> None:
+    """No stable revision yet: the spec's revision becomes stable once all replicas are Ready
+    and, when the spec has one, its smoke test passed. One that fails it is scaled to zero and
+    never becomes stable: nothing was served before it, and nothing wrong is served after."""
+    version = draft.spec.model.version
+    if draft.rolled_back is not None and draft.rolled_back["revision"] == draft.revision:
+        draft.replicas[draft.revision] = 0
+        draft.rollout = None
+        draft.phase = PHASE_FAILED
+        draft.message = (
+            f"first deploy of {draft.revision} ({version}) failed: {draft.rolled_back['reason']}"
+        )
+        return
     replicas = draft.spec.replicas
     draft.replicas[draft.revision] = replicas
     ready = draft.observed.ready(draft.revision)
-    if draft.revision in draft.observed.deployments and ready >= replicas:
-        draft.stable = draft.revision_status(draft.revision, draft.spec.model.version, replicas)
-        draft.stable["since"] = draft.now_iso
-        draft.emit(
-            "Normal", "Deployed", f"revision {draft.revision} ({draft.spec.model.version}) is Ready"
-        )
-        draft.record(draft.revision, draft.spec.model.version, "Deployed", "first deploy")
-        steady(draft)
+    if draft.revision not in draft.observed.deployments or ready < replicas:
+        draft.phase = PHASE_PROGRESSING
+        draft.message = f"first deploy: {ready}/{replicas} replicas of {draft.revision} ready"
         return
-    draft.phase = PHASE_PROGRESSING
-    draft.message = f"first deploy: {ready}/{replicas} replicas of {draft.revision} ready"
+    if preflight.needed(draft.spec, has_stable=False):
+        if draft.rollout is None or draft.rollout.get("revision") != draft.revision:
+            draft.rollout = {
+                "revision": draft.revision,
+                "version": version,
+                "startedAt": draft.now_iso,
+            }
+        state = dict(draft.rollout)
+        draft.rollout = state
+        assert draft.spec.rollout is not None
+        limit = draft.spec.rollout.inconclusive_limit
+        gate = preflight.check(draft, state, preflight_result, limit)
+        if gate is preflight.Gate.WAITING:
+            draft.phase = PHASE_PROGRESSING
+            draft.message = (
+                f"first deploy: {ready}/{replicas} replicas of {draft.revision} ready; "
+                f"{preflight.waiting_text(state)}"
+            )
+            return
+        if gate is preflight.Gate.FAILED:
+            assert preflight_result is not None
+            _fail_first_deploy(draft, state, preflight.cause_of(preflight_result))
+            return
+    draft.rollout = None
+    draft.stable = draft.revision_status(draft.revision, version, replicas)
+    draft.stable["since"] = draft.now_iso
+    draft.emit("Normal", "Deployed", f"revision {draft.revision} ({version}) is Ready")
+    draft.record(draft.revision, version, "Deployed", "first deploy")
+    steady(draft)
+
+
+def _fail_first_deploy(draft: Draft, state: dict[str, Any], cause: str) -> None:
+    version = draft.spec.model.version
+    record = state["preflight"]
+    reason = str(record.get("message"))
+    draft.rolled_back = {
+        "revision": draft.revision,
+        "version": version,
+        "reason": reason,
+        "at": draft.now_iso,
+        "cause": cause,
+        "preflight": record,
+    }
+    draft.rollout = None
+    draft.replicas[draft.revision] = 0
+    draft.emit("Warning", cause, f"first deploy of {draft.revision} ({version}) failed: {reason}")
+    draft.record(draft.revision, version, "Failed", reason)
+    draft.phase = PHASE_FAILED
+    draft.message = f"first deploy of {draft.revision} ({version}) failed: {reason}"
 
 
 def steady(draft: Draft) -> None:

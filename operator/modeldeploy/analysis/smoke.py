@@ -1,0 +1,179 @@
+"""The smoke test's verdict: golden requests, what came back, and whether enough passed.
+
+Pure: the shell sends the requests (`preflight`) and hands the answers in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modeldeploy.spec import SmokeExpectation, SmokeRequest
+
+SHOWN_CHARS = 240
+
+
+@dataclass(frozen=True)
+class SmokeAnswer:
+    """What one pod answered to one smoke request; `status` is None when nothing came back."""
+
+    request: str
+    pod: str | None
+    status: int | None
+    body: Any = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeFailure:
+    request: str
+    pod: str | None
+    expected: str
+    got: str
+
+    def to_status(self) -> dict[str, Any]:
+        entry = {"request": self.request, "expected": self.expected, "got": self.got}
+        return entry if self.pod is None else {**entry, "pod": self.pod}
+
+
+@dataclass(frozen=True)
+class SmokeOutcome:
+    passed: int
+    total: int
+    pass_ratio: float
+    failures: list[SmokeFailure]
+
+    @property
+    def ok(self) -> bool:
+        return self.total > 0 and self.passed >= math.ceil(self.pass_ratio * self.total - 1e-9)
+
+    def summary(self) -> str:
+        text = f"{self.passed}/{self.total} smoke requests passed (needed {self.pass_ratio:.0%})"
+        if self.failures:
+            first = self.failures[0]
+            where = f" on {first.pod}" if first.pod else ""
+            text += f"; {first.request}{where}: expected {first.expected}, got {first.got}"
+        return text
+
+
+def infer_body(request: SmokeRequest) -> dict[str, Any]:
+    """The Open Inference Protocol v2 infer body of a smoke request."""
+    return {
+        "id": f"smoke-{request.name}",
+        "inputs": [
+            {"name": i.name, "shape": list(i.shape), "datatype": i.datatype.value, "data": i.data}
+            for i in request.inputs
+        ],
+    }
+
+
+def flatten(data: Any) -> list[Any]:
+    """Tensor data in row-major order, whether sent nested or flat."""
+    if isinstance(data, list):
+        return [item for element in data for item in flatten(element)]
+    return [data]
+
+
+def describe_expectation(expect: SmokeExpectation) -> str:
+    output = expect.output or "the first output"
+    if expect.labels is not None:
+        return _clip(f"{output} = {expect.labels}")
+    values = [_number(v) for v in expect.values or []]
+    within = f" ± {_number(expect.tolerance)}" if expect.tolerance else ""
+    return _clip(f"{output} = [{', '.join(values)}]{within}")
+
+
+def judge(request: SmokeRequest, answer: SmokeAnswer) -> SmokeFailure | None:
+    """None when the answer holds what the request expects, else what went wrong."""
+    expected = describe_expectation(request.expect)
+
+    def failed(got: str) -> SmokeFailure:
+        return SmokeFailure(request.name, answer.pod, expected, _clip(got))
+
+    if answer.status is None:
+        return failed(f"no answer: {answer.error}")
+    if answer.status != 200:
+        return failed(f"HTTP {answer.status}: {_error_text(answer.body)}")
+    outputs = answer.body.get("outputs") if isinstance(answer.body, dict) else None
+    if not isinstance(outputs, list) or not outputs:
+        return failed("an answer without outputs")
+    output = _pick(outputs, request.expect.output)
+    if output is None:
+        names = [o.get("name") for o in outputs if isinstance(o, dict)]
+        return failed(f"no output {request.expect.output!r} (outputs: {names})")
+    got = flatten(output.get("data"))
+    shown = f"{output.get('name')} = {_show(got)}"
+    if not _matches(request.expect, got):
+        return failed(shown)
+    return None
+
+
+def assess(
+    requests: Sequence[SmokeRequest], answers: Iterable[SmokeAnswer], pass_ratio: float
+) -> SmokeOutcome:
+    by_name = {request.name: request for request in requests}
+    failures: list[SmokeFailure] = []
+    total = 0
+    for answer in answers:
+        request = by_name[answer.request]
+        total += 1
+        failure = judge(request, answer)
+        if failure is not None:
+            failures.append(failure)
+    return SmokeOutcome(total - len(failures), total, pass_ratio, failures)
+
+
+def _matches(expect: SmokeExpectation, got: list[Any]) -> bool:
+    if expect.labels is not None:
+        return len(got) == len(expect.labels) and all(
+            _same_label(value, label) for value, label in zip(got, expect.labels, strict=True)
+        )
+    wanted = expect.values or []
+    if len(got) != len(wanted):
+        return False
+    for value, target in zip(got, wanted, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value) or abs(value - target) > expect.tolerance:
+            return False
+    return True
+
+
+def _same_label(value: Any, label: str) -> bool:
+    if isinstance(value, str):
+        return value == label
+    if isinstance(value, bool):
+        return str(value).lower() == label.lower()
+    if isinstance(value, int | float):
+        try:
+            return float(label) == value
+        except ValueError:
+            return False
+    return False
+
+
+def _pick(outputs: list[Any], name: str | None) -> dict[str, Any] | None:
+    candidates = [o for o in outputs if isinstance(o, dict)]
+    if name is None:
+        return candidates[0] if candidates else None
+    return next((o for o in candidates if o.get("name") == name), None)
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return str(body)
+
+
+def _show(values: list[Any]) -> str:
+    return "[" + ", ".join(_number(v) if isinstance(v, float) else repr(v) for v in values) + "]"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

@@ -1,0 +1,169 @@
+"""The gate before any client traffic: schema comparison and smoke test, for a canary and for a
+first deploy, driven through `decide` as the shell drives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modeldeploy.commands import read_commands
+from modeldeploy.rollout import ERROR, FAIL, PASS, Preflight
+from modeldeploy.rollout import preflight as gate
+from tests.unit.test_rollout_canary import Sim, make_spec
+
+SMOKE = {
+    "requests": [
+        {
+            "name": "class-0",
+            "inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [0, 0]}],
+            "expect": {"labels": ["0"]},
+        }
+    ]
+}
+SCHEMA_CHANGED = Preflight(
+    FAIL,
+    "the new model's schema differs: input input-0 was removed or renamed",
+    cause=gate.INCOMPATIBLE_SCHEMA,
+    record={"schemaChanges": ["input input-0 was removed or renamed"]},
+)
+SMOKE_FAILED = Preflight(
+    FAIL,
+    "0/1 smoke requests passed (needed 100%); class-0: expected labels ['0'], got [2]",
+    cause=gate.SMOKE_TEST_FAILED,
+    record={
+        "smokePassed": 0,
+        "smokeTotal": 1,
+        "failures": [{"request": "class-0", "expected": "['0']", "got": "[2]"}],
+    },
+)
+UNREACHABLE = Preflight(ERROR, "no answer from the new revision's pods: connection refused")
+
+
+def canary_sim(found: Preflight, **rollout: Any) -> Sim:
+    sim = Sim(make_spec(**rollout))
+    sim.deploy_stable()
+    sim.preflight = found
+    sim.change("v2", "r2", **rollout)
+    return sim
+
+
+def test_a_canary_gets_no_weight_and_no_client_traffic_until_its_preflight_passes() -> None:
+    sim = canary_sim(SCHEMA_CHANGED)
+    sim.preflight = Preflight(PASS, "schema unchanged")
+    # Ready canary pods, preflight not yet run: held at weight 0, clients on stable only.
+    held = sim.run_until(lambda d: (d.status.get("rollout") or {}).get("preflight") is not None)
+    assert held.status["rollout"]["preflight"]["phase"] == "Pending"
+    assert held.weight == 0 and held.client_revisions == ["r1"]
+    assert "before any traffic" in held.status["message"]
+    assert held.status["rollout"]["stepReadyAt"] is None
+    passed = sim.step(seconds=0)
+    assert passed.status["rollout"]["preflight"]["phase"] == "Passed"
+    assert [e.reason for e in passed.events][:1] == ["PreflightPassed"]
+    assert passed.weight == 10
+
+
+def test_an_incompatible_schema_rolls_back_before_any_weight() -> None:
+    sim = canary_sim(SCHEMA_CHANGED)
+    rolled_back = sim.run_until(lambda d: d.status["phase"] == "RolledBack")
+    assert all(d.weight == 0 for d in sim.decisions)
+    assert all(d.client_revisions == ["r1"] for d in sim.decisions)
+    failed = rolled_back.status["rolledBack"]
+    assert failed["cause"] == "IncompatibleSchema"
+    assert failed["preflight"]["schemaChanges"] == ["input input-0 was removed or renamed"]
+    assert failed["preflight"]["phase"] == "Failed"
+    assert "input input-0 was removed" in rolled_back.status["message"]
+    assert rolled_back.replicas["r2"] == 0
+
+
+def test_a_failed_smoke_test_rolls_back_and_says_what_came_back() -> None:
+    sim = canary_sim(SMOKE_FAILED, smokeTest=SMOKE)
+    rolled_back = sim.run_until(lambda d: d.status["phase"] == "RolledBack")
+    assert all(d.weight == 0 for d in sim.decisions)
+    failed = rolled_back.status["rolledBack"]
+    assert failed["cause"] == "SmokeTestFailed"
+    assert failed["preflight"]["failures"][0]["got"] == "[2]"
+    assert "class-0" in failed["reason"]
+
+
+def test_unreachable_pods_are_tried_again_then_rolled_back_past_the_limit() -> None:
+    sim = canary_sim(UNREACHABLE, inconclusiveLimit=2)
+    sim.run_until(lambda d: (d.status.get("rollout") or {}).get("preflight") is not None)
+    tries = []
+    for _ in range(40):
+        decision = sim.step(seconds=1)
+        if any(e.reason == "PreflightError" for e in decision.events):
+            tries.append(sim.now)
+        if decision.status["phase"] == "RolledBack":
+            break
+    assert len(tries) == 2
+    assert (tries[1] - tries[0]).total_seconds() >= gate.RETRY_S
+    assert sim.status["rolledBack"]["cause"] == "PreflightUnreachable"
+    assert all(d.weight == 0 for d in sim.decisions)
+
+
+def test_an_intended_schema_change_without_smoke_test_skips_the_preflight() -> None:
+    sim = canary_sim(SCHEMA_CHANGED, schemaChange="Allow")
+    sim.run_until(lambda d: d.weight == 10)
+    assert all("preflight" not in (d.status.get("rollout") or {}) for d in sim.decisions)
+
+
+def test_a_first_deploy_becomes_stable_only_after_its_smoke_test() -> None:
+    sim = Sim(make_spec(smokeTest=SMOKE))
+    sim.preflight = Preflight(PASS, "1/1 smoke requests passed", record={"smokePassed": 1})
+    pending = sim.run_until(lambda d: (d.status.get("rollout") or {}).get("preflight") is not None)
+    assert pending.status["phase"] == "Progressing"
+    assert pending.status["stable"] is None
+    ready = sim.step(seconds=0)
+    assert ready.status["phase"] == "Ready"
+    assert ready.status["rollout"] is None
+    assert ready.status["stable"]["revision"] == "r1"
+
+
+def test_a_first_deploy_that_fails_its_smoke_test_never_becomes_ready() -> None:
+    sim = Sim(make_spec(smokeTest=SMOKE))
+    sim.preflight = SMOKE_FAILED
+    failed = sim.run_until(lambda d: d.status["phase"] == "Failed")
+    assert failed.replicas == {"r1": 0}
+    assert failed.status["stable"] is None
+    assert failed.status["rolledBack"]["cause"] == "SmokeTestFailed"
+    assert any(e.reason == "SmokeTestFailed" for e in failed.events)
+    conditions = {c["type"]: c for c in failed.status["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Stalled"]["status"] == "True"
+    # It stays failed until a person retries; a retry runs the smoke test again.
+    assert sim.step(seconds=30).status["phase"] == "Failed"
+    sim.preflight = Preflight(PASS, "1/1 smoke requests passed")
+    retry = read_commands({"modeldeploy.io/retry": "retry@1"}, sim.status)
+    sim.step(commands=retry)
+    assert (
+        sim.run_until(lambda d: d.status["phase"] == "Ready").status["stable"]["revision"] == "r1"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    verdict=st.sampled_from([PASS, FAIL, ERROR]),
+    smoke=st.booleans(),
+    schema_change=st.sampled_from(["Refuse", "Allow"]),
+)
+def test_no_decision_gives_weight_to_a_canary_whose_preflight_has_not_passed(
+    verdict: str, smoke: bool, schema_change: str
+) -> None:
+    rollout: dict[str, Any] = {"schemaChange": schema_change, "inconclusiveLimit": 1}
+    if smoke:
+        rollout["smokeTest"] = SMOKE
+    found = Preflight(verdict, f"preflight {verdict}", cause=gate.SMOKE_TEST_FAILED)
+    sim = canary_sim(found, **rollout)
+    sim.run_until(lambda d: d.status["phase"] in ("RolledBack", "Ready"), limit=400)
+    needed = smoke or schema_change == "Refuse"
+    for decision in sim.decisions:
+        record = (decision.status.get("rollout") or {}).get("preflight") or {}
+        if needed and decision.weight > 0:
+            assert record.get("phase") == "Passed"
+    if needed and verdict != PASS:
+        assert sim.status["phase"] == "RolledBack"
+        assert all(d.weight == 0 for d in sim.decisions)
+    else:
+        assert sim.status["stable"]["revision"] == "r2"
