@@ -67,6 +67,15 @@ def train_classifier(path: Path, seed: int = 0, n_features: int = 4) -> TrainedM
     return _save(LogisticRegression(max_iter=500).fit(features, labels), path, centers)
 
 
+def train_mislabelled(path: Path, seed: int = 0, n_features: int = 4) -> TrainedModel:
+    """A classifier trained on shifted labels: it loads, answers every request with 200 and
+    well-formed predictions, and every prediction is the wrong class."""
+    from sklearn.linear_model import LogisticRegression
+
+    centers, features, labels = _clusters(seed, n_features)
+    return _save(LogisticRegression(max_iter=500).fit(features, (labels + 1) % 3), path, centers)
+
+
 def train_failing_on_negatives(path: Path, seed: int = 0, n_features: int = 4) -> TrainedModel:
     """A pipeline that takes the square root of its inputs before classifying.
 

@@ -37,6 +37,10 @@ class RolloutOptions:
     )
     router: str = "replicas"
     env: dict[str, str] = field(default_factory=dict)
+    smoke_test: dict[str, Any] | None = None
+    schema_change: str = "Refuse"
+    blue_green: dict[str, Any] | None = None
+    """Options of the blueGreen strategy; the canary's steps when None."""
 
 
 def model_deployment(
@@ -80,9 +84,42 @@ def model_deployment(
                 "scaleDownDelay": options.scale_down_delay,
                 "traffic": traffic,
                 "checks": options.checks,
+                "schemaChange": options.schema_change,
+                **(
+                    {"strategy": "blueGreen", "blueGreen": options.blue_green}
+                    if options.blue_green is not None
+                    else {}
+                ),
+                **({"smokeTest": options.smoke_test} if options.smoke_test else {}),
             },
         },
     }
+
+
+def smoke_test(model: TrainedModel) -> dict[str, Any]:
+    """A smoke test of golden rows: the class centres and the labels a right model gives."""
+    return {
+        "requests": [
+            {
+                "name": "class-centres",
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [len(model.sample), len(model.sample[0])],
+                        "datatype": "FP64",
+                        "data": model.sample,
+                    }
+                ],
+                "expect": {"labels": [str(label) for label in model.expected]},
+            }
+        ]
+    }
+
+
+def requests_served_by(records: list[Any], name: str, revision: str) -> int:
+    """Client requests answered by a pod of `revision` (its pods are named after it)."""
+    prefix = f"{name}-{revision}-"
+    return sum(1 for r in records if r.pod and r.pod.startswith(prefix) and r.status is not None)
 
 
 def http_route(name: str) -> dict[str, Any]:
@@ -126,11 +163,13 @@ def client_traffic(
     name: str,
     *,
     via_route: bool = False,
+    service: str | None = None,
     rate_per_s: float = 25,
     duration_s: float = 300,
 ) -> TrafficDriver:
-    """Clients calling the model: through its Service, or through its HTTPRoute."""
-    target: dict[str, Any] = {"http_route": name} if via_route else {"service": name}
+    """Clients calling the model: through its Service (or `service`, e.g. the preview), or
+    through its HTTPRoute."""
+    target: dict[str, Any] = {"http_route": name} if via_route else {"service": service or name}
     return TrafficDriver(
         cluster.api_client,
         namespace,

@@ -14,7 +14,12 @@ import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
 from e2e.model_store import stored
-from e2e.models import TrainedModel, train_classifier, train_failing_on_negatives
+from e2e.models import (
+    TrainedModel,
+    train_classifier,
+    train_failing_on_negatives,
+    train_mislabelled,
+)
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
     RolloutOptions,
@@ -44,6 +49,7 @@ def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "v1": train_classifier(base / "v1.joblib", seed=1),
         "v2": train_classifier(base / "v2.joblib", seed=2),
         "fails": train_failing_on_negatives(base / "fails.joblib", seed=3),
+        "mislabelled": train_mislabelled(base / "mislabelled.joblib", seed=4),
     }
     return {
         key: stored(cluster.model_store, model, f"{NAME}/{key}/model.joblib")
@@ -366,6 +372,82 @@ def test_people_steer_a_rollout_with_the_kubectl_plugin(
     assert set(undone["handledCommands"]) == {"promote", "abort", "retry", "undo"}
     outcomes = [entry["outcome"] for entry in undone["history"]]
     assert outcomes[:4] == ["Undone", "Promoted", "RolledBack", "Deployed"], outcomes
+
+
+def test_an_approval_step_holds_with_checks_running_until_a_person_promotes(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    steps: list[dict[str, Any]] = [
+        {"weight": 25},
+        {"weight": 50, "approval": "required"},
+        {"weight": 75},
+    ]
+    options = RolloutOptions(steps=steps, interval="3s")
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+
+    def awaiting() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, NAME)
+        return status if status.get("phase") == "AwaitingApproval" else None
+
+    with (
+        client_traffic(cluster, namespace, NAME),
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        held = wait_for(awaiting, 120, "the approval step reached")
+        assert held["rollout"]["step"] == 1 and held["weight"] == 50, held
+        # Held well past its checks' interval, and the checks go on running meanwhile.
+        first_check = held["rollout"].get("lastAnalysisAt")
+        wait_for(
+            lambda: (
+                (status_of(cluster, namespace, NAME).get("rollout") or {}).get("lastAnalysisAt")
+                not in (None, first_check)
+            ),
+            30,
+            "a check run while awaiting approval",
+        )
+        still = status_of(cluster, namespace, NAME)
+        assert still["phase"] == "AwaitingApproval" and still["rollout"]["step"] == 1, still
+        conditions = {c["type"]: c for c in still["conditions"]}
+        assert conditions["Reconciling"]["reason"] == "AwaitingApproval"
+        assert events_with_reason(cluster, namespace, NAME, "AwaitingApproval")
+        assert (
+            cli.main(["--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "promote", NAME])
+            == 0
+        )
+        outcome = wait_outcome(cluster, namespace, NAME, canary)
+        recorder.wait_settled()
+
+    assert outcome["stable"]["revision"] == canary, outcome.get("rolledBack")
+    assert recorder.weights() == [0, 25, 50, 75, 0], recorder.describe()
+    assert "AwaitingApproval" in recorder.phases()
+
+
+def test_a_model_whose_predictions_shift_is_rolled_back_by_the_psi_check(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    """A model answering every request with 200 and the wrong class: the error rate sees
+    nothing, the population stability index of its predictions does."""
+    options = RolloutOptions(
+        checks=[{"name": "error-rate", "max": 0.05}, {"name": "prediction-psi", "max": 0.25}],
+        schema_change="Allow",
+    )
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with (
+        client_traffic(cluster, namespace, NAME),
+        StatusRecorder(cluster, namespace, NAME) as recorder,
+    ):
+        canary = start_rollout(cluster, namespace, models["mislabelled"], options, stable)
+        outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=180)
+        recorder.wait_settled()
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert outcome["rolledBack"]["cause"] == "CheckFailed", outcome["rolledBack"]
+    assert "prediction-psi" in outcome["rolledBack"]["reason"], outcome["rolledBack"]
+    checks = {c["name"]: c for c in outcome["checks"]}
+    assert checks["error-rate"]["verdict"] == "Pass", checks
+    assert checks["prediction-psi"]["value"] > 0.25, checks
+    assert recorder.weights() == [0, 25, 0], recorder.describe()
 
 
 def test_undo_after_the_scale_down_delay_brings_the_old_version_up_before_switching(

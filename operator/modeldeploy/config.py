@@ -35,6 +35,9 @@ class Settings:
     """Port of the admission webhook (HTTPS); 0 serves none."""
     webhook_cert_dir: Path = Path("/etc/modeldeploy/webhook")
     """Holds tls.crt and tls.key for the webhook."""
+    pod_transport: str = "direct"
+    """How the preflight reaches a revision's pods: "direct" to their addresses (inside the
+    cluster), "apiserver" through the API server's pod proxy (outside it)."""
 
     @classmethod
     def from_env(
@@ -57,6 +60,7 @@ class Settings:
             resync_s=parse_duration(env.get("MODELDEPLOY_RESYNC_PERIOD", "5m")),
             workers=int(env.get("MODELDEPLOY_WORKERS", "4")),
             watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
+            pod_transport=env.get("MODELDEPLOY_POD_TRANSPORT") or default_pod_transport(),
         )
 
 
@@ -71,6 +75,11 @@ def own_namespace() -> str:
     if SERVICE_ACCOUNT_NAMESPACE.exists():
         return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
     return "default"
+
+
+def default_pod_transport() -> str:
+    """Pod addresses are reachable from a pod of the cluster, seldom from outside it."""
+    return "direct" if os.environ.get("KUBERNETES_SERVICE_HOST") else "apiserver"
 
 
 def default_identity() -> str:

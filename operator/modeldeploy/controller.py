@@ -30,6 +30,7 @@ from modeldeploy.config import Settings
 from modeldeploy.informer import child_informer, namespace_informer, policy_informer
 from modeldeploy.kube import Kube
 from modeldeploy.notify import Notifier
+from modeldeploy.pods import pod_http_for
 from modeldeploy.reconciler import Outcome, Reconciler
 from modeldeploy.workqueue import WorkQueue
 
@@ -71,6 +72,7 @@ class Controller:
             min_window_s=settings.min_check_window_s,
             notifier=Notifier(self.kube.get_secret_value),
             operator_namespace=settings.lease_namespace,
+            pod_http=pod_http_for(settings.pod_transport, self.kube.api_client),
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [

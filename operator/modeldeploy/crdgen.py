@@ -19,6 +19,7 @@ JsonSchema = dict[str, Any]
 
 # Keys of pydantic's JSON schema that have no place in a CRD's OpenAPI v3 schema.
 _DROPPED_KEYS = {"title", "default", "$defs", "examples"}
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def structural_schema(schema: JsonSchema) -> JsonSchema:
@@ -52,6 +53,13 @@ def _convert(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
         elif key == "additionalProperties":
             if isinstance(value, dict):
                 result[key] = _convert(value, definitions)
+        elif key == "const":
+            # OpenAPI v3 has no const: a one-value enum says the same.
+            result["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS and not isinstance(value, bool):
+            # JSON Schema 2020-12 gives the bound itself; OpenAPI v3 a flag beside it.
+            result[_EXCLUSIVE_BOUNDS[key]] = value
+            result[key] = True
         elif key == "enum" and "type" not in node:
             result["type"] = "string"
             result[key] = value

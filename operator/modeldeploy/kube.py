@@ -19,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from modeldeploy import metrics, names
+from modeldeploy.pods import Pod
 from modeldeploy.spec import GROUP, PLURAL, VERSION
 
 Manifest = dict[str, Any]
@@ -37,6 +38,13 @@ def load_config() -> None:
 
 def _json(response: Any) -> Any:
     return json.loads(response.data)
+
+
+def _ready(pod: Manifest) -> bool:
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _not_found(error: ApiException) -> bool:
@@ -174,6 +182,37 @@ class Kube:
             raise
         encoded = (secret.data or {}).get(key)
         return base64.b64decode(encoded).decode().strip() if encoded is not None else None
+
+    def get_config_map_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a ConfigMap; None when the ConfigMap or the key is missing."""
+        metrics.count_request("get", "configmaps")
+        try:
+            found: Any = self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+        value = (found.data or {}).get(key)
+        return str(value) if value is not None else None
+
+    # --- Pods (the preflight asks a revision's pods directly) --------------------------------
+
+    def list_ready_pods(self, namespace: str, labels: dict[str, str]) -> list[Pod]:
+        metrics.count_request("list", "pods")
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        found = _json(
+            self.core.list_namespaced_pod(
+                namespace, label_selector=selector, _preload_content=False
+            )
+        )
+        return sorted(
+            (
+                Pod(namespace, item["metadata"]["name"], item["status"]["podIP"])
+                for item in found.get("items", [])
+                if _ready(item) and item.get("status", {}).get("podIP")
+            ),
+            key=lambda pod: pod.name,
+        )
 
     # --- Gateway API ----------------------------------------------------------------------
 

@@ -37,10 +37,13 @@ from modeldeploy.kube import Kube
 from modeldeploy.notifications import build_message, targets_for
 from modeldeploy.notify import Notifier
 from modeldeploy.observed import Observed
+from modeldeploy.pods import DirectPodHttp, PodHttp, PodUnreachable
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
 from modeldeploy.policy.select import Policy, select_policy
+from modeldeploy.probe import run_preflight
 from modeldeploy.revision import compute_revision
+from modeldeploy.rollout import preflight, shadow
 from modeldeploy.spec import (
     ModelDeploymentSpec,
     spec_from_source,
@@ -125,6 +128,7 @@ class Reconciler:
         min_window_s: float = 60.0,
         notifier: Notifier | None = None,
         operator_namespace: str = "default",
+        pod_http: PodHttp | None = None,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -134,6 +138,7 @@ class Reconciler:
         self.namespace_labels = namespace_labels or NamespaceStore()
         self.notifier = notifier
         self.operator_namespace = operator_namespace
+        self.pod_http = pod_http or DirectPodHttp()
         self.clock = clock
         self.min_window_s = min_window_s
 
@@ -188,6 +193,17 @@ class Reconciler:
         analysis = None
         if rollout.analysis_due(model_spec, status, now):
             analysis = self._analyze(namespace, name, model_spec, status, now)
+        found_preflight = None
+        if preflight.due(status, revision, now):
+            found_preflight = run_preflight(
+                self.kube, self.pod_http, namespace, name, model_spec, status
+            )
+            log.info(
+                "preflight %s: %s",
+                found_preflight.verdict,
+                found_preflight.message,
+                extra={"namespace": namespace, "object": name},
+            )
         route_weight: int | None = None
         try:
             route_weight = router.read_weight(target)
@@ -205,6 +221,7 @@ class Reconciler:
             commands,
             analysis,
             route_weight,
+            found_preflight,
         )
 
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
@@ -233,6 +250,7 @@ class Reconciler:
                     namespace, name, meta["uid"], rollout.Event("Warning", "ApplyFailed", message)
                 )
             raise
+        self._steer_shadow(namespace, name, model_spec, decision, status)
         self._record_metrics(namespace, name, decision, analysis)
         # A decision that changed the status may not be the last one at this instant (a step
         # that advanced onto a canary already at its size is reached at once): look again until
@@ -382,6 +400,48 @@ class Reconciler:
                 "route: %s", error, extra={"namespace": target.namespace, "object": target.name}
             )
 
+    def _steer_shadow(
+        self,
+        namespace: str,
+        name: str,
+        model_spec: ModelDeploymentSpec,
+        decision: rollout.Decision,
+        before: dict[str, Any],
+    ) -> None:
+        """Tells the stable's pods to copy requests to the new revision while the shadow phase
+        runs (renewed at every reconcile, lapsing on its own otherwise), and to stop after."""
+        copying = decision.shadow
+        if copying is None and not shadow.running(before.get("rollout")):
+            return
+        stable = decision.stable_revision
+        if stable is None:
+            return
+        body: dict[str, Any] | None = None
+        if copying is not None:
+            service = names.canary_service_name(name)
+            body = {
+                "target": f"http://{service}.{namespace}.svc:{render.SERVICE_PORT}",
+                "percent": copying.percent,
+                "candidateRevision": copying.candidate_revision,
+                "ttlSeconds": copying.ttl_s,
+            }
+        method = "POST" if body is not None else "DELETE"
+        port = model_spec.serving.port
+        for pod in self.kube.list_ready_pods(namespace, names.selector_labels(name, stable)):
+            try:
+                code, answer = self.pod_http.request(pod, port, method, "/admin/shadow", body, 5.0)
+            except PodUnreachable as error:
+                log.warning("shadow: %s", error, extra={"namespace": namespace, "object": name})
+                continue
+            if code != 200:
+                log.warning(
+                    "shadow: %s answered HTTP %s: %s",
+                    pod.name,
+                    code,
+                    answer,
+                    extra={"namespace": namespace, "object": name},
+                )
+
     def _analyze(
         self,
         namespace: str,
@@ -408,7 +468,7 @@ class Reconciler:
             stable_version=stable.get("version"),
         )
         results = run_checks(
-            list(model_spec.rollout.checks),
+            shadow.checks_for(model_spec, status),
             context,
             self.provider or _NoProvider(),
             rollout.iso(now),
@@ -501,6 +561,9 @@ class _NoProvider:
     and, past the inconclusive limit, rolls back; missing data is never a pass."""
 
     def query(self, promql: str) -> float | None:
+        raise ProviderError("no Prometheus configured (set MODELDEPLOY_PROMETHEUS_URL)")
+
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
         raise ProviderError("no Prometheus configured (set MODELDEPLOY_PROMETHEUS_URL)")
 
     def is_online(self) -> bool:

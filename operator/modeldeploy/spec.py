@@ -68,10 +68,20 @@ BUILTIN_CHECK_NAMES = (
     "latency-p95",
     "latency-p99",
     "prediction-drift",
+    "prediction-psi",
     "request-count",
+    "shadow-agreement",
+    "shadow-error-rate",
+    "shadow-mean-abs-diff",
 )
 # Built-ins that already compare canary with stable: maxIncrease makes no sense on them.
-STABLE_COMPARING_CHECKS = ("prediction-drift",)
+STABLE_COMPARING_CHECKS = (
+    "prediction-drift",
+    "prediction-psi",
+    "shadow-agreement",
+    "shadow-error-rate",
+    "shadow-mean-abs-diff",
+)
 
 
 def _cel_list(values: tuple[str, ...]) -> str:
@@ -628,6 +638,74 @@ class SmokeTestSpec(ApiModel):
         return self
 
 
+class ShadowSpec(ApiModel):
+    """Before any weight, the stable's own pods copy a sample of live requests to the new
+    revision and compare its answers with theirs; the new revision's answers reach no one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.minAgreement) || has(self.maxMeanAbsDiff)",
+                    "message": "shadow needs minAgreement or maxMeanAbsDiff",
+                }
+            ]
+        }
+    )
+
+    percent: Annotated[
+        float, Field(gt=0, le=100, description="Share of live requests copied, in percent")
+    ] = 10.0
+    duration: Annotated[
+        Duration, Field(description="How long the copies go on; checks run every interval")
+    ] = "2m"
+    min_agreement: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=1,
+            description="Least share of label outputs (class, integer, string) on which the new "
+            "revision must answer as the stable does",
+        ),
+    ] = None
+    max_mean_abs_diff: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            description="Largest mean absolute difference of floating-point outputs (scores, "
+            "probabilities, regression values) from the stable's",
+        ),
+    ] = None
+    max_error_rate: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="Largest share of copies the new revision fails to answer with 200",
+        ),
+    ] = 0.05
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> ShadowSpec:
+        if self.min_agreement is None and self.max_mean_abs_diff is None:
+            raise ValueError("shadow needs minAgreement or maxMeanAbsDiff")
+        return self
+
+
+class BlueGreenSpec(ApiModel):
+    preview_duration: Annotated[
+        Duration,
+        Field(
+            description="How long the new revision, at full size behind the preview Service, "
+            "is checked before all traffic switches to it"
+        ),
+    ] = "1m"
+    approval: Annotated[
+        Literal["required"] | None,
+        Field(description="required: hold before the switch until a person promotes"),
+    ] = None
+
+
 class RolloutSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -635,10 +713,24 @@ class RolloutSpec(ApiModel):
                 {
                     "rule": "!(has(self.steps) && has(self.stepWeights))",
                     "message": "use steps or stepWeights, not both",
-                }
+                },
+                {
+                    "rule": "!has(self.blueGreen) || "
+                    "(has(self.strategy) && self.strategy == 'blueGreen')",
+                    "message": "blueGreen options need strategy: blueGreen",
+                },
             ]
         }
     )
+
+    strategy: Annotated[
+        Literal["canary", "blueGreen"],
+        Field(
+            description="canary: weighted steps; blueGreen: the new revision at full size "
+            "behind the preview Service, then one switch of all traffic"
+        ),
+    ] = "canary"
+    blue_green: BlueGreenSpec | None = None
 
     steps: Annotated[
         list[RolloutStep] | None,
@@ -686,6 +778,7 @@ class RolloutSpec(ApiModel):
     traffic: TrafficSpec = TrafficSpec()
     checks: Annotated[list[CheckSpec], Field(max_length=32)] = []
     smoke_test: SmokeTestSpec | None = None
+    shadow: ShadowSpec | None = None
     schema_change: Annotated[
         Literal["Refuse", "Allow"],
         Field(
@@ -699,6 +792,8 @@ class RolloutSpec(ApiModel):
     def _steps_ascend(self) -> RolloutSpec:
         if self.steps is not None and self.step_weights is not None:
             raise ValueError("use steps or stepWeights, not both")
+        if self.blue_green is not None and self.strategy != "blueGreen":
+            raise ValueError("blueGreen options need strategy: blueGreen")
         weights = [s.weight for s in self.resolved_steps()]
         for earlier, later in itertools.pairwise(weights):
             if later <= earlier:

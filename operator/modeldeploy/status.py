@@ -77,6 +77,9 @@ class RolloutState(ApiModel):
         default=None, description="When the canary reached the step's weight"
     )
     last_analysis_at: str | None = None
+    preview_passed_at: str | None = Field(
+        default=None, description="Blue/green: when the preview's checks passed"
+    )
     preflight: PreflightStatus | None = None
     failures: int | None = None
     inconclusive: int | None = None

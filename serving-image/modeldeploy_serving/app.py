@@ -23,6 +23,7 @@ from .metrics import ServingMetrics
 from .model import ModelLoadError, PredictionError, ServedModel, load_model
 from .protocol import ProtocolError, encode_infer_response, error_body, parse_infer_request
 from .runtimes import RuntimeLoadError
+from .shadow import Shadow, ShadowConfigError, parse_config
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,6 +48,8 @@ class Response(NamedTuple):
     content_type: bytes = JSON
     error: str | None = None
     allow: str | None = None
+    request_body: bytes | None = None
+    """An infer request's body, kept for a shadow copy."""
 
 
 class _BodyTooLarge(Exception):
@@ -81,6 +84,7 @@ class ServingApp:
         self.draining = False
         self._delay = settings.response_delay_ms / 1000.0
         self._model_metadata = b""
+        self.shadow = Shadow(metrics.shadow, settings.model_name)
         # One thread: predictions still run one at a time, as they would on the event loop.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
         self._server_metadata = orjson.dumps(
@@ -188,6 +192,7 @@ class ServingApp:
                 self.start_loading()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.shadow.stop()
                 self._executor.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -196,8 +201,11 @@ class ServingApp:
         started = time.perf_counter()
         request_id: str | None = None
         content_length: int | None = None
+        shadow_copy = False
         for key, value in scope["headers"]:
-            if key == b"x-request-id":
+            if key == b"x-shadow":
+                shadow_copy = True
+            elif key == b"x-request-id":
                 request_id = _valid_request_id(value)
             elif key == b"content-length":
                 try:
@@ -227,6 +235,9 @@ class ServingApp:
         await send({"type": "http.response.body", "body": response.body})
 
         elapsed = time.perf_counter() - started
+        # A copy to a candidate only once the client has its answer; never a copy of a copy.
+        if response.request_body is not None and response.status == 200 and not shadow_copy:
+            self.shadow.offer(response.request_body, response.body)
         self.metrics.observe_request(endpoint, response.status, elapsed)
         if self.settings.access_log:
             level = logging.DEBUG if endpoint in _QUIET_ENDPOINTS else logging.INFO
@@ -258,12 +269,40 @@ class ServingApp:
             return "ready", _only_get(method) or self._ready_response({})
         if path in ("/v2", "/v2/"):
             return "server_metadata", _only_get(method) or Response(200, self._server_metadata)
+        if path == "/admin/shadow":
+            return "shadow", await self._shadow_route(method, receive, content_length)
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 return "metrics", _method_not_allowed("GET")
             body, content_type = self.metrics.render()
             return "metrics", Response(200, body, content_type.encode())
         return "unknown", _error(404, f"no such endpoint: {path}")
+
+    async def _shadow_route(
+        self, method: str, receive: Receive, content_length: int | None
+    ) -> Response:
+        if method == "DELETE":
+            self.shadow.configure(None)
+            return _json(200, {"shadow": None})
+        if method == "POST":
+            try:
+                body = await _read_body(receive, 64 * 1024, content_length)
+                config = parse_config(
+                    body,
+                    self.settings.model_name,
+                    time.monotonic(),
+                    self.settings.shadow_target_suffixes,
+                )
+            except _BodyTooLarge:
+                return _error(413, "shadow settings larger than 64 KiB")
+            except ShadowConfigError as error:
+                return _error(400, f"shadow: {error}")
+            self.shadow.configure(config)
+            return _json(200, {"shadow": config.describe()})
+        if method in ("GET", "HEAD"):
+            active = self.shadow.active(time.monotonic())
+            return _json(200, {"shadow": active.describe() if active else None})
+        return _method_not_allowed("GET, POST, DELETE")
 
     def _ready_response(self, identity: dict[str, Any]) -> Response:
         if self.ready:
@@ -355,6 +394,7 @@ class ServingApp:
         return Response(
             200,
             encode_infer_response(settings.model_name, settings.model_version, request.id, outputs),
+            request_body=body,
         )
 
 

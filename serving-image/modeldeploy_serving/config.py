@@ -59,6 +59,8 @@ class Settings:
     s3_endpoint_url: str | None
     access_log: bool
     log_level: str
+    shadow_target_suffixes: tuple[str, ...] = (".svc", ".svc.cluster.local")
+    """Host name endings a shadow copy may go to: the cluster's Services."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -119,6 +121,13 @@ class Settings:
             ),
             access_log=get("SERVING_ACCESS_LOG", _bool, True),
             log_level=get("LOG_LEVEL", _log_level, "INFO"),
+            shadow_target_suffixes=tuple(
+                part.strip()
+                for part in (
+                    env.get("SERVING_SHADOW_TARGET_SUFFIXES") or ".svc,.svc.cluster.local"
+                ).split(",")
+                if part.strip()
+            ),
         )
         if errors:
             raise ConfigError("invalid configuration: " + "; ".join(errors))

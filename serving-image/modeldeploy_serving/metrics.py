@@ -96,6 +96,68 @@ class PredictionHistogram(Collector):
         yield family
 
 
+class ShadowMetrics:
+    """What this pod learns by copying requests to a candidate revision and comparing answers;
+    every series names the candidate."""
+
+    def __init__(self, labels: tuple[str, str, str], registry: CollectorRegistry) -> None:
+        self._labels = labels
+        names = [*MODEL_LABELS, "candidate_revision"]
+        self.requests = Counter(
+            "modeldeploy_serving_shadow_requests",
+            "Requests copied to the candidate, by outcome: compared, candidate_error (no "
+            "answer or not 200), dropped (the copy queue was full).",
+            [*names, "outcome"],
+            registry=registry,
+        )
+        self.labels_compared = Counter(
+            "modeldeploy_serving_shadow_labels_compared",
+            "Label-like output elements (integer, string, boolean) compared with the candidate's.",
+            names,
+            registry=registry,
+        )
+        self.labels_agreed = Counter(
+            "modeldeploy_serving_shadow_labels_agreed",
+            "Label-like output elements on which the candidate gave the same answer.",
+            names,
+            registry=registry,
+        )
+        self.values_compared = Counter(
+            "modeldeploy_serving_shadow_values_compared",
+            "Floating-point output elements compared with the candidate's.",
+            names,
+            registry=registry,
+        )
+        self.abs_diff = Counter(
+            "modeldeploy_serving_shadow_abs_diff",
+            "Sum of absolute differences of floating-point output elements, against the "
+            "candidate's.",
+            names,
+            registry=registry,
+        )
+
+    def count(self, candidate: str, outcome: str) -> None:
+        self.requests.labels(*self._labels, candidate, outcome).inc()
+
+    def compared(
+        self, candidate: str, labels: int, agreed: int, values: int, abs_diff: float
+    ) -> None:
+        self.count(candidate, "compared")
+        self.labels_compared.labels(*self._labels, candidate).inc(labels)
+        self.labels_agreed.labels(*self._labels, candidate).inc(agreed)
+        self.values_compared.labels(*self._labels, candidate).inc(values)
+        self.abs_diff.labels(*self._labels, candidate).inc(abs_diff)
+
+    def declare(self, candidate: str) -> None:
+        """Every series at zero from the moment a candidate is named, so that rate() sees the
+        first comparisons."""
+        for outcome in ("compared", "candidate_error", "dropped"):
+            self.requests.labels(*self._labels, candidate, outcome)
+        for counter in (self.labels_compared, self.labels_agreed, self.values_compared):
+            counter.labels(*self._labels, candidate)
+        self.abs_diff.labels(*self._labels, candidate)
+
+
 class ServingMetrics:
     """All series of one served model; labels other than endpoint/code/output are fixed."""
 
@@ -146,6 +208,7 @@ class ServingMetrics:
         ).labels(*labels)
         self.predictions = PredictionHistogram(labels, prediction_buckets)
         self.registry.register(self.predictions)
+        self.shadow = ShadowMetrics(labels, self.registry)
         # Bound children looked up once per (endpoint, code) rather than on every request.
         self._request_children: dict[tuple[str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}

@@ -20,6 +20,11 @@ from e2e.fixtures import (
 from e2e.localcluster import traffic
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, train_classifier
+from modeldeploy.kube import Kube
+from modeldeploy.pods import ApiServerPodHttp
+from modeldeploy.probe import run_preflight
+from modeldeploy.rollout import FAIL, PASS
+from modeldeploy.validation import load_spec
 
 pytestmark = pytest.mark.cluster
 
@@ -277,3 +282,54 @@ def test_a_child_the_api_server_refuses_is_explained_and_retried(
         "every Service once the quota is gone",
     )
     wait_for(phase_is(cluster, namespace, "Ready"), 120, "ModelDeployment Ready")
+
+
+def test_the_preflight_asks_real_pods_through_the_api_server_proxy(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, trained: TrainedModel
+) -> None:
+    """The way an operator outside the cluster reaches pods: the schema of a served model and
+    a smoke test of its real answers, right and wrong."""
+    apply_model_deployment(cluster, namespace, manifest(trained))
+    body = wait_for(phase_is(cluster, namespace, "Ready"), 180, "Ready")
+    status = body["status"]
+    serving = status["stable"]["revision"]
+    # The served revision checked as if it were new: against itself, its schema is unchanged.
+    in_flight = {**status, "rollout": {"revision": serving}}
+
+    def preflight(expected: list[str]) -> Any:
+        smoke = {
+            "requests": [
+                {
+                    "name": "centres",
+                    "inputs": [
+                        {
+                            "name": "input-0",
+                            "shape": [len(trained.sample), len(trained.sample[0])],
+                            "datatype": "FP64",
+                            "data": trained.sample,
+                        }
+                    ],
+                    "expect": {"labels": expected},
+                }
+            ]
+        }
+        raw = {**body["spec"], "rollout": {"smokeTest": smoke}}
+        return run_preflight(
+            Kube(cluster.api_client),
+            ApiServerPodHttp(cluster.api_client),
+            namespace,
+            NAME,
+            load_spec(raw),
+            in_flight,
+        )
+
+    right = preflight([str(label) for label in trained.expected])
+    assert right.verdict == PASS, right.message
+    assert right.record["schemaChanges"] == []
+    assert right.record["smokePassed"] == 1
+
+    wrong = preflight(["2", "2", "2"])
+    assert wrong.verdict == FAIL and wrong.cause == "SmokeTestFailed", wrong.message
+    [failure] = wrong.record["failures"]
+    assert failure["got"] == f"label = {trained.expected}", failure
+    assert failure["pod"].startswith(f"{NAME}-{serving}-")

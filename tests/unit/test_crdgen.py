@@ -39,6 +39,14 @@ def test_schema_is_structural() -> None:
         if "anyOf" in node and not path.endswith("anyOf"):
             assert node.get("x-kubernetes-int-or-string"), f"{path}: anyOf only for int-or-string"
             assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
+        assert "const" not in node or path.endswith(".properties"), (
+            f"{path}: const is not OpenAPI v3"
+        )
+        for flag in ("exclusiveMinimum", "exclusiveMaximum"):
+            # OpenAPI v3 has these as flags beside minimum and maximum, not as the bound.
+            if flag in node and not path.endswith(".properties"):
+                assert node[flag] is True, path
+                assert ("minimum" if flag == "exclusiveMinimum" else "maximum") in node, path
         if "properties" in node and isinstance(node["properties"], dict) and "type" in node:
             assert node["type"] == "object", path
             assert "additionalProperties" not in node, path

@@ -101,7 +101,7 @@ class Sim:
             analysis = Analysis(
                 chosen, [{"name": "error-rate", "verdict": chosen}], f"error-rate {chosen}"
             )
-        found = self.preflight if preflight.due(self.status, self.now) else None
+        found = self.preflight if preflight.due(self.status, self.revision, self.now) else None
         decision = decide(
             "m",
             self.spec,

@@ -15,6 +15,12 @@ REQUESTS_TOTAL = "modeldeploy_serving_requests_total"
 REQUEST_DURATION_BUCKET = "modeldeploy_serving_request_duration_seconds_bucket"
 PREDICTION_VALUE_SUM = "modeldeploy_serving_prediction_value_sum"
 PREDICTION_VALUE_COUNT = "modeldeploy_serving_prediction_value_count"
+PREDICTION_VALUE_BUCKET = "modeldeploy_serving_prediction_value_bucket"
+SHADOW_REQUESTS_TOTAL = "modeldeploy_serving_shadow_requests_total"
+SHADOW_LABELS_COMPARED = "modeldeploy_serving_shadow_labels_compared_total"
+SHADOW_LABELS_AGREED = "modeldeploy_serving_shadow_labels_agreed_total"
+SHADOW_VALUES_COMPARED = "modeldeploy_serving_shadow_values_compared_total"
+SHADOW_ABS_DIFF = "modeldeploy_serving_shadow_abs_diff_total"
 
 # Keeps the relative drift finite when the stable mean is 0.
 DRIFT_EPSILON = 1e-9
@@ -27,6 +33,10 @@ def _selector(metric: str, *matchers: str, revision: str = "revision") -> str:
 
 def _rate(metric: str, *matchers: str, revision: str = "revision") -> str:
     return f"rate({_selector(metric, *matchers, revision=revision)}[{{{{interval}}}}])"
+
+
+def _increase(metric: str) -> str:
+    return f"increase({_selector(metric)}[{{{{interval}}}}])"
 
 
 _INFER = 'operation="infer"'
@@ -61,6 +71,27 @@ _PREDICTION_DRIFT = (
 )
 
 
+def _shadow_rate(metric: str, *matchers: str) -> str:
+    """Copies the stable's pods made to the canary: counted on the stable, named after both."""
+    return _rate(
+        metric, 'candidate_revision="{{canary_revision}}"', *matchers, revision="stable_revision"
+    )
+
+
+_SHADOW_AGREEMENT = (
+    f"sum({_shadow_rate(SHADOW_LABELS_AGREED)}) / sum({_shadow_rate(SHADOW_LABELS_COMPARED)})"
+)
+_SHADOW_MEAN_ABS_DIFF = (
+    f"sum({_shadow_rate(SHADOW_ABS_DIFF)}) / sum({_shadow_rate(SHADOW_VALUES_COMPARED)})"
+)
+_CANDIDATE_ERROR = 'outcome="candidate_error"'
+_ANSWERED_OR_NOT = 'outcome=~"compared|candidate_error"'
+_SHADOW_ERROR_RATE = (
+    f"sum({_shadow_rate(SHADOW_REQUESTS_TOTAL, _CANDIDATE_ERROR)})"
+    f" / sum({_shadow_rate(SHADOW_REQUESTS_TOTAL, _ANSWERED_OR_NOT)})"
+)
+
+
 @dataclass(frozen=True)
 class BuiltinCheck:
     name: str
@@ -68,6 +99,9 @@ class BuiltinCheck:
     description: str
     compares_with_stable: bool = False
     """The query already measures canary against stable, so maxIncrease makes no sense."""
+    histograms: bool = False
+    """The query gives one histogram per revision (its buckets by output and `le`), asked
+    for canary and stable alike; the value is their population stability index."""
 
 
 BUILTIN_CHECKS: dict[str, BuiltinCheck] = {
@@ -96,9 +130,37 @@ BUILTIN_CHECKS: dict[str, BuiltinCheck] = {
             compares_with_stable=True,
         ),
         BuiltinCheck(
+            "prediction-psi",
+            f"sum by (output, le) ({_increase(PREDICTION_VALUE_BUCKET)})",
+            "population stability index of the prediction values, canary against stable, over "
+            "the window; the largest over all outputs (above 0.25 is a large shift)",
+            compares_with_stable=True,
+            histograms=True,
+        ),
+        BuiltinCheck(
             "request-count",
             f"sum(increase({_selector(REQUESTS_TOTAL, _INFER)}[{{{{interval}}}}]))",
             "infer requests over the window; use it with min",
+        ),
+        BuiltinCheck(
+            "shadow-agreement",
+            _SHADOW_AGREEMENT,
+            "share of label outputs on which the canary answered the stable's shadow copies as "
+            "the stable did; use it with min",
+            compares_with_stable=True,
+        ),
+        BuiltinCheck(
+            "shadow-error-rate",
+            _SHADOW_ERROR_RATE,
+            "share of the stable's shadow copies the canary did not answer with 200",
+            compares_with_stable=True,
+        ),
+        BuiltinCheck(
+            "shadow-mean-abs-diff",
+            _SHADOW_MEAN_ABS_DIFF,
+            "mean absolute difference of the canary's floating-point outputs from the stable's, "
+            "on the stable's shadow copies",
+            compares_with_stable=True,
         ),
     )
 }
@@ -120,6 +182,11 @@ def query_template(check: CheckSpec) -> str:
     if builtin is None:
         raise UnknownCheck(check.name)
     return builtin.query
+
+
+def compares_histograms(check: CheckSpec) -> bool:
+    builtin = BUILTIN_CHECKS.get(check.name)
+    return check.query is None and builtin is not None and builtin.histograms
 
 
 def compares_with_stable(check: CheckSpec) -> bool:

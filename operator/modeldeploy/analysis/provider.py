@@ -30,7 +30,25 @@ class MetricsProvider(Protocol):
         """
         ...
 
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """Every series of an instant vector query: (its labels, its value)."""
+        ...
+
     def is_online(self) -> bool: ...
+
+
+def vector_samples(result: Any) -> list[tuple[dict[str, str], float]]:
+    if not isinstance(result, list) or any(not isinstance(s, dict) for s in result):
+        raise ProviderError(f"query result is not an instant vector: {result!r:.100}")
+    if any("value" not in series for series in result):
+        raise ProviderError("query returned a range vector; an instant vector was expected")
+    return [
+        (
+            {str(k): str(v) for k, v in series.get("metric", {}).items()},
+            _sample_value(series["value"]),
+        )
+        for series in result
+    ]
 
 
 def _sample_value(sample: Any) -> float:
@@ -134,6 +152,12 @@ class PrometheusProvider:
         self._client = PrometheusConnect(url=self._url, retry=retry, timeout=timeout_s)
 
     def query(self, promql: str) -> float | None:
+        return single_value(self._result(promql))
+
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        return vector_samples(self._result(promql))
+
+    def _result(self, promql: str) -> Any:
         try:
             result = self._client.custom_query(
                 promql,
@@ -160,7 +184,7 @@ class PrometheusProvider:
             raise ProviderError(
                 f"Prometheus at {self._where} answered without data.result"
             ) from None
-        return single_value(result)
+        return result
 
     def is_online(self) -> bool:
         """True when Prometheus answers a trivial query correctly, not merely accepts TCP."""

@@ -11,6 +11,7 @@ from enum import Enum
 
 from modeldeploy.analysis import builtins, template
 from modeldeploy.analysis.provider import MetricsProvider, ProviderError
+from modeldeploy.analysis.psi import worst_psi
 from modeldeploy.analysis.validate import check_problem
 from modeldeploy.analysis.verdict import (
     Bounds,
@@ -86,6 +87,17 @@ def _measure(
     return provider.query(promql)
 
 
+def _histogram_shift(query: str, context: QueryContext, provider: MetricsProvider) -> float | None:
+    """The PSI between the canary's and the stable's histograms of `query`."""
+    if context.stable_revision is None:
+        raise _Inconclusive("no stable revision to compare with")
+    canary, stable = (
+        provider.query_vector(template.render(query, context.variables(side)))
+        for side in (Side.CANARY, Side.STABLE)
+    )
+    return worst_psi(canary, stable)
+
+
 @dataclass(frozen=True)
 class _Traffic:
     shortfall: str | None = None
@@ -124,6 +136,9 @@ def _run_one(
         return inconclusive(check.name, bounds, traffic.shortfall, measured_at=now_iso)
     query = builtins.query_template(check)
     try:
+        if builtins.compares_histograms(check):
+            value = _histogram_shift(query, context, provider)
+            return evaluate(check.name, bounds, value, None, measured_at=now_iso)
         value = _measure(query, context, Side.CANARY, provider)
         stable_value = None
         if check.max_increase is not None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from modeldeploy.commands import Commands
-from modeldeploy.rollout import preflight
+from modeldeploy.rollout import preflight, shadow
+from modeldeploy.rollout.assess import Assessed, assess
 from modeldeploy.rollout.state import (
-    ERROR,
-    FAIL,
-    INCONCLUSIVE,
     PHASE_AWAITING_APPROVAL,
     PHASE_CANARY,
     PHASE_PAUSED,
+    PHASE_SHADOW,
     UNGUARDED,
     Analysis,
     Draft,
     Preflight,
+    new_rollout_state,
     resolved_steps,
     seconds_since,
 )
@@ -49,7 +49,7 @@ def _canary(
     steps = resolved_steps(rollout_spec)
     version = draft.spec.model.version
     if draft.rollout is None or "step" not in draft.rollout:
-        draft.rollout = _new_rollout(draft, version)
+        draft.rollout = new_rollout_state(draft)
         draft.checks = []
         draft.emit(
             "Normal",
@@ -87,6 +87,27 @@ def _canary(
             draft.rolled_back["preflight"] = record
             return
 
+    promoted_shadow = False
+    if (
+        reached
+        and gate is preflight.Gate.PASSED
+        and step_index == 0
+        and not state.get("stepReadyAt")
+        and rollout_spec.shadow is not None
+        and not (state.get("shadow") or {}).get("passedAt")
+    ):
+        if commands.promote == "full":
+            promote(draft, "promoted as asked")
+            return
+        outcome = _shadow_phase(draft, state, rollout_spec, commands, analysis)
+        if outcome is not Assessed.PASSED:
+            if outcome is Assessed.HELD:
+                _hold_in_shadow(draft, state, rollout_spec, commands, canary_n)
+            return
+        # The run that ended the shadow is not the step's: its first check waits an interval.
+        analysis = None
+        promoted_shadow = commands.promote == "step"
+
     if reached and gate is preflight.Gate.PASSED and not state.get("stepReadyAt"):
         state["stepReadyAt"] = draft.now_iso
         draft.emit(
@@ -107,36 +128,10 @@ def _canary(
         return
 
     if analysis is not None and reached:
-        state["lastAnalysisAt"] = draft.now_iso
-        draft.checks = analysis.results
-        if analysis.verdict == FAIL:
-            state["failures"] = int(state.get("failures", 0)) + 1
-            if state["failures"] > rollout_spec.failure_limit:
-                roll_back(draft, analysis.summary or "a check failed", cause="CheckFailed")
-                return
-            draft.emit(
-                "Warning",
-                "CheckFailed",
-                f"{analysis.summary} ({state['failures']}/{rollout_spec.failure_limit} tolerated)",
-            )
-        elif analysis.verdict in (INCONCLUSIVE, ERROR):
-            state["inconclusive"] = int(state.get("inconclusive", 0)) + 1
-            if state["inconclusive"] > rollout_spec.inconclusive_limit:
-                roll_back(
-                    draft,
-                    f"checks inconclusive {state['inconclusive']} times in a row: "
-                    f"{analysis.summary}",
-                    cause="Inconclusive",
-                )
-                return
-            draft.emit(
-                "Warning",
-                "CheckInconclusive",
-                f"{analysis.summary} "
-                f"({state['inconclusive']}/{rollout_spec.inconclusive_limit} tolerated)",
-            )
-        else:
-            state["inconclusive"] = 0
+        verdict = assess(draft, state, rollout_spec, analysis)
+        if verdict is Assessed.ROLLED_BACK:
+            return
+        if verdict is Assessed.PASSED:
             pause_s = parse_duration(step.pause) if step.pause else 0.0
             paused_long_enough = seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
             # _advance answers True when it promoted, which ends this decision.
@@ -151,8 +146,10 @@ def _canary(
     if commands.promote == "full":
         promote(draft, "promoted as asked")
         return
-    if commands.promote == "step" and _advance(
-        draft, steps, step_index, "promoted one step as asked"
+    if (
+        commands.promote == "step"
+        and not promoted_shadow
+        and _advance(draft, steps, step_index, "promoted one step as asked")
     ):
         return
 
@@ -186,20 +183,6 @@ def _canary(
     )
 
 
-def _new_rollout(draft: Draft, version: str) -> dict[str, Any]:
-    return {
-        "revision": draft.revision,
-        "version": version,
-        "step": 0,
-        "startedAt": draft.now_iso,
-        "stepSetAt": draft.now_iso,
-        "stepReadyAt": None,
-        "lastAnalysisAt": None,
-        "failures": 0,
-        "inconclusive": 0,
-    }
-
-
 def _routed_weight(
     draft: Draft, steps: list[RolloutStep], step_index: int, rollout_spec: RolloutSpec
 ) -> int:
@@ -228,3 +211,67 @@ def _advance(draft: Draft, steps: list[RolloutStep], step_index: int, why: str) 
         "Normal", "StepAdvanced", f"{why}: step {step_index + 2}/{len(steps)}, weight {nxt.weight}%"
     )
     return False
+
+
+def _shadow_phase(
+    draft: Draft,
+    state: dict[str, Any],
+    rollout_spec: RolloutSpec,
+    commands: Commands,
+    analysis: Analysis | None,
+) -> Assessed:
+    """Runs the shadow phase one decision further: PASSED when it is over (its checks passed
+    for its whole duration, or a person promoted), ROLLED_BACK, or HELD while it goes on."""
+    assert rollout_spec.shadow is not None
+    shadow_spec = rollout_spec.shadow
+    record = dict(state.get("shadow") or {})
+    if not record.get("startedAt"):
+        record["startedAt"] = draft.now_iso
+        draft.emit(
+            "Normal",
+            "ShadowStarted",
+            f"the stable's pods copy {shadow_spec.percent:g}% of live requests to "
+            f"{draft.revision} for {shadow_spec.duration}; its answers reach no client",
+        )
+    state["shadow"] = record
+    if commands.promote == "step":
+        record["passedAt"] = draft.now_iso
+        draft.emit("Normal", "ShadowPassed", "shadow phase ended as asked")
+        return Assessed.PASSED
+    if analysis is None:
+        return Assessed.HELD
+    verdict = assess(draft, state, rollout_spec, analysis)
+    if verdict is not Assessed.PASSED:
+        return verdict
+    if seconds_since(record["startedAt"], draft.now) < parse_duration(shadow_spec.duration):
+        return Assessed.HELD
+    record["passedAt"] = draft.now_iso
+    draft.emit(
+        "Normal",
+        "ShadowPassed",
+        f"{draft.revision} agreed with the stable for {shadow_spec.duration}: {analysis.summary}",
+    )
+    return Assessed.PASSED
+
+
+def _hold_in_shadow(
+    draft: Draft,
+    state: dict[str, Any],
+    rollout_spec: RolloutSpec,
+    commands: Commands,
+    canary_n: int,
+) -> None:
+    """Both tracks up, the stable at full size since it alone serves clients, no weight."""
+    assert draft.stable is not None and rollout_spec.shadow is not None
+    draft.replicas[draft.stable["revision"]] = draft.spec.replicas
+    draft.replicas[draft.revision] = canary_n
+    draft.weight = 0
+    draft.shadow = shadow.shadowing(draft.spec, draft.revision)
+    draft.phase = PHASE_PAUSED if commands.paused else PHASE_SHADOW
+    started = state["shadow"]["startedAt"]
+    elapsed = seconds_since(started, draft.now)
+    draft.message = (
+        f"shadow: {rollout_spec.shadow.percent:g}% of live requests copied to {draft.revision} "
+        f"({draft.spec.model.version}) for {rollout_spec.shadow.duration}, {elapsed:.0f}s so "
+        f"far; its answers reach no client{' (paused)' if commands.paused else ''}"
+    )

@@ -13,8 +13,10 @@ from modeldeploy.rollout.state import (
     PHASE_DEGRADED,
     PHASE_FAILED,
     PHASE_PAUSED,
+    PHASE_PREVIEW,
     PHASE_PROGRESSING,
     PHASE_ROLLED_BACK,
+    PHASE_SHADOW,
     Decision,
     Draft,
     iso,
@@ -63,6 +65,8 @@ def _filling(draft: Draft, stable_ready: int) -> str | None:
 _ON_THE_WAY = {
     PHASE_PROGRESSING: "NewReplicas",
     PHASE_CANARY: "CanaryProgressing",
+    PHASE_PREVIEW: "Preview",
+    PHASE_SHADOW: "Shadow",
     PHASE_PAUSED: "Paused",
     PHASE_AWAITING_APPROVAL: "AwaitingApproval",
 }
@@ -81,7 +85,7 @@ def finish(
         draft.emit("Normal", "Paused", draft.message)
     elif draft.phase == PHASE_AWAITING_APPROVAL and before != PHASE_AWAITING_APPROVAL:
         draft.emit("Normal", "AwaitingApproval", draft.message)
-    elif before == PHASE_PAUSED and draft.phase == PHASE_CANARY:
+    elif before == PHASE_PAUSED and draft.phase in (PHASE_CANARY, PHASE_PREVIEW):
         draft.emit("Normal", "Resumed", draft.message)
     stable = draft.stable
     if stable is not None:
@@ -107,9 +111,13 @@ def finish(
     replicas = draft.spec.replicas
     stable_ready = draft.observed.ready(stable["revision"]) if stable else 0
     phase = draft.phase
-    ramping = phase in (PHASE_CANARY, PHASE_PAUSED, PHASE_AWAITING_APPROVAL) or (
-        phase == PHASE_PROGRESSING and canary is not None
-    )
+    ramping = phase in (
+        PHASE_CANARY,
+        PHASE_PREVIEW,
+        PHASE_SHADOW,
+        PHASE_PAUSED,
+        PHASE_AWAITING_APPROVAL,
+    ) or (phase == PHASE_PROGRESSING and canary is not None)
     updates = [
         cond.ConditionUpdate(
             cond.READY,
@@ -179,4 +187,5 @@ def finish(
         ),
         status=new_status,
         events=draft.events,
+        shadow=draft.shadow,
     )

@@ -42,7 +42,11 @@ def next_try_at(status: dict[str, Any], tz: tzinfo | None) -> datetime | None:
     return parse_stamp(record["at"], tz) + timedelta(seconds=RETRY_S)
 
 
-def due(status: dict[str, Any], now: datetime) -> bool:
+def due(status: dict[str, Any], revision: str, now: datetime) -> bool:
+    """Whether the shell should run the preflight of `revision` (the one the spec asks for)
+    before deciding; one pending for a revision the spec has left is not run."""
+    if (status.get("rollout") or {}).get("revision") != revision:
+        return False
     moment = next_try_at(status, now.tzinfo)
     return moment is not None and now >= moment
 

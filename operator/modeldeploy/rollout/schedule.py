@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from modeldeploy.rollout import shadow
 from modeldeploy.rollout.state import parse_stamp
 from modeldeploy.spec import ModelDeploymentSpec, parse_duration
 
@@ -22,7 +23,9 @@ def next_check_at(
     interval; None while the weight is not reached. A step's first check waits a full interval
     at the step's weight, even when the previous step's last check ran moments ago: its data
     must come from the new split."""
-    if not state or model_spec.rollout is None or not state.get("stepReadyAt"):
+    # The shadow phase is checked like a step, from the moment the copies begin.
+    anchor = state.get("stepReadyAt") or shadow.started_at(state or {})
+    if not state or model_spec.rollout is None or not anchor:
         return None
-    last = max(state.get("lastAnalysisAt") or "", state["stepReadyAt"])
+    last = max(state.get("lastAnalysisAt") or "", anchor)
     return parse_stamp(last, tz) + timedelta(seconds=parse_duration(model_spec.rollout.interval))

@@ -9,6 +9,7 @@ from typing import Any
 
 from modeldeploy import names
 from modeldeploy.observed import Observed
+from modeldeploy.rollout.shadow import Shadowing
 from modeldeploy.spec import (
     ModelDeploymentSpec,
     RolloutSpec,
@@ -23,6 +24,8 @@ PHASE_READY = "Ready"
 PHASE_DEGRADED = "Degraded"
 PHASE_FAILED = "Failed"
 PHASE_CANARY = "Canary"
+PHASE_PREVIEW = "Preview"
+PHASE_SHADOW = "Shadow"
 PHASE_PAUSED = "Paused"
 PHASE_AWAITING_APPROVAL = "AwaitingApproval"
 PHASE_ROLLED_BACK = "RolledBack"
@@ -32,6 +35,8 @@ PHASES = (
     PHASE_DEGRADED,
     PHASE_FAILED,
     PHASE_CANARY,
+    PHASE_PREVIEW,
+    PHASE_SHADOW,
     PHASE_PAUSED,
     PHASE_AWAITING_APPROVAL,
     PHASE_ROLLED_BACK,
@@ -90,6 +95,8 @@ class Decision:
     events: list[Event] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Revision → the spec snapshot its Deployment is rendered from."""
+    shadow: Shadowing | None = None
+    """Set while the stable's pods must copy requests to the new revision."""
 
 
 def iso(moment: datetime) -> str:
@@ -152,6 +159,7 @@ class Draft:
     phase: str = PHASE_READY
     message: str = ""
     events: list[Event] = field(default_factory=list)
+    shadow: Shadowing | None = None
 
     @property
     def now_iso(self) -> str:
@@ -192,3 +200,18 @@ class Draft:
             "at": self.now_iso,
         }
         self.history = [entry, *self.history][:HISTORY_LENGTH]
+
+
+def new_rollout_state(draft: Draft) -> dict[str, Any]:
+    """`status.rollout` when a strategy starts taking the spec's revision to stable."""
+    return {
+        "revision": draft.revision,
+        "version": draft.spec.model.version,
+        "step": 0,
+        "startedAt": draft.now_iso,
+        "stepSetAt": draft.now_iso,
+        "stepReadyAt": None,
+        "lastAnalysisAt": None,
+        "failures": 0,
+        "inconclusive": 0,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from modeldeploy.commands import Commands
+from modeldeploy.rollout.bluegreen import BlueGreen
 from modeldeploy.rollout.canary import Canary
 from modeldeploy.rollout.replace import Replace
 from modeldeploy.rollout.state import Analysis, Draft, Preflight
@@ -27,4 +28,6 @@ class Strategy(Protocol):
 def strategy_for(spec: ModelDeploymentSpec) -> Strategy:
     if spec.rollout is None:
         return Replace()
+    if spec.rollout.strategy == "blueGreen":
+        return BlueGreen(spec.rollout)
     return Canary(spec.rollout)

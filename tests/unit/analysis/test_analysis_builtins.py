@@ -49,7 +49,11 @@ def test_the_built_ins() -> None:
         "latency-p95",
         "latency-p99",
         "prediction-drift",
+        "prediction-psi",
         "request-count",
+        "shadow-agreement",
+        "shadow-error-rate",
+        "shadow-mean-abs-diff",
     ]
     assert BUILTIN_CHECKS["request-count"].query == REQUEST_COUNT_QUERY
 
@@ -96,6 +100,12 @@ def test_metric_names_are_the_serving_image_ones() -> None:
         "modeldeploy_serving_request_duration_seconds_bucket",
         "modeldeploy_serving_prediction_value_sum",
         "modeldeploy_serving_prediction_value_count",
+        "modeldeploy_serving_prediction_value_bucket",
+        "modeldeploy_serving_shadow_requests_total",
+        "modeldeploy_serving_shadow_labels_compared_total",
+        "modeldeploy_serving_shadow_labels_agreed_total",
+        "modeldeploy_serving_shadow_values_compared_total",
+        "modeldeploy_serving_shadow_abs_diff_total",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -43,6 +44,7 @@ class FakeProvider:
 
     def __init__(self, rules: list[tuple[tuple[str, ...], Answer]] | None = None) -> None:
         self.rules = rules or []
+        self.vectors: list[tuple[tuple[str, ...], list[tuple[dict[str, str], float]]]] = []
         self.queries: list[str] = []
 
     def query(self, promql: str) -> float | None:
@@ -53,6 +55,13 @@ class FakeProvider:
                     raise answer
                 return answer
         return None
+
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        self.queries.append(promql)
+        for needles, answer in self.vectors:
+            if all(needle in promql for needle in needles):
+                return answer
+        return []
 
     def is_online(self) -> bool:
         return True
@@ -339,6 +348,9 @@ class ScriptedProvider:
             raise answer
         return answer
 
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        return []
+
     def is_online(self) -> bool:
         return True
 
@@ -363,3 +375,28 @@ def test_run_checks_never_raises_and_never_passes_on_missing_data(
 @pytest.mark.parametrize("verdict", list(Verdict))
 def test_verdict_values_are_what_the_status_uses(verdict: Verdict) -> None:
     assert verdict.value in {"Pass", "Fail", "Inconclusive", "Error"}
+
+
+def test_prediction_psi_compares_both_revisions_histograms() -> None:
+    def buckets(revision: str, counts: list[float]) -> tuple[tuple[str, ...], Any]:
+        running, series = 0.0, []
+        for bound, count in zip(["0", "1", "2", "+Inf"], counts, strict=True):
+            running += count
+            series.append(({"output": "label", "le": bound}, running))
+        return (f'revision="{revision}"', "prediction_value_bucket"), series
+
+    provider = FakeProvider()
+    provider.vectors = [buckets("c1", [50, 0, 50, 0]), buckets("s1", [0, 100, 0, 0])]
+    check = CheckSpec(name="prediction-psi", max=0.25)
+    context = QueryContext("ns", "m", "iris", "v2", "c1", "s1", "1m", "v1")
+    [result] = run_checks([check], context, provider, "2026-01-01T00:00:00Z")
+    assert result.verdict == Verdict.FAIL
+    assert result.value is not None and result.value > 0.25
+
+    provider.vectors = [buckets("c1", [0, 100, 0, 0]), buckets("s1", [0, 100, 0, 0])]
+    [result] = run_checks([check], context, provider, "2026-01-01T00:00:00Z")
+    assert result.verdict == Verdict.PASS and result.value == 0.0
+
+    no_stable = QueryContext("ns", "m", "iris", "v2", "c1", None, "1m")
+    [result] = run_checks([check], no_stable, provider, "2026-01-01T00:00:00Z")
+    assert result.verdict == Verdict.INCONCLUSIVE

@@ -1,0 +1,55 @@
+"""What one run of the checks means for a rollout in flight, whatever its strategy: a failure
+or too many inconclusive runs past their limits roll back; otherwise the strategy may move on
+when the run passed."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from modeldeploy.rollout.state import ERROR, FAIL, INCONCLUSIVE, Analysis, Draft
+from modeldeploy.rollout.transitions import roll_back
+from modeldeploy.spec import RolloutSpec
+
+
+class Assessed(Enum):
+    PASSED = "passed"
+    HELD = "held"
+    """A failure or an inconclusive run within its limit: no move either way."""
+    ROLLED_BACK = "rolled back"
+
+
+def assess(
+    draft: Draft, state: dict[str, Any], rollout_spec: RolloutSpec, analysis: Analysis
+) -> Assessed:
+    state["lastAnalysisAt"] = draft.now_iso
+    draft.checks = analysis.results
+    if analysis.verdict == FAIL:
+        state["failures"] = int(state.get("failures", 0)) + 1
+        if state["failures"] > rollout_spec.failure_limit:
+            roll_back(draft, analysis.summary or "a check failed", cause="CheckFailed")
+            return Assessed.ROLLED_BACK
+        draft.emit(
+            "Warning",
+            "CheckFailed",
+            f"{analysis.summary} ({state['failures']}/{rollout_spec.failure_limit} tolerated)",
+        )
+        return Assessed.HELD
+    if analysis.verdict in (INCONCLUSIVE, ERROR):
+        state["inconclusive"] = int(state.get("inconclusive", 0)) + 1
+        if state["inconclusive"] > rollout_spec.inconclusive_limit:
+            roll_back(
+                draft,
+                f"checks inconclusive {state['inconclusive']} times in a row: {analysis.summary}",
+                cause="Inconclusive",
+            )
+            return Assessed.ROLLED_BACK
+        draft.emit(
+            "Warning",
+            "CheckInconclusive",
+            f"{analysis.summary} "
+            f"({state['inconclusive']}/{rollout_spec.inconclusive_limit} tolerated)",
+        )
+        return Assessed.HELD
+    state["inconclusive"] = 0
+    return Assessed.PASSED

@@ -1,0 +1,150 @@
+"""Blue/green: the new revision comes up at full size beside the stable, reachable only
+through the preview Service (`<name>-canary`); after its preflight it is checked there for
+`previewDuration`, optionally waits for a person, and then takes all traffic in one switch.
+The old revision stays warm for `scaleDownDelay` and at zero until `rollbackWindow` ends, for
+an undo."""
+
+from __future__ import annotations
+
+from modeldeploy import names
+from modeldeploy.commands import Commands
+from modeldeploy.rollout import preflight, shadow
+from modeldeploy.rollout.assess import Assessed, assess
+from modeldeploy.rollout.state import (
+    PHASE_AWAITING_APPROVAL,
+    PHASE_PAUSED,
+    PHASE_PREVIEW,
+    UNGUARDED,
+    Analysis,
+    Draft,
+    Preflight,
+    new_rollout_state,
+    seconds_since,
+)
+from modeldeploy.rollout.transitions import promote, roll_back
+from modeldeploy.spec import BlueGreenSpec, RolloutSpec, parse_duration
+
+
+class BlueGreen:
+    def __init__(self, rollout_spec: RolloutSpec) -> None:
+        self.rollout_spec = rollout_spec
+        self.options = rollout_spec.blue_green or BlueGreenSpec()
+
+    def progress(
+        self,
+        draft: Draft,
+        commands: Commands,
+        analysis: Analysis | None,
+        preflight_result: Preflight | None,
+    ) -> None:
+        assert draft.stable is not None
+        rollout_spec, options = self.rollout_spec, self.options
+        preview = names.canary_service_name(draft.name)
+        version = draft.spec.model.version
+        if draft.rollout is None or "step" not in draft.rollout:
+            draft.rollout = new_rollout_state(draft)
+            draft.checks = []
+            draft.emit(
+                "Normal",
+                "RolloutStarted",
+                f"blue/green: {draft.revision} ({version}) comes up at full size behind the "
+                f"preview Service {preview}",
+            )
+            if not rollout_spec.checks:
+                draft.emit("Warning", "Unguarded", UNGUARDED)
+        state = dict(draft.rollout)
+        draft.rollout = state
+
+        if commands.abort:
+            roll_back(draft, "aborted as asked", cause="Aborted")
+            return
+
+        replicas = draft.spec.replicas
+        ready = draft.observed.ready(draft.revision)
+        reached = draft.revision in draft.observed.deployments and ready >= replicas
+        gate = preflight.Gate.PASSED
+        if reached and not state.get("stepReadyAt"):
+            if preflight.needed(draft.spec, has_stable=True):
+                limit = rollout_spec.inconclusive_limit
+                gate = preflight.check(draft, state, preflight_result, limit)
+            if gate is preflight.Gate.FAILED:
+                assert preflight_result is not None
+                record = state["preflight"]
+                cause = preflight.cause_of(preflight_result)
+                roll_back(draft, str(record.get("message")), cause=cause)
+                assert draft.rolled_back is not None
+                draft.rolled_back["preflight"] = record
+                return
+            if gate is preflight.Gate.PASSED:
+                state["stepReadyAt"] = draft.now_iso
+                if rollout_spec.shadow is not None:
+                    # The preview also gets copies of live requests, judged as they come.
+                    state["shadow"] = {"startedAt": draft.now_iso}
+                draft.emit(
+                    "Normal",
+                    "PreviewReady",
+                    f"{draft.revision} ({version}) is Ready at full size behind {preview}; "
+                    f"checked for {options.preview_duration} before the switch",
+                )
+
+        deadline = rollout_spec.progress_deadline
+        if not reached and seconds_since(state.get("stepSetAt"), draft.now) > parse_duration(
+            deadline
+        ):
+            roll_back(
+                draft,
+                f"new revision not Ready within progressDeadline {deadline}: "
+                f"{ready}/{replicas} replicas ready",
+                cause="ProgressDeadlineExceeded",
+            )
+            return
+
+        preview_s = parse_duration(options.preview_duration)
+        if rollout_spec.shadow is not None:
+            preview_s = max(preview_s, parse_duration(rollout_spec.shadow.duration))
+        previewed = (
+            bool(state.get("stepReadyAt"))
+            and seconds_since(state.get("stepReadyAt"), draft.now) >= preview_s
+        )
+        if analysis is not None and reached and state.get("stepReadyAt"):
+            verdict = assess(draft, state, rollout_spec, analysis)
+            if verdict is Assessed.ROLLED_BACK:
+                return
+            if verdict is Assessed.PASSED and previewed:
+                state["previewPassedAt"] = state.get("previewPassedAt") or draft.now_iso
+        passed = bool(state.get("previewPassedAt"))
+
+        if commands.promote is not None:
+            promote(draft, "switched as asked")
+            return
+        if passed and not commands.paused and options.approval != "required":
+            promote(draft, f"previewed for {options.preview_duration} with its checks passing")
+            return
+
+        # Both revisions at full size; clients stay on the stable until the switch.
+        if shadow.running(state):
+            draft.shadow = shadow.shadowing(draft.spec, draft.revision)
+        draft.replicas[draft.stable["revision"]] = replicas
+        draft.replicas[draft.revision] = replicas
+        draft.weight = 0
+        if commands.paused:
+            draft.phase = PHASE_PAUSED
+        elif passed:
+            draft.phase = PHASE_AWAITING_APPROVAL
+        else:
+            draft.phase = PHASE_PREVIEW
+        if not state.get("stepReadyAt"):
+            doing = (
+                preflight.waiting_text(state)
+                if gate is preflight.Gate.WAITING
+                else f"{ready}/{replicas} replicas ready"
+            )
+        elif passed:
+            doing = f"preview passed; awaiting approval: kubectl modeldeploy promote {draft.name}"
+        else:
+            doing = f"checked behind {preview} for {options.preview_duration}"
+        draft.message = (
+            f"blue/green: {draft.revision} ({version}) {doing}"
+            f"{' (paused)' if commands.paused else ''}"
+            f"{'' if rollout_spec.checks else f'; {UNGUARDED}'}"
+        )

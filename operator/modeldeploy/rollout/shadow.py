@@ -1,0 +1,56 @@
+"""The shadow phase: before any weight, the stable's pods copy a sample of live requests to the
+new revision and compare its answers with theirs. Which checks judge it, and whether it is on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modeldeploy.spec import CheckSpec, ModelDeploymentSpec, ShadowSpec, parse_duration
+
+MIN_TTL_S = 30.0
+
+
+@dataclass(frozen=True)
+class Shadowing:
+    """What the stable's pods are told while the shadow phase runs."""
+
+    candidate_revision: str
+    percent: float
+    ttl_s: float
+    """The setting lapses on the pods unless renewed within this time."""
+
+
+def running(state: dict[str, Any] | None) -> bool:
+    record = (state or {}).get("shadow") or {}
+    return bool(record.get("startedAt")) and not record.get("passedAt")
+
+
+def started_at(state: dict[str, Any]) -> str | None:
+    return ((state.get("shadow") or {}).get("startedAt")) if running(state) else None
+
+
+def checks(shadow: ShadowSpec) -> list[CheckSpec]:
+    """The shadow's own checks, from its bounds."""
+    derived = [CheckSpec(name="shadow-error-rate", max=shadow.max_error_rate)]
+    if shadow.min_agreement is not None:
+        derived.append(CheckSpec(name="shadow-agreement", min=shadow.min_agreement))
+    if shadow.max_mean_abs_diff is not None:
+        derived.append(CheckSpec(name="shadow-mean-abs-diff", max=shadow.max_mean_abs_diff))
+    return derived
+
+
+def checks_for(spec: ModelDeploymentSpec, status: dict[str, Any]) -> list[CheckSpec]:
+    """The checks to run now: the rollout's, and the shadow's own while it runs."""
+    rollout = spec.rollout
+    if rollout is None:
+        return []
+    if rollout.shadow is not None and running(status.get("rollout")):
+        return [*rollout.checks, *checks(rollout.shadow)]
+    return list(rollout.checks)
+
+
+def shadowing(spec: ModelDeploymentSpec, revision: str) -> Shadowing:
+    assert spec.rollout is not None and spec.rollout.shadow is not None
+    ttl = max(3 * parse_duration(spec.rollout.interval), MIN_TTL_S)
+    return Shadowing(revision, spec.rollout.shadow.percent, ttl)
