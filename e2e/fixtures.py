@@ -353,11 +353,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("operator log", _OPERATORS[-1].log_tail()))
 
 
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    # The API server refuses any pod that breaks the restricted Pod Security Standard here, as
-    # hardened clusters do: every pod the operator makes must pass it.
+def create_namespace(cluster: Cluster, prefix: str = "t") -> str:
+    """A fresh namespace, ready for pods. The API server refuses any pod that breaks the
+    restricted Pod Security Standard there, as hardened clusters do: every pod the operator
+    makes must pass it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
     cluster.core.create_namespace(
         cast(Any, {"metadata": {"name": name, "labels": labels}}), _preload_content=False
@@ -371,6 +371,12 @@ def namespace(cluster: Cluster) -> Iterator[str]:
             return False
 
     wait_for(default_service_account, 30, f"default ServiceAccount in {name}")
+    return name
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = create_namespace(cluster)
     yield name
     with contextlib.suppress(ApiException):
         cluster.core.delete_namespace(name, _preload_content=False)

@@ -10,9 +10,10 @@ from typing import Any
 import requests
 
 from e2e.fixtures import Cluster, apply_model_deployment, get_model_deployment, wait_for
-from e2e.localcluster.traffic import TrafficDriver
-from e2e.model_store import ENDPOINT_ENV
+from e2e.localcluster.traffic import RequestRecord, TrafficDriver
+from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, traffic_rows
+from e2e.recorder import StatusRecorder
 
 MODEL = "iris"
 INFER_PATH = f"/v2/models/{MODEL}/infer"
@@ -40,6 +41,7 @@ class RolloutOptions:
     smoke_test: dict[str, Any] | None = None
     schema_change: str = "Refuse"
     blue_green: dict[str, Any] | None = None
+    shadow: dict[str, Any] | None = None
     """Options of the blueGreen strategy; the canary's steps when None."""
 
 
@@ -91,6 +93,7 @@ def model_deployment(
                     else {}
                 ),
                 **({"smokeTest": options.smoke_test} if options.smoke_test else {}),
+                **({"shadow": options.shadow} if options.shadow else {}),
             },
         },
     }
@@ -290,3 +293,44 @@ def sleep_until_step_reached(
         return status if state.get("step") == step and state.get("stepReadyAt") else None
 
     return wait_for(reached, timeout, f"step {step + 1} reached", interval=0.2)
+
+
+def store_models(
+    cluster: Cluster, name: str, trained: dict[str, TrainedModel]
+) -> dict[str, TrainedModel]:
+    """Puts each model into the cluster's model store, under `name`/`key`."""
+    return {
+        key: stored(cluster.model_store, model, f"{name}/{key}/model.joblib")
+        for key, model in trained.items()
+    }
+
+
+@dataclass
+class RolledOut:
+    candidate: str
+    outcome: dict[str, Any]
+    records: list[RequestRecord]
+    """What the clients of the model's Service got meanwhile."""
+    recorder: StatusRecorder
+
+
+def roll_out_under_traffic(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    model: TrainedModel,
+    options: RolloutOptions,
+    stable: str,
+    timeout: float = 240,
+) -> RolledOut:
+    """Applies `model` as v2 under client traffic and waits until it is promoted or rolled
+    back, recording the status all along."""
+    with (
+        client_traffic(cluster, namespace, name) as traffic,
+        StatusRecorder(cluster, namespace, name) as recorder,
+    ):
+        apply_model_deployment(cluster, namespace, model_deployment(name, model, "v2", options))
+        candidate = wait_new_revision(cluster, namespace, name, stable)
+        outcome = wait_outcome(cluster, namespace, name, candidate, timeout=timeout)
+        recorder.wait_settled()
+    return RolledOut(candidate, outcome, traffic.records(), recorder)

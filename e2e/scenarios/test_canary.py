@@ -450,6 +450,41 @@ def test_a_model_whose_predictions_shift_is_rolled_back_by_the_psi_check(
     assert recorder.weights() == [0, 25, 0], recorder.describe()
 
 
+def test_a_check_that_divides_by_zero_is_inconclusive_never_a_pass(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    """A custom ratio over nothing is +Inf: no data, so it holds the ramp and, past the
+    inconclusive limit, rolls back; it never passes a min-only bound."""
+    options = RolloutOptions(
+        checks=[{"name": "ratio", "query": "vector(1) / vector(0)", "min": 0.5}],
+        inconclusive_limit=1,
+    )
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with StatusRecorder(cluster, namespace, NAME) as recorder:
+        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+        outcome = wait_outcome(cluster, namespace, NAME, canary, timeout=120)
+        recorder.wait_settled()
+
+    assert outcome["phase"] == "RolledBack", outcome
+    assert outcome["rolledBack"]["cause"] == "Inconclusive", outcome["rolledBack"]
+    assert recorder.weights() == [0, 25, 0], recorder.describe()
+    assert outcome["checks"][0]["verdict"] == "Inconclusive", outcome["checks"]
+
+
+def test_a_rollout_without_checks_says_it_is_unguarded(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+) -> None:
+    options = RolloutOptions(checks=[], steps=[{"weight": 50, "pause": "1h"}])
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    start_rollout(cluster, namespace, models["v2"], options, stable)
+    at_step = sleep_until_step_reached(cluster, namespace, NAME, 0)
+    assert "unguarded" in at_step["message"], at_step["message"]
+    warnings = wait_for(
+        lambda: events_with_reason(cluster, namespace, NAME, "Unguarded"), 10, "Unguarded Event"
+    )
+    assert warnings[0]["type"] == "Warning"
+
+
 def test_undo_after_the_scale_down_delay_brings_the_old_version_up_before_switching(
     cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
 ) -> None:

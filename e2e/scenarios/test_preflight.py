@@ -12,20 +12,18 @@ from typing import Any
 import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
-from e2e.model_store import stored
 from e2e.models import TrainedModel, train_classifier, train_mislabelled
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
     RolloutOptions,
-    client_traffic,
     deploy_stable,
     events_with_reason,
     model_deployment,
     requests_served_by,
+    roll_out_under_traffic,
     smoke_test,
     status_of,
-    wait_new_revision,
-    wait_outcome,
+    store_models,
 )
 
 pytestmark = pytest.mark.cluster
@@ -42,10 +40,7 @@ def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "mislabelled": train_mislabelled(base / "mislabelled.joblib", seed=3),
         "five-features": train_classifier(base / "five.joblib", seed=4, n_features=5),
     }
-    return {
-        key: stored(cluster.model_store, model, f"{NAME}/{key}/model.joblib")
-        for key, model in trained.items()
-    }
+    return store_models(cluster, NAME, trained)
 
 
 def options_with_smoke_test(models: dict[str, TrainedModel]) -> RolloutOptions:
@@ -55,15 +50,8 @@ def options_with_smoke_test(models: dict[str, TrainedModel]) -> RolloutOptions:
 def roll_out(
     cluster: Cluster, namespace: str, model: TrainedModel, options: RolloutOptions, stable: str
 ) -> tuple[str, dict[str, Any], list[Any], StatusRecorder]:
-    with (
-        client_traffic(cluster, namespace, NAME) as traffic,
-        StatusRecorder(cluster, namespace, NAME) as recorder,
-    ):
-        apply_model_deployment(cluster, namespace, model_deployment(NAME, model, "v2", options))
-        candidate = wait_new_revision(cluster, namespace, NAME, stable)
-        outcome = wait_outcome(cluster, namespace, NAME, candidate, timeout=240)
-        recorder.wait_settled()
-    return candidate, outcome, traffic.records(), recorder
+    done = roll_out_under_traffic(cluster, namespace, NAME, model, options, stable)
+    return done.candidate, done.outcome, done.records, done.recorder
 
 
 def test_a_model_answering_the_wrong_class_fails_its_smoke_test_unseen_by_clients(

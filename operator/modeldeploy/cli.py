@@ -57,10 +57,20 @@ def describe_rollout(model_spec: ModelDeploymentSpec) -> str:
         )
         for c in rollout.checks
     )
-    return (
-        f"steps {steps} every {rollout.interval} via {rollout.traffic.router}; "
-        f"checks: {checks or 'none'}"
+    if rollout.strategy == "blueGreen":
+        preview = rollout.blue_green.preview_duration if rollout.blue_green else "1m"
+        shape = f"blue/green, preview {preview}, checks every {rollout.interval}"
+    else:
+        shape = f"steps {steps} every {rollout.interval}"
+    extras = []
+    if rollout.shadow is not None:
+        extras.append(f"shadow {rollout.shadow.percent:g}% for {rollout.shadow.duration}")
+    if rollout.smoke_test is not None:
+        extras.append("smoke test")
+    extras.append(
+        "schema changes " + ("allowed" if rollout.schema_change == "Allow" else "refused")
     )
+    return f"{shape} via {rollout.traffic.router}; {', '.join(extras)}; checks: {checks or 'none'}"
 
 
 def effective_rollout(body: dict[str, Any], policy_body: dict[str, Any] | None) -> str:
@@ -77,6 +87,21 @@ def effective_rollout(body: dict[str, Any], policy_body: dict[str, Any] | None) 
         return describe_rollout(load_spec(apply_defaults(body.get("spec") or {}, defaults)))
     except InvalidSpec as error:
         return f"the spec cannot be run: {error}"
+
+
+def _gate_lines(preflight: dict[str, Any] | None, shadow: dict[str, Any] | None) -> list[str]:
+    """The preflight's and the shadow's records, as status keeps them."""
+    lines = []
+    if preflight:
+        lines.append(f"Preflight:  {preflight.get('phase')}: {preflight.get('message', '')}")
+        for failure in preflight.get("failures") or []:
+            lines.append(
+                f"  {failure['request']}: expected {failure['expected']}, got {failure['got']}"
+            )
+    if shadow:
+        state = f"passed {shadow['passedAt']}" if shadow.get("passedAt") else "running"
+        lines.append(f"Shadow:     since {shadow.get('startedAt')}, {state}")
+    return lines
 
 
 def format_status(body: dict[str, Any], policy_body: dict[str, Any] | None = None) -> str:
@@ -110,12 +135,14 @@ def format_status(body: dict[str, Any], policy_body: dict[str, Any] | None = Non
             f"(effective {status.get('effectiveWeight', 0)}%), "
             f"failures {state.get('failures', 0)}, inconclusive {state.get('inconclusive', 0)}"
         )
+    lines.extend(_gate_lines((state or {}).get("preflight"), (state or {}).get("shadow")))
     rolled_back = status.get("rolledBack")
     if rolled_back:
         lines.append(
             f"RolledBack: {rolled_back['version']} ({rolled_back['revision']}): "
             f"{rolled_back['reason']}"
         )
+        lines.extend(_gate_lines(rolled_back.get("preflight"), None))
     checks = status.get("checks") or []
     if checks:
         lines.append("Checks:")

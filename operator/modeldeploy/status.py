@@ -64,6 +64,13 @@ class PreflightStatus(ApiModel):
     schema_changes: list[str] | None = None
 
 
+class ShadowState(ApiModel):
+    started_at: str = Field(description="When the stable's pods began copying requests")
+    passed_at: str | None = Field(
+        default=None, description="When the shadow's checks had passed for its duration"
+    )
+
+
 class RolloutState(ApiModel):
     """Where the ramp is; enough for a restarted operator to go on at the same step."""
 
@@ -81,6 +88,7 @@ class RolloutState(ApiModel):
         default=None, description="Blue/green: when the preview's checks passed"
     )
     preflight: PreflightStatus | None = None
+    shadow: ShadowState | None = None
     failures: int | None = None
     inconclusive: int | None = None
     policy: PolicySnapshot | None = Field(

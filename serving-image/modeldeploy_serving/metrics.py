@@ -105,8 +105,9 @@ class ShadowMetrics:
         names = [*MODEL_LABELS, "candidate_revision"]
         self.requests = Counter(
             "modeldeploy_serving_shadow_requests",
-            "Requests copied to the candidate, by outcome: compared, candidate_error (no "
-            "answer or not 200), dropped (the copy queue was full).",
+            "Requests copied to the candidate, by outcome: compared, candidate_error (not "
+            "answered with 200 in time), unreachable (no connection to the candidate's "
+            "Service), dropped (the copy queue was full).",
             [*names, "outcome"],
             registry=registry,
         )
@@ -151,7 +152,7 @@ class ShadowMetrics:
     def declare(self, candidate: str) -> None:
         """Every series at zero from the moment a candidate is named, so that rate() sees the
         first comparisons."""
-        for outcome in ("compared", "candidate_error", "dropped"):
+        for outcome in ("compared", "candidate_error", "unreachable", "dropped"):
             self.requests.labels(*self._labels, candidate, outcome)
         for counter in (self.labels_compared, self.labels_agreed, self.values_compared):
             counter.labels(*self._labels, candidate)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import random
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ QUEUE_SIZE = 64
 CONCURRENCY = 4
 TIMEOUT_SECONDS = 2.0
 MAX_TTL_SECONDS = 600.0
+RESOLVE_TTL_SECONDS = 30.0
 _MAX_ANSWER_BYTES = 8 * 1024 * 1024
 # The copy goes only to a Service of the cluster, never to just any address.
 CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local")
@@ -176,6 +178,7 @@ class Shadow:
         )
         self._workers: list[asyncio.Task[None]] = []
         self._random = random.Random()
+        self._resolved: dict[str, tuple[str, float]] = {}
 
     def configure(self, config: ShadowConfig | None) -> None:
         if config is not None:
@@ -218,12 +221,35 @@ class Shadow:
                 await task
         self._workers = []
 
+    async def _address(self, host: str) -> str:
+        """The Service's address, looked up once a while: a ClusterIP does not move, and a
+        lookup per copy would cost the cluster's DNS more than the copy costs the model."""
+        now = time.monotonic()
+        cached = self._resolved.get(host)
+        if cached is not None and now - cached[1] < RESOLVE_TTL_SECONDS:
+            return cached[0]
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        address = str(infos[0][4][0])
+        self._resolved[host] = (address, now)
+        return address
+
     async def _work(self) -> None:
         while True:
             config, request, answer = await self._queue.get()
             try:
+                try:
+                    address = await self._address(config.host)
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection(address, config.port), self.timeout_s
+                    )
+                except (OSError, TimeoutError) as error:
+                    # Not an answer of the candidate: its Service has no ready endpoint yet, or
+                    # the network is in the way. Counted apart from its errors.
+                    self.metrics.count(config.candidate_revision, "unreachable")
+                    log.debug("shadow copy not delivered: %s", error)
+                    continue
                 status, body = await asyncio.wait_for(
-                    post(config.host, config.port, config.path, request), self.timeout_s
+                    exchange(reader, writer, config.host, config.path, request), self.timeout_s
                 )
                 if status != 200:
                     self.metrics.count(config.candidate_revision, "candidate_error")
@@ -243,9 +269,14 @@ class Shadow:
                 self._queue.task_done()
 
 
-async def post(host: str, port: int, path: str, body: bytes) -> tuple[int, bytes]:
-    """One HTTP/1.1 POST on its own connection: (status, body)."""
-    reader, writer = await asyncio.open_connection(host, port)
+async def exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    host: str,
+    path: str,
+    body: bytes,
+) -> tuple[int, bytes]:
+    """One HTTP/1.1 POST on a connection of its own, closed after: (status, body)."""
     try:
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"

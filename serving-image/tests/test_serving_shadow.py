@@ -135,8 +135,8 @@ def test_an_unreachable_candidate_never_fails_a_client(
         reply = stable.post("/v2/models/iris/infer", infer_body(rows(models, 2)))
         assert reply.status == 200
     wait_until(
-        lambda: shadow_counts(stable, "gone-1").get("requests_total:candidate_error") == 10,
-        "10 failed copies counted",
+        lambda: shadow_counts(stable, "gone-1").get("requests_total:unreachable") == 10,
+        "10 undelivered copies counted",
     )
 
 

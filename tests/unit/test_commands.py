@@ -72,7 +72,10 @@ def test_status_prints_the_policy_and_the_rollout_it_makes() -> None:
     }
     text = format_status(body, policy)
     assert "Policy:     production (generation 4)" in text
-    assert "Rollout:    steps 5, 25 every 2m via replicas; checks: error-rate max 0.01" in text
+    assert (
+        "Rollout:    steps 5, 25 every 2m via replicas; schema changes refused; "
+        "checks: error-rate max 0.01"
+    ) in text
 
 
 def test_status_of_a_rollout_in_flight_shows_the_policy_it_started_under() -> None:
@@ -110,6 +113,7 @@ def test_the_json_document_carries_the_status_and_the_rollout_run() -> None:
         "namespace": "ml",
         "name": "fraud",
         "generation": 3,
-        "effectiveRollout": "steps 10, 40 every 30s via replicas; checks: none",
+        "effectiveRollout": "steps 10, 40 every 30s via replicas; schema changes refused; "
+        "checks: none",
         "status": {"phase": "Canary", "weight": 10},
     }

@@ -26,6 +26,7 @@ from modeldeploy.rollout import (
     resolved_steps,
 )
 from modeldeploy.spec import ModelDeploymentSpec, parse_spec
+from modeldeploy.status import ModelDeploymentStatus
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 PREFLIGHT_PASSED = Preflight(PASS, "schema unchanged; 1/1 smoke requests passed")
@@ -115,6 +116,9 @@ class Sim:
             preflight=found,
         )
         self.decisions.append(decision)
+        # Whatever the state machine writes, the CRD's status schema must hold, or the API
+        # server prunes it.
+        ModelDeploymentStatus.model_validate(_written(decision.status))
         self.status = decision.status
         for rev, n in decision.replicas.items():
             self.uids.setdefault(rev, f"uid-{rev}")
@@ -139,6 +143,15 @@ class Sim:
     def change(self, version: str, revision: str, **overrides: Any) -> None:
         self.spec = make_spec(version=version, **overrides)
         self.revision = revision
+
+
+def _written(value: Any) -> Any:
+    """The status as a merge patch leaves it: fields set to None are absent."""
+    if isinstance(value, dict):
+        return {k: _written(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_written(v) for v in value]
+    return value
 
 
 def phases(sim: Sim) -> list[str]:

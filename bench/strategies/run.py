@@ -1,0 +1,297 @@
+"""`make bench-strategies`: what clients see of each release strategy.
+
+On the local cluster (a real node, real Prometheus, the operator installed by its chart), under
+client traffic that records which revision's pod answered each request:
+
+- smoke test: a model answering the wrong class fails its smoke test; client requests it served;
+- shadow: the same model caught in the shadow phase; client requests it served, and the cause;
+- shadow cost: client p99 latency with the shadow copying `SHADOW_PERCENT`% of requests against
+  the same load without it, alternating rounds, the median of each;
+- blue/green: client requests failed across a whole preview and switch;
+- undo: client requests failed across an undo that comes after `scaleDownDelay`, when the old
+  revision is at zero and must come up before it takes the traffic back.
+
+Writes bench/results/strategies.json; exits non-zero, saying which target was missed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import yaml  # noqa: E402
+
+from e2e.fixtures import (  # noqa: E402
+    Cluster,
+    apply_model_deployment,
+    cluster_on,
+    create_namespace,
+    install_crds,
+    wait_for,
+)
+from e2e.in_cluster import InClusterOperator  # noqa: E402
+from e2e.localcluster import LocalCluster  # noqa: E402
+from e2e.model_store import stored  # noqa: E402
+from e2e.models import TrainedModel, train_classifier, train_mislabelled  # noqa: E402
+from e2e.rollouts import (  # noqa: E402
+    RolloutOptions,
+    client_traffic,
+    deploy_stable,
+    model_deployment,
+    requests_served_by,
+    smoke_test,
+    status_of,
+    wait_new_revision,
+    wait_outcome,
+)
+from modeldeploy import cli  # noqa: E402
+
+NAME = "bench"
+RESULTS = REPO / "bench" / "results" / "strategies.json"
+SHADOW_PERCENT = 20
+CLIENT_RATE = 25.0
+LATENCY_ROUND_S = 30.0
+LATENCY_ROUNDS = 3
+P99_RATIO_TARGET = 1.1
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-strategies-"))
+    with LocalCluster(state_dir=work / "cluster") as local:
+        cluster = cluster_on(local)
+        install_crds(cluster)
+        InClusterOperator.install(cluster)
+        models = {
+            key: stored(cluster.model_store, model, f"bench-strategies/{key}")
+            for key, model in {
+                "v1": train_classifier(work / "v1.joblib", seed=1),
+                "v2": train_classifier(work / "v2.joblib", seed=2),
+                "mislabelled": train_mislabelled(work / "mislabelled.joblib", seed=3),
+            }.items()
+        }
+        result: dict[str, Any] = {}
+        result.update(smoke_case(cluster, models))
+        result.update(shadow_case(cluster, models))
+        result.update(shadow_latency_case(cluster, models))
+        result.update(blue_green_and_undo_case(cluster, models))
+    result["machine"] = (
+        "2 cores; local cluster with a real node, operator installed by its chart "
+        f"(Prometheus scrape interval 2s); clients at {CLIENT_RATE:g} requests/s"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(yaml.safe_dump(result, sort_keys=False))
+    missed = missed_targets(result)
+    for line in missed:
+        print(f"FAILED: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+def missed_targets(result: dict[str, Any]) -> list[str]:
+    missed = []
+    for key in (
+        "smoke_fail_client_requests_to_candidate",
+        "shadow_bad_model_client_requests_to_candidate",
+        "bluegreen_switch_failed_requests",
+        "undo_failed_requests",
+    ):
+        if result.get(key) != 0:
+            missed.append(f"{key} is {result.get(key)}, must be 0 ({result.get(key + '_why')})")
+    if "shadow-agreement" not in str(result.get("shadow_bad_model_rollback_cause")):
+        missed.append(
+            "the shadow rollback does not name shadow-agreement: "
+            f"{result.get('shadow_bad_model_rollback_cause')}"
+        )
+    ratio = result.get("shadow_client_p99_ratio")
+    if ratio is None or ratio > P99_RATIO_TARGET:
+        missed.append(f"shadow_client_p99_ratio {ratio} above {P99_RATIO_TARGET}")
+    return missed
+
+
+def smoke_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
+    namespace = create_namespace(cluster, "smoke")
+    options = RolloutOptions(smoke_test=smoke_test(models["v1"]))
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with client_traffic(cluster, namespace, NAME, rate_per_s=CLIENT_RATE) as clients:
+        candidate, outcome = roll_out(cluster, namespace, models["mislabelled"], options, stable)
+    records = clients.records()
+    rolled_back = outcome.get("rolledBack") or {}
+    return {
+        "smoke_fail_client_requests_to_candidate": requests_served_by(records, NAME, candidate),
+        "smoke_fail_client_requests_to_candidate_why": f"{outcome.get('phase')}: "
+        f"{rolled_back.get('cause')}: {rolled_back.get('reason')}",
+        "smoke_fail_cause": rolled_back.get("cause"),
+        "smoke_fail_client_requests": len(records),
+    }
+
+
+def shadow_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
+    namespace = create_namespace(cluster, "shadow")
+    options = RolloutOptions(
+        checks=[{"name": "error-rate", "max": 0.05}],
+        shadow={"percent": SHADOW_PERCENT, "duration": "2m", "minAgreement": 0.9},
+    )
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    started = time.time()
+    with client_traffic(cluster, namespace, NAME, rate_per_s=CLIENT_RATE) as clients:
+        candidate, outcome = roll_out(cluster, namespace, models["mislabelled"], options, stable)
+    rolled_back = outcome.get("rolledBack") or {}
+    return {
+        "shadow_bad_model_client_requests_to_candidate": requests_served_by(
+            clients.records(), NAME, candidate
+        ),
+        "shadow_bad_model_client_requests_to_candidate_why": f"{outcome.get('phase')}: "
+        f"{rolled_back.get('reason')}",
+        "shadow_bad_model_rollback_cause": f"{rolled_back.get('cause')}: "
+        f"{rolled_back.get('reason')}",
+        "shadow_bad_model_caught_after_s": round(time.time() - started, 1),
+    }
+
+
+def shadow_latency_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
+    """Alternating rounds at the same client load: no rollout, then a rollout held in its
+    shadow phase (a long duration), with the stable's pods copying SHADOW_PERCENT%."""
+    namespace = create_namespace(cluster, "latency")
+    off = RolloutOptions(checks=[{"name": "error-rate", "max": 0.05}])
+    on = RolloutOptions(
+        checks=[{"name": "error-rate", "max": 0.05}],
+        shadow={"percent": SHADOW_PERCENT, "duration": "1h", "minAgreement": 0.5},
+    )
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], off)
+    p99_off: list[float] = []
+    p99_on: list[float] = []
+    copies: list[float] = []
+    for _ in range(LATENCY_ROUNDS):
+        p99_off.append(p99_of_round(cluster, namespace))
+        apply_model_deployment(cluster, namespace, model_deployment(NAME, models["v2"], "v2", on))
+        candidate = wait_new_revision(cluster, namespace, NAME, stable)
+        wait_for(
+            lambda: status_of(cluster, namespace, NAME).get("phase") == "Shadow",
+            180,
+            "the shadow phase",
+        )
+        before = candidate_infers(cluster, namespace, candidate)
+        p99_on.append(p99_of_round(cluster, namespace))
+        copies.append(candidate_infers(cluster, namespace, candidate) - before)
+        # Back to v1 alone: the rollout is dropped, the copies stop.
+        apply_model_deployment(cluster, namespace, model_deployment(NAME, models["v1"], "v1", off))
+        wait_for(
+            lambda: status_of(cluster, namespace, NAME).get("phase") == "Ready",
+            120,
+            "v1 alone again",
+        )
+    off_median, on_median = statistics.median(p99_off), statistics.median(p99_on)
+    return {
+        "shadow_percent": SHADOW_PERCENT,
+        "shadow_client_p99_off_ms": [round(v * 1000, 2) for v in p99_off],
+        "shadow_client_p99_on_ms": [round(v * 1000, 2) for v in p99_on],
+        "shadow_copies_answered_per_round": copies,
+        "shadow_client_p99_ratio": round(on_median / off_median, 3),
+    }
+
+
+def p99_of_round(cluster: Cluster, namespace: str) -> float:
+    with client_traffic(
+        cluster, namespace, NAME, rate_per_s=CLIENT_RATE, duration_s=LATENCY_ROUND_S
+    ) as clients:
+        clients.wait(LATENCY_ROUND_S + 30)
+    latencies = sorted(r.latency_s for r in clients.records() if r.ok)
+    if len(latencies) < 100:
+        raise SystemExit(f"a latency round got only {len(latencies)} answers")
+    return latencies[int(0.99 * (len(latencies) - 1))]
+
+
+def candidate_infers(cluster: Cluster, namespace: str, revision: str) -> float:
+    """Infer requests the candidate's pods answered, from Prometheus."""
+    assert cluster.prometheus_url
+    import requests
+
+    query = (
+        f'sum(modeldeploy_serving_requests_total{{namespace="{namespace}",'
+        f'revision="{revision}",operation="infer"}})'
+    )
+    answer = requests.get(
+        f"{cluster.prometheus_url}/api/v1/query", params={"query": query}, timeout=10
+    ).json()
+    found = answer["data"]["result"]
+    return float(found[0]["value"][1]) if found else 0.0
+
+
+def blue_green_and_undo_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
+    namespace = create_namespace(cluster, "bluegreen")
+    options = RolloutOptions(
+        interval="4s",
+        checks=[{"name": "error-rate", "max": 0.05}],
+        blue_green={"previewDuration": "8s"},
+        scale_down_delay="5s",
+    )
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    with client_traffic(cluster, namespace, NAME, rate_per_s=CLIENT_RATE) as clients:
+        with client_traffic(
+            cluster, namespace, NAME, service=f"{NAME}-canary", rate_per_s=10
+        ):  # testers on the preview
+            candidate, switched = roll_out(cluster, namespace, models["v2"], options, stable)
+        wait_for(
+            lambda: requests_served_by(clients.records(), NAME, candidate) > 100,
+            60,
+            "clients served by the new revision",
+        )
+        switch_records = list(clients.records())
+
+        def old_at_zero() -> bool:
+            path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{NAME}-{stable}"
+            return not (cluster.get_json(path).get("status") or {}).get("readyReplicas")
+
+        wait_for(old_at_zero, 60, "the old revision at zero after scaleDownDelay")
+        undo_at = time.time()
+        assert (
+            cli.main(["--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "undo", NAME]) == 0
+        )
+        wait_for(
+            lambda: (
+                (status_of(cluster, namespace, NAME).get("stable") or {}).get("revision") == stable
+            ),
+            180,
+            "the old revision serving again",
+        )
+        served = len(clients.records())
+        wait_for(lambda: len(clients.records()) >= served + 100, 60, "clients after the undo")
+    switch_failed = [r for r in switch_records if not r.ok]
+    undo_failed = [r for r in clients.records() if r.started_at >= undo_at and not r.ok]
+    return {
+        "bluegreen_switch_failed_requests": len(switch_failed),
+        "bluegreen_switch_failed_requests_why": [describe(r) for r in switch_failed[:5]],
+        "bluegreen_switch_outcome": switched.get("phase"),
+        "bluegreen_client_requests": len(switch_records),
+        "undo_failed_requests": len(undo_failed),
+        "undo_failed_requests_why": [describe(r) for r in undo_failed[:5]],
+        "undo_client_requests": len([r for r in clients.records() if r.started_at >= undo_at]),
+    }
+
+
+def roll_out(
+    cluster: Cluster,
+    namespace: str,
+    model: TrainedModel,
+    options: RolloutOptions,
+    stable: str,
+) -> tuple[str, dict[str, Any]]:
+    apply_model_deployment(cluster, namespace, model_deployment(NAME, model, "v2", options))
+    candidate = wait_new_revision(cluster, namespace, NAME, stable)
+    return candidate, wait_outcome(cluster, namespace, NAME, candidate, timeout=300)
+
+
+def describe(record: Any) -> str:
+    return f"{record.status} from {record.pod}: {record.error or ''}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
