@@ -56,6 +56,8 @@ from modeldeploy import cli  # noqa: E402
 
 NAME = "bench"
 RESULTS = REPO / "bench" / "results" / "strategies.json"
+README = REPO / "bench" / "README.md"
+BEGIN, END = "<!-- strategies-bench:begin -->", "<!-- strategies-bench:end -->"
 SHADOW_PERCENT = 20
 CLIENT_RATE = 25.0
 LATENCY_ROUND_S = 30.0
@@ -86,13 +88,64 @@ def main() -> int:
         "2 cores; local cluster with a real node, operator installed by its chart "
         f"(Prometheus scrape interval 2s); clients at {CLIENT_RATE:g} requests/s"
     )
+    result["measured_at"] = time.strftime("%Y-%m-%d")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_readme_table(result)
     print(yaml.safe_dump(result, sort_keys=False))
     missed = missed_targets(result)
     for line in missed:
         print(f"FAILED: {line}", file=sys.stderr)
     return 1 if missed else 0
+
+
+# Figure, target, and what the peers' own mechanisms would give in the same case.
+TABLE = {
+    "smoke_fail_client_requests_to_candidate": (
+        "0",
+        "Flagger: pre-rollout webhooks run a user's own test before traffic; Argo Rollouts: "
+        "a pre-promotion analysis (blue/green only); no built-in golden requests",
+    ),
+    "shadow_bad_model_client_requests_to_candidate": (
+        "0",
+        "Flagger and Argo Rollouts mirror through a mesh and discard the mirrored answers: "
+        "a model answering 200 with the wrong class passes their error and latency checks",
+    ),
+    "shadow_bad_model_rollback_cause": ("names shadow-agreement", "no answer comparison"),
+    "shadow_client_p99_ratio": (f"<= {P99_RATIO_TARGET}", "mesh mirroring needs a mesh"),
+    "bluegreen_switch_failed_requests": ("0", ""),
+    "undo_failed_requests": ("0", ""),
+}
+
+
+def write_readme_table(result: dict[str, Any]) -> None:
+    rows = [
+        "| figure | measured | target | peers |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| `{key}` | {result.get(key)} | {target} | {peers} |"
+            for key, (target, peers) in TABLE.items()
+        ),
+    ]
+    block = "\n".join(
+        [
+            BEGIN,
+            f"Measured {result['measured_at']} on {result['machine']}.",
+            "",
+            *rows,
+            "",
+            f"Shadow cost: client p99 without the shadow {result.get('shadow_client_p99_off_ms')} "
+            f"ms, with it {result.get('shadow_client_p99_on_ms')} ms "
+            f"({result.get('shadow_percent')}% of requests copied), round by round.",
+            END,
+        ]
+    )
+    text = README.read_text()
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    README.write_text(text)
 
 
 def missed_targets(result: dict[str, Any]) -> list[str]:

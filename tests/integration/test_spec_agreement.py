@@ -70,7 +70,56 @@ check = st.fixed_dictionaries(
         "query": st.just('sum(rate(x{namespace="{{namespace}}"}[{{interval}}]))'),
     },
 ).filter(lambda c: any(k in c for k in ("max", "min", "maxIncrease")))
+smoke_request = st.fixed_dictionaries(
+    {
+        "name": dns_label,
+        "inputs": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["input-0", "x"]),
+                    "shape": st.lists(st.integers(0, 4), min_size=1, max_size=3),
+                    "datatype": st.sampled_from(["FP64", "INT64", "BYTES"]),
+                    "data": st.lists(
+                        st.one_of(st.integers(-5, 5), st.floats(-1, 1), st.text(max_size=3)),
+                        min_size=1,
+                        max_size=4,
+                    ),
+                }
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        "expect": st.one_of(
+            optional(output=st.just("label")).map(lambda e: {**e, "labels": ["1"]}),
+            st.fixed_dictionaries(
+                {"values": st.lists(st.floats(-1, 1), min_size=1, max_size=3)},
+                optional={"tolerance": st.floats(0, 1)},
+            ),
+        ),
+    }
+)
+smoke = st.one_of(
+    st.fixed_dictionaries(
+        {"requests": st.lists(smoke_request, min_size=1, max_size=2)},
+        optional={"passRatio": st.floats(0.01, 1), "timeout": duration},
+    ),
+    st.just({"requestsFrom": {"configMapKeyRef": {"name": "golden", "key": "requests.yaml"}}}),
+)
+shadow = st.fixed_dictionaries(
+    {"minAgreement": st.floats(0, 1)},
+    optional={
+        "percent": st.floats(0.5, 100),
+        "duration": duration,
+        "maxMeanAbsDiff": st.floats(0, 2),
+        "maxErrorRate": st.floats(0, 1),
+    },
+)
 rollout = optional(
+    strategy=st.sampled_from(["canary", "blueGreen"]),
+    blueGreen=optional(previewDuration=duration, approval=st.just("required")),
+    shadow=shadow,
+    smokeTest=smoke,
+    schemaChange=st.sampled_from(["Refuse", "Allow"]),
     stepWeights=weights,
     interval=duration,
     failureLimit=st.integers(0, 100),
@@ -84,6 +133,9 @@ rollout = optional(
         dns_label.map(lambda n: {"router": "gateway-api", "httpRoute": {"name": n}}),
     ),
     checks=st.lists(check, max_size=3),
+).map(
+    # blueGreen options go with strategy blueGreen; elsewhere they are a mutation's job.
+    lambda r: {**r, "strategy": "blueGreen"} if "blueGreen" in r else r
 )
 valid_spec = st.fixed_dictionaries(
     {"model": model},
