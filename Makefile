@@ -8,7 +8,7 @@ K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
 .PHONY: install system-deps binaries helm images prepare lint unit integration e2e cluster-tests \
         test crds demo \
-        cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies \
+        cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         e2e-kind clean
 
 install: $(INSTALLED)
@@ -105,6 +105,9 @@ bench-scale: prepare
 
 bench-strategies: prepare
 	$(PY) bench/strategies/run.py
+
+bench-faults: prepare
+	$(PY) bench/faults/run.py
 
 # The same scenarios on a kind cluster, where Docker exists: the images built here loaded into
 # it, the model store and Prometheus applied from the same manifests, the chart installed by

@@ -74,6 +74,7 @@ class LocalCluster:
         self.scrape_interval = scrape_interval
         self.start_timeout_s = start_timeout_s
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._spawned: dict[str, tuple[list[str], Path | None]] = {}
         self._record: ClusterRecord | None = None
         self.startup_seconds: float | None = None
 
@@ -413,6 +414,28 @@ class LocalCluster:
         proc, record = procs.spawn(name, argv, self.state.log(name), env=env, cwd=cwd)
         record.save(self.state.process_file(name))
         self._procs[name] = proc
+        self._spawned[name] = (argv, cwd)
+
+    # Faults -------------------------------------------------------------------------------
+
+    RESTARTABLE = ("etcd", "kube-apiserver", "kubelet", "kube-proxy", "containerd")
+
+    def stop_component(self, name: str, kill: bool = False) -> None:
+        """Stops one component of a running cluster, as a crash (`kill`) or a shutdown would;
+        `start_component` brings it back as it was."""
+        if name not in self.RESTARTABLE or name not in self._spawned:
+            raise ValueError(f"{name} cannot be stopped and started by this handle")
+        proc = self._procs.pop(name)
+        procs.terminate_group(proc.pid, 0 if kill else _GRACE_S.get(name, 10.0), proc)
+        self.state.process_file(name).unlink(missing_ok=True)
+
+    def start_component(self, name: str) -> None:
+        argv, cwd = self._spawned[name]
+        self._spawn(name, argv, cwd)
+
+    def restart_component(self, name: str, kill: bool = False) -> None:
+        self.stop_component(name, kill=kill)
+        self.start_component(name)
 
     def _wait_prometheus(self, timeout: float) -> None:
         self.prometheus.wait_ready(timeout, abort=self._exited("forward-prometheus"))

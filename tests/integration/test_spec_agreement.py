@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,14 +220,34 @@ def test_the_api_server_and_the_operator_accept_the_same_specs(
     def agree(spec: dict[str, Any]) -> None:
         api, api_says = api_accepts(cluster, namespace, spec)
         ours, we_say = operator_accepts(spec)
-        seen[api] += 1
+        if api != ours:
+            disagreeing.add(json.dumps(spec, sort_keys=True))
+        else:
+            seen[api] += 1
         assert api == ours, (
             f"API server {'accepts' if api else 'refuses'} ({api_says}); operator "
             f"{'accepts' if ours else 'refuses'} ({we_say}): {json.dumps(spec)}"
         )
 
     seen = {True: 0, False: 0}
-    agree()
+    disagreeing: set[str] = set()
+    report = os.environ.get("MODELDEPLOY_FUZZ_REPORT")
+    try:
+        agree()
+    finally:
+        if report:
+            # Hypothesis stops at the first disagreement, after shrinking it: the specs counted
+            # there are that one and its shrunk forms.
+            Path(report).write_text(
+                json.dumps(
+                    {
+                        "fuzz_spec_cases": seen[True] + seen[False] + len(disagreeing),
+                        "fuzz_spec_accepted_by_both": seen[True],
+                        "fuzz_spec_refused_by_both": seen[False],
+                        "fuzz_spec_disagreements": len(disagreeing),
+                    }
+                )
+            )
     # Both answers must be common, or the agreement says little.
     total = seen[True] + seen[False]
     assert min(seen.values()) >= total // 10, seen

@@ -1,0 +1,383 @@
+"""Rollouts under faults: the control plane restarted, Prometheus restarted, the operator killed
+again and again, the node's agent restarted, people editing the children mid-ramp.
+
+Each scenario ends with the right final state, no step skipped or repeated, no status lost,
+and clients never served by a failing candidate for longer than `interval + 5 s`. With
+`MODELDEPLOY_FAULT_REPORT` set, each appends what it saw to that file (`make bench-faults`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
+from e2e.localcluster import LocalCluster
+from e2e.localcluster.traffic import RequestRecord
+from e2e.models import TrainedModel, train_classifier
+from e2e.recorder import StatusRecorder
+from e2e.rollouts import (
+    RolloutOptions,
+    client_traffic,
+    deploy_stable,
+    model_deployment,
+    status_of,
+    store_models,
+    wait_new_revision,
+)
+
+pytestmark = pytest.mark.cluster
+
+NAME = "steady"
+INTERVAL_S = 4
+STEPS: list[dict[str, Any]] = [{"weight": 25}, {"weight": 50}, {"weight": 75}]
+
+
+@dataclass
+class FaultResult:
+    name: str
+    ok: bool
+    client_requests_failed: int
+    max_bad_exposure_s: float
+    notes: str
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> Iterator[list[FaultResult]]:
+    found: list[FaultResult] = []
+    yield found
+    path = os.environ.get("MODELDEPLOY_FAULT_REPORT")
+    if path and found:
+        with Path(path).open("a") as report:
+            for result in found:
+                report.write(json.dumps(asdict(result)) + "\n")
+
+
+@pytest.fixture(scope="module")
+def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
+    base = tmp_path_factory.mktemp("models")
+    trained = {
+        "v1": train_classifier(base / "v1.joblib", seed=1),
+        "v2": train_classifier(base / "v2.joblib", seed=2),
+    }
+    return store_models(cluster, NAME, trained)
+
+
+@pytest.fixture
+def local(request: pytest.FixtureRequest) -> LocalCluster:
+    if os.environ.get("MODELDEPLOY_E2E_KIND"):
+        pytest.skip("the kind harness has no handle on its control plane's processes")
+    found: LocalCluster = request.getfixturevalue("local_cluster")
+    return found
+
+
+def tolerant(probe: Callable[[], Any]) -> Callable[[], Any]:
+    """A probe that reads through the API server: while it restarts, no answer is no news."""
+
+    def call() -> Any:
+        try:
+            return probe()
+        except Exception:
+            return None
+
+    return call
+
+
+def settled(cluster: Cluster, namespace: str, revision: str) -> Callable[[], Any]:
+    def probe() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, NAME)
+        if (status.get("stable") or {}).get("revision") == revision:
+            return status
+        if (status.get("rolledBack") or {}).get("revision") == revision:
+            return status
+        return None
+
+    return tolerant(probe)
+
+
+def step_reached(cluster: Cluster, namespace: str, step: int) -> Callable[[], Any]:
+    def probe() -> dict[str, Any] | None:
+        status = status_of(cluster, namespace, NAME)
+        state = status.get("rollout") or {}
+        return status if state.get("step") == step and state.get("stepReadyAt") else None
+
+    return tolerant(probe)
+
+
+def bad_exposure_s(records: list[RequestRecord], revision: str) -> float:
+    """From the first failed client request a pod of `revision` answered to the last client
+    request any of its pods answered: how long clients were exposed to a failing candidate."""
+    prefix = f"{NAME}-{revision}-"
+    served = [r for r in records if (r.pod or "").startswith(prefix) and r.status is not None]
+    failed = [r for r in served if not r.ok]
+    if not failed:
+        return 0.0
+    return round(max(r.started_at for r in served) - min(r.started_at for r in failed), 2)
+
+
+class Rollout:
+    """One rollout of `model` under client traffic, with the status recorded throughout."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        models: dict[str, TrainedModel],
+        options: RolloutOptions,
+    ) -> None:
+        self.cluster, self.namespace, self.options = cluster, namespace, options
+        self.models = models
+        self.stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+        self.candidate = ""
+        self.outcome: dict[str, Any] = {}
+
+    def run(self, model: str, during: Callable[[Rollout], None], timeout: float = 400) -> None:
+        cluster, namespace = self.cluster, self.namespace
+        with (
+            client_traffic(cluster, namespace, NAME, duration_s=900) as self.traffic,
+            StatusRecorder(cluster, namespace, NAME) as self.recorder,
+        ):
+            apply_model_deployment(
+                cluster, namespace, model_deployment(NAME, self.models[model], "v2", self.options)
+            )
+            self.candidate = wait_new_revision(cluster, namespace, NAME, self.stable)
+            during(self)
+            self.outcome = wait_for(
+                settled(cluster, namespace, self.candidate), timeout, "promoted or rolled back"
+            )
+            self.recorder.wait_settled()
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        return self.traffic.records()
+
+    def failed_requests(self) -> int:
+        return sum(1 for r in self.records if not r.ok)
+
+    def promoted_every_step(self, weights: bool = True) -> list[str]:
+        """What is wrong with a rollout that should have promoted, step by step; empty if
+        nothing is."""
+        wrong = []
+        if (self.outcome.get("stable") or {}).get("revision") != self.candidate:
+            wrong.append(f"not promoted: {self.outcome.get('rolledBack')}")
+        if self.recorder.steps() != [0, 1, 2]:
+            wrong.append(f"steps {self.recorder.steps()}")
+        if weights and self.recorder.weights() != [0, 25, 50, 75, 0]:
+            wrong.append(f"weights {self.recorder.weights()}")
+        outcomes = [h["outcome"] for h in self.outcome.get("history") or []]
+        if outcomes[:2] != ["Promoted", "Deployed"]:
+            wrong.append(f"history {outcomes}")
+        return wrong
+
+
+def report(
+    results: list[FaultResult], name: str, rollout: Rollout, wrong: list[str], notes: str
+) -> None:
+    results.append(
+        FaultResult(
+            name=name,
+            ok=not wrong,
+            client_requests_failed=rollout.failed_requests(),
+            max_bad_exposure_s=bad_exposure_s(rollout.records, rollout.candidate),
+            notes="; ".join([notes, *wrong]),
+        )
+    )
+    assert not wrong, f"{wrong}\n{rollout.recorder.describe()}"
+
+
+def options() -> RolloutOptions:
+    return RolloutOptions(steps=STEPS, interval=f"{INTERVAL_S}s")
+
+
+@pytest.mark.parametrize(
+    "components",
+    [("kube-apiserver",), ("etcd",), ("etcd", "kube-apiserver")],
+    ids=["apiserver", "etcd", "both"],
+)
+def test_the_control_plane_restarted_mid_step(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+    components: tuple[str, ...],
+) -> None:
+    rollout = Rollout(cluster, namespace, models, options())
+
+    def restart(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        for component in components:
+            local.stop_component(component, kill=True)
+        for component in reversed(components):
+            local.start_component(component)
+        wait_for(tolerant(lambda: cluster.get_json("/version")), 120, "the API server answers")
+
+    rollout.run("v2", restart)
+    # The data path does not go through the control plane: clients notice nothing.
+    failed = rollout.failed_requests()
+    wrong = rollout.promoted_every_step() + ([f"{failed} client requests failed"] if failed else [])
+    report(fault_report, f"{'+'.join(components)} restarted mid-step", rollout, wrong, "")
+
+
+def test_prometheus_restarted_mid_step(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    fault_report: list[FaultResult],
+) -> None:
+    rollout = Rollout(cluster, namespace, models, options())
+
+    def restart(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        cluster.prometheus.stop()
+        cluster.prometheus.start()
+        cluster.prometheus.wait_ready(120)
+
+    rollout.run("v2", restart)
+    report(
+        fault_report, "Prometheus restarted mid-step", rollout, rollout.promoted_every_step(), ""
+    )
+
+
+def test_the_operator_killed_ten_times_in_one_rollout(
+    cluster: Cluster,
+    operator: Any,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    fault_report: list[FaultResult],
+) -> None:
+    """SIGKILL to the leading replica at ten moments of the rollout, each right after the
+    status changed: the standby takes over, at the same step."""
+    # Long enough steps that ten kills, each leaving no leader until the Lease lapses, fall
+    # within the rollout.
+    paused = RolloutOptions(
+        steps=[{**step, "pause": "40s"} for step in STEPS], interval=f"{INTERVAL_S}s"
+    )
+    rollout = Rollout(cluster, namespace, models, paused)
+    kills: list[str] = []
+
+    def kill_ten_times(this: Rollout) -> None:
+        over = settled(cluster, namespace, this.candidate)
+
+        def fingerprint() -> str | None:
+            status = tolerant(lambda: status_of(cluster, namespace, NAME))()
+            if status is None:
+                return None
+            kept = {k: status.get(k) for k in ("phase", "weight", "rollout", "checks")}
+            return json.dumps(kept, sort_keys=True)
+
+        while len(kills) < 10 and not over():
+            before = fingerprint()
+
+            # The next moment: the status moved, or one check interval passed without it.
+            def moved(then: str | None = before) -> bool:
+                return fingerprint() != then or bool(over())
+
+            with contextlib.suppress(AssertionError):
+                wait_for(moved, INTERVAL_S, "the status moved", interval=0.2)
+            if over():
+                break
+            kills.append(operator.kill_leader())
+            wait_for(operator.leader_pod, 90, "a replica leads again", interval=0.2)
+
+    rollout.run("v2", kill_ten_times, timeout=600)
+    wrong = rollout.promoted_every_step()
+    failed = rollout.failed_requests()
+    if failed:
+        wrong.append(f"{failed} client requests failed")
+    notes = f"{len(kills)} kills before the outcome"
+    if len(kills) < 10:
+        wrong.append(f"only {len(kills)} kills before the rollout ended")
+    name = "operator killed 10 times, rollout that promotes"
+    report(fault_report, name, rollout, wrong, notes)
+
+
+def test_the_node_agent_restarted_mid_step(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+) -> None:
+    rollout = Rollout(cluster, namespace, models, options())
+
+    def restart(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        local.restart_component("kubelet", kill=True)
+
+    rollout.run("v2", restart)
+    failed = rollout.failed_requests()
+    wrong = rollout.promoted_every_step() + ([f"{failed} client requests failed"] if failed else [])
+    report(fault_report, "kubelet restarted mid-step", rollout, wrong, "")
+
+
+def test_people_editing_the_children_mid_ramp_are_overruled(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    fault_report: list[FaultResult],
+) -> None:
+    """The canary scaled by hand, the client Service's selector changed, the canary's
+    Deployment deleted: the operator takes back its intent each time and the ramp goes on."""
+    rollout = Rollout(cluster, namespace, models, options())
+    restored: list[str] = []
+
+    def edit(this: Rollout) -> None:
+        deployment = f"{NAME}-{this.candidate}"
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        cluster.apps.patch_namespaced_deployment_scale(
+            deployment, namespace, {"spec": {"replicas": 4}}
+        )
+        wait_for(
+            lambda: (
+                cluster.apps.read_namespaced_deployment(deployment, namespace).spec.replicas == 2
+            ),
+            30,
+            "the canary's size taken back",
+        )
+        restored.append("canary size")
+        cluster.core.patch_namespaced_service(
+            NAME, namespace, {"spec": {"selector": {"modeldeploy.io/name": "someone-else"}}}
+        )
+
+        def selects_the_model() -> bool:
+            service: Any = cluster.core.read_namespaced_service(NAME, namespace)
+            return bool(service.spec.selector.get("modeldeploy.io/name") == NAME)
+
+        wait_for(
+            selects_the_model,
+            30,
+            "the client Service's selector taken back",
+        )
+        restored.append("client selector")
+        cluster.apps.delete_namespaced_deployment(deployment, namespace)
+        wait_for(
+            tolerant(lambda: cluster.apps.read_namespaced_deployment(deployment, namespace)),
+            30,
+            "the canary's Deployment made again",
+        )
+        restored.append("canary Deployment")
+
+    rollout.run("v2", edit)
+    # While its Deployment is made again the canary has no ready pod and gets no weight; the
+    # step is held, never skipped or repeated.
+    wrong = rollout.promoted_every_step(weights=False)
+    report(
+        fault_report,
+        "people editing children mid-ramp",
+        rollout,
+        wrong,
+        f"restored: {', '.join(restored)}; client requests failed while the client Service "
+        "selected no pod",
+    )
