@@ -15,7 +15,6 @@ import socket
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -37,7 +36,9 @@ leaf = st.one_of(
 )
 json_value = st.recursive(
     leaf,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6)
+    ),
     max_leaves=40,
 )
 tensor = st.fixed_dictionaries(
@@ -72,10 +73,8 @@ def _deep(depth: int) -> bytes:
 def _over_limit(rows: int) -> bytes:
     row = "[" + ",".join(["1.5"] * 4) + "]"
     data = ",".join([row] * rows)
-    return (
-        '{"inputs": [{"name": "input-0", "shape": [%d, 4], "datatype": "FP64", "data": [%s]}]}'
-        % (rows, data)
-    ).encode()
+    tensor = {"name": "input-0", "shape": [rows, 4], "datatype": "FP64"}
+    return (json.dumps({"inputs": [tensor]})[:-3] + f', "data": [{data}]}}]}}').encode()
 
 
 bodies = st.one_of(
@@ -195,7 +194,9 @@ def test_a_stalled_client_does_not_hold_up_the_others(sklearn_server: ServerProc
     stalled = []
     for _ in range(20):
         sock = socket.create_connection(("127.0.0.1", sklearn_server.port))
-        sock.sendall(b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        sock.sendall(
+            b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+        )
         stalled.append(sock)
     try:
         started = time.monotonic()
