@@ -260,7 +260,7 @@ def test_the_operator_killed_ten_times_in_one_rollout(
     # Long enough steps that ten kills, each leaving no leader until the Lease lapses, fall
     # within the rollout.
     paused = RolloutOptions(
-        steps=[{**step, "pause": "40s"} for step in STEPS], interval=f"{INTERVAL_S}s"
+        steps=[{**step, "pause": "70s"} for step in STEPS], interval=f"{INTERVAL_S}s"
     )
     rollout = Rollout(cluster, namespace, models, paused)
     kills: list[str] = []
