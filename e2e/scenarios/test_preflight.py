@@ -145,5 +145,10 @@ def test_a_first_deploy_that_fails_its_smoke_test_never_becomes_ready(
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Ready"]["status"] == "False"
     assert conditions["Stalled"]["status"] == "True"
-    deployment = cluster.apps.read_namespaced_deployment(f"{NAME}-{status['revision']}", namespace)
-    assert deployment.spec.replicas == 0
+    # The decision is recorded in status before it is carried out: the scale-down follows.
+    deployment = f"{NAME}-{status['revision']}"
+    wait_for(
+        lambda: cluster.apps.read_namespaced_deployment(deployment, namespace).spec.replicas == 0,
+        30,
+        "the failed first deploy scaled to zero",
+    )
