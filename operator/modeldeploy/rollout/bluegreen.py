@@ -18,10 +18,9 @@ from modeldeploy.rollout.state import (
     Analysis,
     Draft,
     Preflight,
-    new_rollout_state,
     seconds_since,
 )
-from modeldeploy.rollout.transitions import promote, roll_back
+from modeldeploy.rollout.transitions import pass_preflight, promote, roll_back, start_rollout
 from modeldeploy.spec import BlueGreenSpec, RolloutSpec, parse_duration
 
 
@@ -41,19 +40,11 @@ class BlueGreen:
         rollout_spec, options = self.rollout_spec, self.options
         preview = names.canary_service_name(draft.name)
         version = draft.spec.model.version
-        if draft.rollout is None or "step" not in draft.rollout:
-            draft.rollout = new_rollout_state(draft)
-            draft.checks = []
-            draft.emit(
-                "Normal",
-                "RolloutStarted",
-                f"blue/green: {draft.revision} ({version}) comes up at full size behind the "
-                f"preview Service {preview}",
-            )
-            if not rollout_spec.checks:
-                draft.emit("Warning", "Unguarded", UNGUARDED)
-        state = dict(draft.rollout)
-        draft.rollout = state
+        state = start_rollout(
+            draft,
+            f"blue/green: {draft.revision} ({version}) comes up at full size behind the "
+            f"preview Service {preview}",
+        )
 
         if commands.abort:
             roll_back(draft, "aborted as asked", cause="Aborted")
@@ -64,16 +55,8 @@ class BlueGreen:
         reached = draft.revision in draft.observed.deployments and ready >= replicas
         gate = preflight.Gate.PASSED
         if reached and not state.get("stepReadyAt"):
-            if preflight.needed(draft.spec, has_stable=True):
-                limit = rollout_spec.inconclusive_limit
-                gate = preflight.check(draft, state, preflight_result, limit)
+            gate = pass_preflight(draft, state, preflight_result)
             if gate is preflight.Gate.FAILED:
-                assert preflight_result is not None
-                record = state["preflight"]
-                cause = preflight.cause_of(preflight_result)
-                roll_back(draft, str(record.get("message")), cause=cause)
-                assert draft.rolled_back is not None
-                draft.rolled_back["preflight"] = record
                 return
             if gate is preflight.Gate.PASSED:
                 state["stepReadyAt"] = draft.now_iso

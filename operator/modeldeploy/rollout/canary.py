@@ -16,11 +16,10 @@ from modeldeploy.rollout.state import (
     Analysis,
     Draft,
     Preflight,
-    new_rollout_state,
     resolved_steps,
     seconds_since,
 )
-from modeldeploy.rollout.transitions import promote, roll_back
+from modeldeploy.rollout.transitions import pass_preflight, promote, roll_back, start_rollout
 from modeldeploy.spec import RolloutSpec, RolloutStep, parse_duration
 
 
@@ -48,19 +47,11 @@ def _canary(
     assert draft.stable is not None
     steps = resolved_steps(rollout_spec)
     version = draft.spec.model.version
-    if draft.rollout is None or "step" not in draft.rollout:
-        draft.rollout = new_rollout_state(draft)
-        draft.checks = []
-        draft.emit(
-            "Normal",
-            "RolloutStarted",
-            f"canary {draft.revision} ({version}) starts at step 1/{len(steps)}: "
-            f"weight {steps[0].weight}%",
-        )
-        if not rollout_spec.checks:
-            draft.emit("Warning", "Unguarded", UNGUARDED)
-    state = dict(draft.rollout)
-    draft.rollout = state
+    state = start_rollout(
+        draft,
+        f"canary {draft.revision} ({version}) starts at step 1/{len(steps)}: "
+        f"weight {steps[0].weight}%",
+    )
 
     if commands.abort:
         roll_back(draft, "aborted as asked", cause="Aborted")
@@ -76,15 +67,8 @@ def _canary(
     # them until it has.
     gate = preflight.Gate.PASSED
     if reached and step_index == 0 and not state.get("stepReadyAt"):
-        if preflight.needed(draft.spec, has_stable=True):
-            limit = rollout_spec.inconclusive_limit
-            gate = preflight.check(draft, state, preflight_result, limit)
+        gate = pass_preflight(draft, state, preflight_result)
         if gate is preflight.Gate.FAILED:
-            assert preflight_result is not None
-            record = state["preflight"]
-            roll_back(draft, str(record.get("message")), cause=preflight.cause_of(preflight_result))
-            assert draft.rolled_back is not None
-            draft.rolled_back["preflight"] = record
             return
 
     promoted_shadow = False

@@ -12,8 +12,10 @@ from modeldeploy.rollout.state import (
     PHASE_PROGRESSING,
     PHASE_READY,
     PHASE_ROLLED_BACK,
+    UNGUARDED,
     Draft,
     Preflight,
+    new_rollout_state,
     progress_deadline_s,
     seconds_since,
 )
@@ -200,3 +202,33 @@ def promote(draft: Draft, why: str) -> None:
     )
     draft.record(draft.revision, version, "Promoted", why)
     stable_phase(draft)
+
+
+def start_rollout(draft: Draft, announcement: str) -> dict[str, Any]:
+    """`status.rollout` of the spec's revision, begun now (with its Events) unless under way."""
+    if draft.rollout is None or "step" not in draft.rollout:
+        draft.rollout = new_rollout_state(draft)
+        draft.checks = []
+        draft.emit("Normal", "RolloutStarted", announcement)
+        assert draft.spec.rollout is not None
+        if not draft.spec.rollout.checks:
+            draft.emit("Warning", "Unguarded", UNGUARDED)
+    state = dict(draft.rollout)
+    draft.rollout = state
+    return state
+
+
+def pass_preflight(draft: Draft, state: dict[str, Any], result: Preflight | None) -> preflight.Gate:
+    """The preflight of new pods that are Ready and have no weight yet; a failed one is rolled
+    back here, its record kept with the rollback."""
+    if not preflight.needed(draft.spec, has_stable=True):
+        return preflight.Gate.PASSED
+    assert draft.spec.rollout is not None
+    gate = preflight.check(draft, state, result, draft.spec.rollout.inconclusive_limit)
+    if gate is preflight.Gate.FAILED:
+        assert result is not None
+        record = state["preflight"]
+        roll_back(draft, str(record.get("message")), cause=preflight.cause_of(result))
+        assert draft.rolled_back is not None
+        draft.rolled_back["preflight"] = record
+    return gate
