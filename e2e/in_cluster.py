@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -55,11 +56,20 @@ class InClusterOperator:
         )
         return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
+    def lease_renewed_at(self) -> float:
+        """When the holder last renewed the Lease, as a Unix time; 0 when never."""
+        lease: Any = self.cluster.get_json(
+            f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{LEASE}"
+        )
+        renewed = ((lease or {}).get("spec") or {}).get("renewTime")
+        if not renewed:
+            return 0.0
+        return datetime.fromisoformat(renewed.replace("Z", "+00:00")).timestamp()
+
     def leader_pod(self) -> str | None:
-        """The replica holding the Lease (identities are `<pod name>_<suffix>`)."""
+        """The replica holding the Lease (a replica's identity is its pod's name)."""
         holder = self.lease_holder()
-        pod = holder.rsplit("_", 1)[0] if holder else ""
-        return pod if pod in {p.metadata.name for p in self.pods()} else None
+        return holder if holder in {p.metadata.name for p in self.pods()} else None
 
     def standby_pods(self) -> list[str]:
         leader = self.leader_pod()

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from e2e.fixtures import Cluster, apply_model_deployment, get_model_deployment, wait_for
-from e2e.localcluster.traffic import RequestRecord, TrafficDriver
+from e2e.localcluster.traffic import BodyFactory, RequestRecord, TrafficDriver
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, traffic_rows
 from e2e.recorder import StatusRecorder
 
 MODEL = "iris"
 INFER_PATH = f"/v2/models/{MODEL}/infer"
+
+ModelTrainer = Callable[[Path, int], TrainedModel]
+"""Trains a model into the file at the path, from the seed (`e2e.models.train_*`)."""
 
 
 @dataclass
@@ -169,9 +173,10 @@ def client_traffic(
     service: str | None = None,
     rate_per_s: float = 25,
     duration_s: float = 300,
+    body: BodyFactory | None = None,
 ) -> TrafficDriver:
     """Clients calling the model: through its Service (or `service`, e.g. the preview), or
-    through its HTTPRoute."""
+    through its HTTPRoute; with `body`, the requests it makes."""
     target: dict[str, Any] = {"http_route": name} if via_route else {"service": service or name}
     return TrafficDriver(
         cluster.api_client,
@@ -181,7 +186,7 @@ def client_traffic(
         duration_s=duration_s,
         path=INFER_PATH,
         method="POST",
-        body=infer_bodies(),
+        body=body or infer_bodies(),
         port="http",
         seed=1,
         netns=cluster.netns,
@@ -303,6 +308,20 @@ def store_models(
         key: stored(cluster.model_store, model, f"{name}/{key}/model.joblib")
         for key, model in trained.items()
     }
+
+
+def train_and_store(
+    cluster: Cluster,
+    name: str,
+    base_dir: Path,
+    trainers: dict[str, tuple[ModelTrainer, int]],
+) -> dict[str, TrainedModel]:
+    """Trains each model with its seed into `base_dir`/`key`.joblib and puts it into the
+    cluster's model store under `name`/`key`."""
+    trained = {
+        key: trainer(base_dir / f"{key}.joblib", seed) for key, (trainer, seed) in trainers.items()
+    }
+    return store_models(cluster, name, trained)
 
 
 @dataclass

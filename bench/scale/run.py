@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from bench.readme import replace_block  # noqa: E402
 from e2e.fixtures import (  # noqa: E402
     Cluster,
     OperatorProcess,
@@ -71,7 +72,6 @@ IDLE_WINDOW_S = float(os.environ.get("BENCH_IDLE_WINDOW", "300"))
 BASELINE_WINDOW_S = float(os.environ.get("BENCH_BASELINE_WINDOW", "120"))
 INTERVAL_S = 5
 RESULTS = REPO / "bench" / "results" / "scale.json"
-README = REPO / "bench" / "README.md"
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"}
 OUR_RESOURCES = {"modeldeployments", "deployments", "services", "events"}
 TARGETS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
@@ -456,9 +456,8 @@ def write_readme_table(result: dict[str, Any]) -> None:
         *(f"| `{key}` | {result[key]} | {target} |" for key, (target, _) in TARGETS.items()),
         f"| `interval_s` | {result['interval_s']} | |",
     ]
-    block = "\n".join(
+    body = "\n".join(
         [
-            "<!-- scale-bench:begin -->",
             f"Measured {result['measured_at']} on {result['machine']}.",
             "",
             *rows,
@@ -467,16 +466,9 @@ def write_readme_table(result: dict[str, Any]) -> None:
             f"{result['idle_window_s']:.0f} s): `{json.dumps(result['idle_requests_by_kind'])}`.",
             f"Creating the {result['objects']} objects until all Ready took "
             f"{result['fleet_ready_s']:.0f} s.",
-            "<!-- scale-bench:end -->",
         ]
     )
-    text = README.read_text()
-    begin, end = "<!-- scale-bench:begin -->", "<!-- scale-bench:end -->"
-    if begin in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    README.write_text(text)
+    replace_block("scale-bench", body)
 
 
 def main() -> int:

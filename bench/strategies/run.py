@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
+from bench.readme import replace_block  # noqa: E402
 from e2e.fixtures import (  # noqa: E402
     Cluster,
     apply_model_deployment,
@@ -58,8 +59,6 @@ from modeldeploy import cli  # noqa: E402
 
 NAME = "bench"
 RESULTS = REPO / "bench" / "results" / "strategies.json"
-README = REPO / "bench" / "README.md"
-BEGIN, END = "<!-- strategies-bench:begin -->", "<!-- strategies-bench:end -->"
 SHADOW_PERCENT = 20
 NEXT_TO_NONE_PERCENT = 0.01
 CLIENT_RATE = 25.0
@@ -152,9 +151,8 @@ def write_readme_table(result: dict[str, Any]) -> None:
             for key, (target, peers) in TABLE.items()
         ),
     ]
-    block = "\n".join(
+    body = "\n".join(
         [
-            BEGIN,
             f"Measured {result['measured_at']} on {result['machine']}.",
             "",
             *rows,
@@ -162,15 +160,9 @@ def write_readme_table(result: dict[str, Any]) -> None:
             f"Shadow cost: client p99 without the shadow {result.get('shadow_client_p99_off_ms')} "
             f"ms, with it {result.get('shadow_client_p99_on_ms')} ms "
             f"({result.get('shadow_percent')}% of requests copied), round by round.",
-            END,
         ]
     )
-    text = README.read_text()
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    README.write_text(text)
+    replace_block("strategies-bench", body)
 
 
 def clear_namespaces(cluster: Cluster) -> None:

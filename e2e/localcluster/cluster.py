@@ -437,6 +437,48 @@ class LocalCluster:
         self.stop_component(name, kill=kill)
         self.start_component(name)
 
+    # Containers of the node's pods ------------------------------------------------------
+    # Faults that strike one container as the machine would: a signal to its processes, its
+    # processes frozen, its pod's network cut. `container_id` as a pod's status gives it
+    # (`containerd://<id>`) or bare.
+
+    def _ctr_task(self, *args: str) -> str:
+        result = subprocess.run(
+            node.ctr_argv(self.node_layout, "tasks", *args),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ctr tasks {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def kill_container(self, container_id: str, signal: str = "SIGKILL") -> None:
+        """Every process of the container gets `signal`; with SIGKILL it dies as an OOM kill
+        would, and the kubelet restarts it in the same pod."""
+        self._ctr_task("kill", "--all", "--signal", signal, _bare(container_id))
+
+    def freeze_container(self, container_id: str) -> None:
+        """Its processes stop running; the kernel still accepts connections to its ports, so
+        clients wait for answers that do not come."""
+        self._ctr_task("pause", _bare(container_id))
+
+    def thaw_container(self, container_id: str) -> None:
+        self._ctr_task("resume", _bare(container_id))
+
+    def container_pid(self, container_id: str) -> int:
+        for line in self._ctr_task("ls").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == _bare(container_id):
+                return int(fields[1])
+        raise RuntimeError(f"no task for container {container_id}")
+
+    def in_pod_network(self, container_id: str, *argv: str) -> None:
+        """Runs `argv` (e.g. iptables) in the network namespace of the container's pod."""
+        pid = self.container_pid(container_id)
+        subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], check=True, timeout=30)
+
     def _wait_prometheus(self, timeout: float) -> None:
         self.prometheus.wait_ready(timeout, abort=self._exited("forward-prometheus"))
 
@@ -489,6 +531,10 @@ class LocalCluster:
         record = self._record or ClusterRecord.load(self.state.record)
         pod_logs = node.NodeLayout(record.cluster_id, record.node_name).pod_logs if record else None
         return collect_logs(self.state, tail_lines, pod_logs)
+
+
+def _bare(container_id: str) -> str:
+    return container_id.split("://", 1)[-1]
 
 
 def _node_ready(node: dict[str, Any] | None) -> bool:

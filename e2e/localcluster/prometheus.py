@@ -154,9 +154,14 @@ def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> li
                                     "--web.enable-lifecycle",
                                 ],
                                 "ports": [{"name": "http", "containerPort": PROMETHEUS_PORT}],
+                                # Ready as soon as it is; out of the Service only after
+                                # 15 s without an answer, as prometheus-operator's probe
+                                # has it, so a Prometheus that answers slowly is still the
+                                # one queried.
                                 "readinessProbe": {
                                     "httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT},
                                     "periodSeconds": 1,
+                                    "failureThreshold": 15,
                                 },
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [

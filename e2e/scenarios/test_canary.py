@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
-from e2e.model_store import stored
 from e2e.models import (
     TrainedModel,
     train_classifier,
@@ -32,6 +31,7 @@ from e2e.rollouts import (
     pod_uids,
     sleep_until_step_reached,
     status_of,
+    train_and_store,
     wait_new_revision,
     wait_outcome,
 )
@@ -44,17 +44,17 @@ NAME = "fraud"
 
 @pytest.fixture(scope="module")
 def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
-    base = tmp_path_factory.mktemp("models")
-    trained = {
-        "v1": train_classifier(base / "v1.joblib", seed=1),
-        "v2": train_classifier(base / "v2.joblib", seed=2),
-        "fails": train_failing_on_negatives(base / "fails.joblib", seed=3),
-        "mislabelled": train_mislabelled(base / "mislabelled.joblib", seed=4),
-    }
-    return {
-        key: stored(cluster.model_store, model, f"{NAME}/{key}/model.joblib")
-        for key, model in trained.items()
-    }
+    return train_and_store(
+        cluster,
+        NAME,
+        tmp_path_factory.mktemp("models"),
+        {
+            "v1": (train_classifier, 1),
+            "v2": (train_classifier, 2),
+            "fails": (train_failing_on_negatives, 3),
+            "mislabelled": (train_mislabelled, 4),
+        },
+    )
 
 
 def start_rollout(

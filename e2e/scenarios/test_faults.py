@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,16 +21,19 @@ import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
 from e2e.localcluster import LocalCluster
-from e2e.localcluster.traffic import RequestRecord
-from e2e.models import TrainedModel, train_classifier
+from e2e.localcluster.prometheus import PROMETHEUS_NAMESPACE
+from e2e.localcluster.traffic import BodyFactory, RequestRecord
+from e2e.models import TrainedModel, traffic_rows, train_classifier, train_failing_on_negatives
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
     RolloutOptions,
     client_traffic,
     deploy_stable,
+    events_with_reason,
+    infer_bodies,
     model_deployment,
     status_of,
-    store_models,
+    train_and_store,
     wait_new_revision,
 )
 
@@ -63,11 +67,16 @@ def fault_report(request: pytest.FixtureRequest) -> Iterator[list[FaultResult]]:
 @pytest.fixture(scope="module")
 def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
     base = tmp_path_factory.mktemp("models")
-    trained = {
-        "v1": train_classifier(base / "v1.joblib", seed=1),
-        "v2": train_classifier(base / "v2.joblib", seed=2),
-    }
-    return store_models(cluster, NAME, trained)
+    return train_and_store(
+        cluster,
+        NAME,
+        base,
+        {
+            "v1": (train_classifier, 1),
+            "v2": (train_classifier, 2),
+            "bad": (train_failing_on_negatives, 3),
+        },
+    )
 
 
 @pytest.fixture
@@ -111,6 +120,15 @@ def step_reached(cluster: Cluster, namespace: str, step: int) -> Callable[[], An
     return tolerant(probe)
 
 
+def status_fingerprint(cluster: Cluster, namespace: str) -> str | None:
+    """What of the status moves as the rollout does; None while it cannot be read."""
+    status = tolerant(lambda: status_of(cluster, namespace, NAME))()
+    if status is None:
+        return None
+    kept = {k: status.get(k) for k in ("phase", "weight", "rollout", "checks")}
+    return json.dumps(kept, sort_keys=True)
+
+
 def bad_exposure_s(records: list[RequestRecord], revision: str) -> float:
     """From the first failed client request a pod of `revision` answered to the last client
     request any of its pods answered: how long clients were exposed to a failing candidate."""
@@ -138,10 +156,16 @@ class Rollout:
         self.candidate = ""
         self.outcome: dict[str, Any] = {}
 
-    def run(self, model: str, during: Callable[[Rollout], None], timeout: float = 400) -> None:
+    def run(
+        self,
+        model: str,
+        during: Callable[[Rollout], None],
+        timeout: float = 400,
+        body: BodyFactory | None = None,
+    ) -> None:
         cluster, namespace = self.cluster, self.namespace
         with (
-            client_traffic(cluster, namespace, NAME, duration_s=900) as self.traffic,
+            client_traffic(cluster, namespace, NAME, duration_s=900, body=body) as self.traffic,
             StatusRecorder(cluster, namespace, NAME) as self.recorder,
         ):
             apply_model_deployment(
@@ -268,19 +292,12 @@ def test_the_operator_killed_ten_times_in_one_rollout(
     def kill_ten_times(this: Rollout) -> None:
         over = settled(cluster, namespace, this.candidate)
 
-        def fingerprint() -> str | None:
-            status = tolerant(lambda: status_of(cluster, namespace, NAME))()
-            if status is None:
-                return None
-            kept = {k: status.get(k) for k in ("phase", "weight", "rollout", "checks")}
-            return json.dumps(kept, sort_keys=True)
-
         while len(kills) < 10 and not over():
-            before = fingerprint()
+            before = status_fingerprint(cluster, namespace)
 
             # The next moment: the status moved, or one check interval passed without it.
             def moved(then: str | None = before) -> bool:
-                return fingerprint() != then or bool(over())
+                return status_fingerprint(cluster, namespace) != then or bool(over())
 
             with contextlib.suppress(AssertionError):
                 wait_for(moved, INTERVAL_S, "the status moved", interval=0.2)
@@ -380,4 +397,285 @@ def test_people_editing_the_children_mid_ramp_are_overruled(
         wrong,
         f"restored: {', '.join(restored)}; client requests failed while the client Service "
         "selected no pod",
+    )
+
+
+def running_container(cluster: Cluster, namespace: str, pod: str) -> str | None:
+    """The id of the pod's first container while it runs; None while it is dead or waiting."""
+    try:
+        found: Any = cluster.core.read_namespaced_pod(pod, namespace)
+    except Exception:
+        return None
+    for status in found.status.container_statuses or []:
+        if status.state and status.state.running and status.container_id:
+            return str(status.container_id)
+    return None
+
+
+def pods_of(cluster: Cluster, namespace: str, revision: str) -> list[str]:
+    listed: Any = cluster.core.list_namespaced_pod(
+        namespace, label_selector=f"modeldeploy.io/revision={revision}"
+    )
+    return [p.metadata.name for p in listed.items if not p.metadata.deletion_timestamp]
+
+
+def test_prometheus_slower_than_the_query_timeout(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+) -> None:
+    """Prometheus frozen mid-step: it takes the operator's queries and answers none of them.
+    The checks are inconclusive, the step holds, and the ramp goes on once it answers again."""
+    rollout = Rollout(cluster, namespace, models, options())
+    timed_out: list[str] = []
+
+    def freeze(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        listed: Any = cluster.core.list_namespaced_pod(PROMETHEUS_NAMESPACE)
+        pod = next(p.metadata.name for p in listed.items if p.status.phase == "Running")
+        container = wait_for(
+            lambda: running_container(cluster, PROMETHEUS_NAMESPACE, pod), 30, "Prometheus runs"
+        )
+        local.freeze_container(container)
+        try:
+
+            def a_check_timed_out() -> str | None:
+                held = tolerant(
+                    lambda: events_with_reason(cluster, namespace, NAME, "CheckInconclusive")
+                )()
+                for event in held or []:
+                    if "did not answer within" in (event.get("message") or ""):
+                        return str(event["message"])
+                return None
+
+            timed_out.append(wait_for(a_check_timed_out, 60, "a check timed out", interval=0.2))
+        finally:
+            local.thaw_container(container)
+
+    rollout.run("v2", freeze)
+    failed = rollout.failed_requests()
+    wrong = rollout.promoted_every_step() + ([f"{failed} client requests failed"] if failed else [])
+    report(
+        fault_report,
+        "Prometheus slower than the query timeout",
+        rollout,
+        wrong,
+        f"held on: {timed_out[0] if timed_out else 'no timed-out check seen'}",
+    )
+
+
+def test_the_operator_cut_off_from_the_api_server(
+    cluster: Cluster,
+    operator: Any,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+) -> None:
+    """The leader's packets to the API server dropped (its connections hang, nothing refuses
+    them) for longer than a check interval: it stops acting before its Lease lapses, the
+    standby takes over at the same step, and the cut-off replica stands by once let back."""
+    rollout = Rollout(cluster, namespace, models, options())
+    apiserver: Any = cluster.core.read_namespaced_service("kubernetes", "default")
+    blocked = [
+        ["-p", "tcp", "-d", str(apiserver.spec.cluster_ip), "--dport", "443"],
+        ["-p", "tcp", "--dport", "6443"],
+    ]
+    taken_over: list[str] = []
+
+    def cut(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        leader = wait_for(operator.leader_pod, 60, "a replica leads")
+        ns = operator.namespace
+
+        def in_its_network(*argv: str) -> None:
+            container = wait_for(
+                lambda: running_container(cluster, ns, leader), 60, "the replica runs"
+            )
+            local.in_pod_network(container, *argv)
+
+        for rule in blocked:
+            in_its_network("iptables", "-I", "OUTPUT", *rule, "-j", "DROP")
+        cut_at = time.monotonic()
+        try:
+
+            def another_leads() -> str | None:
+                now = operator.leader_pod()
+                return now if now not in (None, leader) else None
+
+            new = wait_for(another_leads, 90, "the standby leads", interval=0.2)
+            taken_over.append(f"{new} led {time.monotonic() - cut_at:.1f} s after the cut")
+            # Cut off for longer than a check interval past the takeover as well.
+            wait_for(
+                lambda: time.monotonic() - cut_at > 3 * INTERVAL_S or None,
+                60,
+                "three check intervals",
+                interval=0.2,
+            )
+        finally:
+            for rule in blocked:
+                in_its_network("iptables", "-D", "OUTPUT", *rule, "-j", "DROP")
+
+    rollout.run("v2", cut)
+    failed = rollout.failed_requests()
+    wrong = rollout.promoted_every_step() + ([f"{failed} client requests failed"] if failed else [])
+    if not taken_over:
+        wrong.append("no standby took over")
+    report(
+        fault_report,
+        "operator cut off from the API server",
+        rollout,
+        wrong,
+        taken_over[0] if taken_over else "",
+    )
+
+
+def test_a_crash_looping_candidate_is_rolled_back(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+) -> None:
+    """A serving pod of the candidate killed each time it runs, mid-step, as a model that runs
+    out of memory would be: rolled back at its first crash, and the reason names the pod."""
+    rollout = Rollout(cluster, namespace, models, options())
+    kills: list[str] = []
+
+    def crash_loop(this: Rollout) -> None:
+        wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        over = settled(cluster, namespace, this.candidate)
+        pod = pods_of(cluster, namespace, this.candidate)[0]
+        while not over():
+
+            def runs_again() -> str | None:
+                if over():
+                    return "over"
+                return running_container(cluster, namespace, pod)
+
+            container = wait_for(runs_again, 60, "the candidate's pod runs", interval=0.2)
+            if container == "over":
+                break
+            with contextlib.suppress(RuntimeError):  # it may have died on its own meanwhile
+                local.kill_container(container)
+                kills.append(container)
+
+    rollout.run("v2", crash_loop)
+    rolled_back = rollout.outcome.get("rolledBack") or {}
+    wrong = []
+    if rolled_back.get("revision") != rollout.candidate or rolled_back.get("cause") != "Crashed":
+        wrong.append(f"not rolled back for the crash: {rolled_back}")
+    if rollout.recorder.steps() != [0, 1]:
+        wrong.append(f"steps {rollout.recorder.steps()}")
+    exposure = bad_exposure_s(rollout.records, rollout.candidate)
+    if exposure > INTERVAL_S + 5:
+        wrong.append(f"clients served by the crashing candidate for {exposure} s")
+    report(
+        fault_report,
+        "candidate pod crash-looping mid-step",
+        rollout,
+        wrong,
+        f"{len(kills)} kills; {rolled_back.get('reason', '')}",
+    )
+
+
+class Harmful:
+    """Client requests that turn harmful on demand: first only rows the failing model takes,
+    then the usual rows, some of which make it fail."""
+
+    def __init__(self) -> None:
+        rows = traffic_rows()
+        self.harmless = infer_bodies([[abs(v) for v in row] for row in rows])
+        self.usual = infer_bodies(rows)
+        self.harmful = False
+
+    def __call__(self, index: int) -> dict[str, Any]:
+        return (self.usual if self.harmful else self.harmless)(index)
+
+
+def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
+    cluster: Cluster,
+    operator: Any,
+    namespace: str,
+    models: dict[str, TrainedModel],
+    local: LocalCluster,
+    fault_report: list[FaultResult],
+) -> None:
+    """SIGKILL to the leading replica's process ten times: nine while a candidate that fails on
+    part of real traffic ramps under traffic it takes; then clients send what it fails on, and
+    the tenth kill comes right then. It is rolled back, and clients are exposed to it no longer
+    than `interval + 5 s`."""
+    paused = RolloutOptions(
+        steps=[{**step, "pause": "60s"} for step in STEPS],
+        interval=f"{INTERVAL_S}s",
+        checks=[{"name": "error-rate", "max": 0.05}],
+    )
+    rollout = Rollout(cluster, namespace, models, paused)
+    body = Harmful()
+    kills: list[str] = []
+    killed_at: list[float] = []
+
+    def kill_the_leader() -> None:
+        """Once a replica leads again (it renewed the Lease since the last kill), SIGKILL to
+        its process: the kubelet starts it again in the same pod."""
+        since = killed_at[-1] if killed_at else 0.0
+
+        def leads_again() -> str | None:
+            leader = operator.leader_pod()
+            return leader if leader and operator.lease_renewed_at() > since else None
+
+        leader = wait_for(leads_again, 90, "a replica leads", interval=0.2)
+        container = wait_for(
+            lambda: running_container(cluster, operator.namespace, leader), 60, "it runs"
+        )
+        local.kill_container(container)
+        killed_at.append(time.time())
+        kills.append(leader)
+
+    def kill_ten_times(this: Rollout) -> None:
+        over = settled(cluster, namespace, this.candidate)
+        wait_for(step_reached(cluster, namespace, 0), 180, "step 1 reached")
+        while len(kills) < 9 and not over():
+            before = status_fingerprint(cluster, namespace)
+            kill_the_leader()
+
+            # The next kill comes once the new leader moved the status on, or a check interval
+            # after it leads if it had nothing to do.
+            def moved(then: str | None = before) -> bool:
+                return status_fingerprint(cluster, namespace) != then or bool(over())
+
+            with contextlib.suppress(AssertionError):
+                wait_for(moved, INTERVAL_S + 30, "the status moved", interval=0.2)
+        # Clients turn to what the candidate fails on, and its leader dies at that moment.
+        body.harmful = True
+        if not over():
+            kill_the_leader()
+
+    rollout.run("bad", kill_ten_times, timeout=600, body=body)
+    rolled_back = rollout.outcome.get("rolledBack") or {}
+    wrong = []
+    if (
+        rolled_back.get("revision") != rollout.candidate
+        or rolled_back.get("cause") != "CheckFailed"
+    ):
+        wrong.append(f"not rolled back on its checks: {rolled_back}")
+    steps = [step for step in rollout.recorder.steps() if step is not None]
+    if steps != sorted(set(steps)):
+        wrong.append(f"steps {steps}")
+    if len(kills) < 10:
+        wrong.append(f"only {len(kills)} kills before the outcome")
+    exposure = bad_exposure_s(rollout.records, rollout.candidate)
+    if exposure > INTERVAL_S + 5:
+        wrong.append(f"clients served by the failing candidate for {exposure} s")
+    report(
+        fault_report,
+        "operator killed 10 times, rollout that rolls back",
+        rollout,
+        wrong,
+        f"{len(kills)} kills, the last as the candidate began failing; "
+        f"{rolled_back.get('reason', '')}",
     )

@@ -18,7 +18,7 @@ from e2e.rollouts import (
     requests_served_by,
     roll_out_under_traffic,
     status_of,
-    store_models,
+    train_and_store,
 )
 
 pytestmark = pytest.mark.cluster
@@ -28,13 +28,16 @@ NAME = "scorer"
 
 @pytest.fixture(scope="module")
 def models(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainedModel]:
-    base = tmp_path_factory.mktemp("models")
-    trained = {
-        "v1": train_classifier(base / "v1.joblib", seed=1),
-        "v2": train_classifier(base / "v2.joblib", seed=2),
-        "mislabelled": train_mislabelled(base / "mislabelled.joblib", seed=3),
-    }
-    return store_models(cluster, NAME, trained)
+    return train_and_store(
+        cluster,
+        NAME,
+        tmp_path_factory.mktemp("models"),
+        {
+            "v1": (train_classifier, 1),
+            "v2": (train_classifier, 2),
+            "mislabelled": (train_mislabelled, 3),
+        },
+    )
 
 
 def with_shadow(duration: str) -> RolloutOptions:

@@ -83,9 +83,11 @@ def default_pod_transport() -> str:
 
 
 def default_identity() -> str:
-    """The pod's name where there is one, and a suffix that tells two processes on one host
-    apart."""
-    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    """The pod's name in a pod: a restarted container is the same replica, and takes its own
+    Lease back at once, since the kubelet starts it only after the last one exited. Elsewhere
+    the host's name and a suffix that tells two processes on one host apart."""
+    pod = os.environ.get("POD_NAME")
+    return pod or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 _current: Settings | None = None

@@ -19,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from modeldeploy import metrics, names
+from modeldeploy.observed import Crash, crash_of
 from modeldeploy.pods import Pod
 from modeldeploy.spec import GROUP, PLURAL, VERSION
 
@@ -213,6 +214,17 @@ class Kube:
             ),
             key=lambda pod: pod.name,
         )
+
+    def list_crashes(self, namespace: str, labels: dict[str, str]) -> list[Crash]:
+        metrics.count_request("list", "pods")
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        found = _json(
+            self.core.list_namespaced_pod(
+                namespace, label_selector=selector, _preload_content=False
+            )
+        )
+        crashes = (crash_of(item) for item in found.get("items", []))
+        return sorted((c for c in crashes if c is not None), key=lambda crash: crash.pod)
 
     # --- Gateway API ----------------------------------------------------------------------
 

@@ -175,11 +175,17 @@ class LeaderElector:
                 return
             self._stop.wait(self.timing.retry_period_s)
 
+    def _timeout(self) -> float:
+        """How long one Lease request may take. A connection that is blocked, not refused,
+        would otherwise hang a renewal past the renew deadline, and a leader that cannot renew
+        would go on acting after a standby took over."""
+        return self.timing.retry_period_s
+
     def _read(self) -> dict[str, Any] | None:
         metrics.count_request("get", "leases")
         try:
             lease: Any = self.api.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False
+                self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout()
             )
         except ApiException as error:
             if error.status == 404:
@@ -205,6 +211,7 @@ class LeaderElector:
                     self.namespace,
                     cast(Any, {"metadata": {"name": self.name}, "spec": spec}),
                     _preload_content=False,
+                    _request_timeout=self._timeout(),
                 )
             else:
                 body = {
@@ -215,7 +222,11 @@ class LeaderElector:
                     "spec": {**(lease.get("spec") or {}), **spec},
                 }
                 written = self.api.replace_namespaced_lease(
-                    self.name, self.namespace, cast(Any, body), _preload_content=False
+                    self.name,
+                    self.namespace,
+                    cast(Any, body),
+                    _preload_content=False,
+                    _request_timeout=self._timeout(),
                 )
         except ApiException as error:
             self._written = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -186,7 +186,7 @@ class Reconciler:
             # Whatever serves goes on serving, at its size, and nothing new starts.
             model_spec, revision = served
 
-        observed = self.children.observed(namespace, name)
+        observed = self._with_crashes(namespace, name, self.children.observed(namespace, name))
         commands = read_commands(meta.get("annotations") or {}, status)
         router, target = self._router(namespace, name, model_spec)
 
@@ -441,6 +441,23 @@ class Reconciler:
                     answer,
                     extra={"namespace": namespace, "object": name},
                 )
+
+    def _with_crashes(self, namespace: str, name: str, observed: Observed) -> Observed:
+        """Pods are read only for a revision short of Ready pods, where a crash would show:
+        one LIST in a failure, none while all is well."""
+        short = [
+            rev
+            for rev, found in observed.deployments.items()
+            if found.ready_replicas < found.replicas
+        ]
+        if not short:
+            return observed
+        crashes = {}
+        for rev in short:
+            found = self.kube.list_crashes(namespace, names.selector_labels(name, rev))
+            if found:
+                crashes[rev] = tuple(found)
+        return replace(observed, crashes=crashes)
 
     def _analyze(
         self,

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modeldeploy.config import default_identity
 from modeldeploy.leader import LeaseRecord, LeaseTiming, Move, lease_spec, next_move, record_of
 
 TIMING = LeaseTiming(lease_duration_s=10, renew_deadline_s=7, retry_period_s=2)
@@ -83,3 +84,20 @@ def test_a_lease_read_from_the_api() -> None:
     }
     assert record_of(lease) == LeaseRecord("pod-1", "2026-01-01T00:00:00.000000Z", 15.0, 2)
     assert record_of({"metadata": {}, "spec": {}}) == LeaseRecord("", "", None, 0)
+
+
+def test_a_replica_in_a_pod_is_its_pod_so_a_restarted_container_takes_its_lease_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POD_NAME", "modeldeploy-7d9f-abcde")
+    assert default_identity() == "modeldeploy-7d9f-abcde"
+    assert next_move(held_by(default_identity()), default_identity(), 0.0, TIMING) is Move.RENEW
+
+
+def test_processes_outside_pods_on_one_host_are_told_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POD_NAME", raising=False)
+    first, second = default_identity(), default_identity()
+    assert first != second
+    assert first.rsplit("_", 1)[0] == second.rsplit("_", 1)[0]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modeldeploy.commands import Commands, read_commands
-from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy.observed import Crash, Observed, ObservedDeployment
 from modeldeploy.rollout import (
     ERROR,
     FAIL,
@@ -69,6 +69,8 @@ class Sim:
     replicas: dict[str, int] = field(default_factory=dict)
     ready: dict[str, int] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
+    crashes: dict[str, tuple[Crash, ...]] = field(default_factory=dict)
+    """Pods of a revision whose containers crashed, as the shell reads them."""
     decisions: list[Decision] = field(default_factory=list)
     uids: dict[str, str] = field(default_factory=dict)
     preflight: Preflight = PREFLIGHT_PASSED
@@ -86,7 +88,8 @@ class Sim:
                     self.uids[rev],
                 )
                 for rev, n in self.replicas.items()
-            }
+            },
+            crashes=self.crashes,
         )
 
     def step(
@@ -671,3 +674,30 @@ def test_a_breach_while_awaiting_approval_still_rolls_back() -> None:
     sim.run_until(lambda d: d.status["phase"] == "AwaitingApproval")
     rolled_back = sim.step(verdict=FAIL)
     assert rolled_back.status["phase"] == "RolledBack"
+
+
+def test_a_crashing_canary_is_rolled_back_at_once_with_what_ended_it() -> None:
+    steps = [{"weight": 25, "pause": "1h"}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    sim.run_until(lambda d: d.weight == 25)
+    sim.crashes = {"r2": (Crash("m-r2-a", 2, "Error, exit code 137"),)}
+    rolled = sim.step()
+    assert rolled.status["phase"] == "RolledBack"
+    assert rolled.weight == 0
+    assert rolled.replicas["r2"] == 0
+    assert rolled.status["rolledBack"]["cause"] == "Crashed"
+    assert rolled.status["rolledBack"]["reason"] == (
+        "revision r2 crashed: pod m-r2-a crashed 2 times (last: Error, exit code 137)"
+    )
+
+
+def test_a_crash_of_the_stable_or_of_another_revision_does_not_roll_the_canary_back() -> None:
+    steps = [{"weight": 25, "pause": "1h"}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    sim.run_until(lambda d: d.weight == 25)
+    sim.crashes = {"r1": (Crash("m-r1-a", 1, "OOMKilled"),)}
+    assert sim.step().status["phase"] == "Canary"

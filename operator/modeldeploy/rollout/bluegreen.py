@@ -20,7 +20,13 @@ from modeldeploy.rollout.state import (
     Preflight,
     seconds_since,
 )
-from modeldeploy.rollout.transitions import pass_preflight, promote, roll_back, start_rollout
+from modeldeploy.rollout.transitions import (
+    pass_preflight,
+    promote,
+    roll_back,
+    roll_back_if_crashed,
+    start_rollout,
+)
 from modeldeploy.spec import BlueGreenSpec, RolloutSpec, parse_duration
 
 
@@ -48,6 +54,8 @@ class BlueGreen:
 
         if commands.abort:
             roll_back(draft, "aborted as asked", cause="Aborted")
+            return
+        if roll_back_if_crashed(draft):
             return
 
         replicas = draft.spec.replicas

@@ -19,7 +19,13 @@ from modeldeploy.rollout.state import (
     resolved_steps,
     seconds_since,
 )
-from modeldeploy.rollout.transitions import pass_preflight, promote, roll_back, start_rollout
+from modeldeploy.rollout.transitions import (
+    pass_preflight,
+    promote,
+    roll_back,
+    roll_back_if_crashed,
+    start_rollout,
+)
 from modeldeploy.spec import RolloutSpec, RolloutStep, parse_duration
 
 
@@ -55,6 +61,8 @@ def _canary(
 
     if commands.abort:
         roll_back(draft, "aborted as asked", cause="Aborted")
+        return
+    if roll_back_if_crashed(draft):
         return
 
     step_index = min(int(state["step"]), len(steps) - 1)

@@ -153,6 +153,18 @@ def supersede_if_stale(draft: Draft, reason: str | None = None) -> None:
     draft.checks = []
 
 
+def roll_back_if_crashed(draft: Draft) -> bool:
+    """A new revision whose serving containers crash during its rollout is rolled back at once,
+    without waiting for a check or the progress deadline: a crash-looping pod comes back Ready
+    between crashes, serves again and fails its clients again on the next one."""
+    crashes = draft.observed.crashes.get(draft.revision)
+    if not crashes:
+        return False
+    described = "; ".join(crash.describe() for crash in crashes)
+    roll_back(draft, f"revision {draft.revision} crashed: {described}", cause="Crashed")
+    return True
+
+
 def roll_back(draft: Draft, reason: str, *, cause: str) -> None:
     """Weight 0 and the canary scaled to zero in this very decision; stable back to full size."""
     assert draft.stable is not None
