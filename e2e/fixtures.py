@@ -228,6 +228,21 @@ def reconciled_in(samples: Metrics) -> set[tuple[str, str]]:
     }
 
 
+def reconciles_of(operator: Any, namespace: str, name: str) -> float:
+    """Reconciles of one object the leading replica made (0 while none leads)."""
+    try:
+        samples: Metrics = operator.metrics()
+    except (requests.RequestException, OSError):
+        return 0.0
+    return sum(
+        value
+        for (metric, items), value in samples.items()
+        if metric == "modeldeploy_reconciles_total"
+        and dict(items).get("namespace") == namespace
+        and dict(items).get("name") == name
+    )
+
+
 def requests_in(samples: Metrics) -> dict[str, float]:
     """API requests an operator made outside its watches, by "verb resource"."""
     return {

@@ -45,9 +45,10 @@ def pytest(*args: str, env: dict[str, str]) -> int:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="modeldeploy-bench-faults-"))
-    scenarios_file, spec_file, http_file = (
+    scenarios_file, spec_file, crd_file, http_file = (
         work / "scenarios.jsonl",
         work / "spec.json",
+        work / "crd.json",
         work / "http.json",
     )
     started = time.monotonic()
@@ -57,6 +58,7 @@ def main() -> int:
         env={
             "MODELDEPLOY_FAULT_REPORT": str(scenarios_file),
             "MODELDEPLOY_FUZZ_REPORT": str(spec_file),
+            "MODELDEPLOY_FUZZ_CRD_REPORT": str(crd_file),
             "MODELDEPLOY_FUZZ_CASES": str(FUZZ_SPEC_CASES),
         },
     )
@@ -74,6 +76,7 @@ def main() -> int:
         "machine": "2 cores; local cluster with a real node, operator installed by its chart",
         "scenarios": scenarios,
         **(json.loads(spec_file.read_text()) if spec_file.exists() else {}),
+        **(json.loads(crd_file.read_text()) if crd_file.exists() else {}),
         **(json.loads(http_file.read_text()) if http_file.exists() else {}),
         "seconds": round(time.monotonic() - started),
         "pytest_exit_codes": {"cluster": cluster_rc, "http": http_rc},
@@ -98,6 +101,9 @@ def missed_targets(result: dict[str, Any]) -> list[str]:
         missed.append(f"{result.get('fuzz_spec_cases', 0)} spec cases, fewer than {MIN_CASES}")
     if result.get("fuzz_spec_disagreements") != 0:
         missed.append(f"{result.get('fuzz_spec_disagreements')} spec disagreements")
+    stricter = result.get("fuzz_crd_only_refused_by_the_crd_taken_by_the_operator")
+    if stricter != 0:
+        missed.append(f"{stricter} specs the operator takes refused by the CRD alone")
     if result.get("fuzz_http_cases", 0) < MIN_CASES:
         missed.append(f"{result.get('fuzz_http_cases', 0)} HTTP cases, fewer than {MIN_CASES}")
     if result.get("fuzz_http_5xx") != 0:
@@ -128,6 +134,12 @@ def write_readme_table(result: dict[str, Any]) -> None:
             f"{result.get('fuzz_spec_disagreements')} disagreements "
             f"({result.get('fuzz_spec_accepted_by_both')} accepted by both, "
             f"{result.get('fuzz_spec_refused_by_both')} refused by both). "
+            f"With the webhook out of the way, the CRD alone: "
+            f"{result.get('fuzz_crd_only_cases')} specs, "
+            f"{result.get('fuzz_crd_only_refused_by_the_crd_taken_by_the_operator')} refused "
+            "that the operator takes, "
+            f"{result.get('fuzz_crd_only_taken_by_the_crd_refused_by_the_operator')} taken that "
+            "the operator refuses (with a status message; the webhook refuses them at apply). "
             f"HTTP fuzz: {result.get('fuzz_http_cases')} requests, "
             f"{result.get('fuzz_http_5xx')} answered 5xx, statuses "
             f"{result.get('fuzz_http_statuses')}, resident memory "

@@ -1,7 +1,8 @@
 """`make bench-rollback`: how fast a breaching canary loses its traffic.
 
-On the local cluster, with real Prometheus scraping real serving pods under client traffic, a
-canary whose model answers 5xx to part of the traffic is rolled out again and again
+On the local cluster, with real Prometheus scraping real serving pods under client traffic and
+every core also kept busy by another process (`BENCH_LOAD`, default one per core), a canary
+whose model answers 5xx to part of the traffic is rolled out again and again
 (failureLimit 0, a short check interval). Each run measures the time from the first Prometheus
 sample that holds a 5xx of the canary to the status showing weight 0. Every run is reported
 with its outcome, its cause and the phases and weights the recorder saw; none is retried, and
@@ -11,11 +12,15 @@ takes longer than the bound. Writes bench/results/rollback.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +53,8 @@ from e2e.rollouts import (  # noqa: E402
 
 RUNS = 5
 INTERVAL_S = 5
+# Processes that keep a core busy during the runs: the bound must hold on a loaded machine.
+LOAD_PROCESSES = int(os.environ.get("BENCH_LOAD", str(os.cpu_count() or 2)))
 NAME = "bench"
 NAMESPACE = "default"
 RESULTS = REPO / "bench" / "results" / "rollback.json"
@@ -67,7 +74,7 @@ def main() -> int:
             cluster.model_store, train_classifier(work / "good.joblib", seed=1), "bench/good"
         )
         stable = deploy_stable(cluster, NAMESPACE, NAME, good, options)
-        with client_traffic(cluster, NAMESPACE, NAME, duration_s=1800):
+        with client_traffic(cluster, NAMESPACE, NAME, duration_s=1800), cpu_load(LOAD_PROCESSES):
             for run in range(1, RUNS + 1):
                 runs.append(one_run(cluster, local, work, run, options, stable))
                 if runs[-1].duration_s is not None:
@@ -88,8 +95,10 @@ def main() -> int:
         "max_s": max(durations) if durations else None,
         "bound_s": INTERVAL_S + 5,
         "measured": "first Prometheus sample holding a canary 5xx -> status weight 0",
-        "machine": "2 cores; local cluster with a real node, operator installed by its chart "
+        "machine": f"{os.cpu_count()} cores, {LOAD_PROCESSES} of them kept busy by other "
+        "processes throughout; local cluster with a real node, operator installed by its chart "
         "(Prometheus scrape interval 2s)",
+        "load_processes": LOAD_PROCESSES,
         "every_run": [asdict(r) for r in runs],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +110,20 @@ def main() -> int:
     if over:
         print(f"FAILED: {len(over)} runs over the bound of {INTERVAL_S + 5}s", file=sys.stderr)
     return 1 if failed or over else 0
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """`processes` busy loops, each wanting a whole core, for as long as the block runs."""
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
+    ]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 @dataclass

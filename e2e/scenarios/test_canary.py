@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
+from e2e.fixtures import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Cluster,
+    OperatorProcess,
+    apply_model_deployment,
+    reconciles_of,
+    wait_for,
+)
 from e2e.models import (
     TrainedModel,
     train_classifier,
@@ -157,8 +166,16 @@ def test_version_answering_5xx_is_rolled_back_at_the_first_step(
     assert first_bad is not None and weight_zero is not None
     assert weight_zero.at - first_bad < 4 + 5, (first_bad, weight_zero)
 
-    # No new attempt at the same revision.
-    time.sleep(10)
+    # No new attempt at the same revision, however often the object is reconciled.
+    reconciles = reconciles_of(operator, namespace, NAME)
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, NAME, {"metadata": {"annotations": {"nudged": "1"}}}
+    )
+    wait_for(
+        lambda: reconciles_of(operator, namespace, NAME) > reconciles,
+        60,
+        "a reconcile after the nudge",
+    )
     again = status_of(cluster, namespace, NAME)
     assert again["phase"] == "RolledBack" and again["weight"] == 0
 
@@ -253,7 +270,13 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
         before = sleep_until_step_reached(cluster, namespace, NAME, 1)
         operator.stop(kill=True)
         killed_at = time.time()
-        time.sleep(6)
+        # Longer than the step's pause with no replica running: clients keep being served.
+        wait_for(
+            lambda: any(r.started_at > killed_at + 6 for r in traffic.records()),
+            60,
+            "clients served for 6 s with no operator",
+            interval=0.2,
+        )
         during = status_of(cluster, namespace, NAME)
         assert during["rollout"]["step"] == 1
         operator.restart(cluster.kubeconfig, cluster.prometheus_url)

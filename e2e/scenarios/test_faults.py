@@ -130,14 +130,15 @@ def status_fingerprint(cluster: Cluster, namespace: str) -> str | None:
 
 
 def bad_exposure_s(records: list[RequestRecord], revision: str) -> float:
-    """From the first failed client request a pod of `revision` answered to the last client
-    request any of its pods answered: how long clients were exposed to a failing candidate."""
+    """From the first client request a pod of `revision` failed (an error answer, or a
+    connection its dying process dropped) to the last client request sent to any of its pods:
+    how long clients were exposed to a failing candidate."""
     prefix = f"{NAME}-{revision}-"
-    served = [r for r in records if (r.pod or "").startswith(prefix) and r.status is not None]
-    failed = [r for r in served if not r.ok]
+    sent = [r for r in records if (r.pod or "").startswith(prefix)]
+    failed = [r for r in sent if not r.ok]
     if not failed:
         return 0.0
-    return round(max(r.started_at for r in served) - min(r.started_at for r in failed), 2)
+    return round(max(r.started_at for r in sent) - min(r.started_at for r in failed), 2)
 
 
 class Rollout:
@@ -395,8 +396,13 @@ def test_people_editing_the_children_mid_ramp_are_overruled(
         "people editing children mid-ramp",
         rollout,
         wrong,
-        f"restored: {', '.join(restored)}; client requests failed while the client Service "
-        "selected no pod",
+        f"restored: {', '.join(restored)}"
+        + (
+            f"; {rollout.failed_requests()} client requests failed while the client Service "
+            "selected no pod"
+            if rollout.failed_requests()
+            else ""
+        ),
     )
 
 

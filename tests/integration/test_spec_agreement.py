@@ -3,19 +3,27 @@ sent to the real API server (a server-side dry run, strict field validation, thr
 schema and the chart's admission webhook) and read by the operator as it reads every object;
 both must say yes, or both no. Whatever the API server takes, the operator can act on.
 
+With the admission webhook out of the way (as on a cluster that installed the chart without
+it), the CRD's schema alone must take every spec the operator's models take; what the schema
+takes and the models refuse (rules across fields that live in the models and the webhook) is
+counted, and the operator answers those with a status message.
+
 `MODELDEPLOY_FUZZ_CASES` sets how many (hypothesis prints the failing case and its seed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from e2e.fixtures import GROUP, PLURAL, VERSION, Cluster
@@ -252,3 +260,79 @@ def test_the_api_server_and_the_operator_accept_the_same_specs(
     total = seen[True] + seen[False]
     assert min(seen.values()) >= total // 10, seen
     print(f"{total} specs: {seen[True]} accepted by both, {seen[False]} refused by both")
+
+
+WEBHOOK = "modeldeployments.modeldeploy.io"
+
+
+@pytest.fixture
+def unadmitted(cluster: Cluster, operator: Any, namespace: str) -> Iterator[str]:
+    """`namespace`, with the admission webhook told to leave it alone for the test's length."""
+    api = client.AdmissionregistrationV1Api(cluster.api_client)
+    config: Any = next(
+        c
+        for c in api.list_validating_webhook_configuration().items
+        if any(w.name == WEBHOOK for w in c.webhooks or [])
+    )
+    index = next(i for i, w in enumerate(config.webhooks) if w.name == WEBHOOK)
+    before = api.api_client.sanitize_for_serialization(config.webhooks[index].namespace_selector)
+    path = f"/webhooks/{index}/namespaceSelector"
+    leave_alone = {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [namespace]}
+        ]
+    }
+    api.patch_validating_webhook_configuration(
+        config.metadata.name, [{"op": "add", "path": path, "value": leave_alone}]
+    )
+    try:
+        yield namespace
+    finally:
+        with contextlib.suppress(ApiException):
+            api.patch_validating_webhook_configuration(
+                config.metadata.name, [{"op": "add", "path": path, "value": before or {}}]
+            )
+
+
+def test_the_crd_alone_takes_every_spec_the_operator_takes(
+    cluster: Cluster, unadmitted: str
+) -> None:
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
+    @given(spec=specs())
+    def schema_no_stricter(spec: dict[str, Any]) -> None:
+        api, api_says = api_accepts(cluster, unadmitted, spec)
+        ours, we_say = operator_accepts(spec)
+        seen[(api, ours)] = seen.get((api, ours), 0) + 1
+        if api and not ours:
+            only_the_models.append(we_say)
+        assert api or not ours, f"the CRD refuses ({api_says}) what the operator takes: {spec}"
+
+    seen: dict[tuple[bool, bool], int] = {}
+    only_the_models: list[str] = []
+    report = os.environ.get("MODELDEPLOY_FUZZ_CRD_REPORT")
+    try:
+        schema_no_stricter()
+    finally:
+        if report:
+            Path(report).write_text(
+                json.dumps(
+                    {
+                        "fuzz_crd_only_cases": sum(seen.values()),
+                        "fuzz_crd_only_refused_by_the_crd_taken_by_the_operator": seen.get(
+                            (False, True), 0
+                        ),
+                        "fuzz_crd_only_taken_by_the_crd_refused_by_the_operator": seen.get(
+                            (True, False), 0
+                        ),
+                        "fuzz_crd_only_operator_reasons": sorted(
+                            {reason[:200] for reason in only_the_models}
+                        )[:10],
+                    }
+                )
+            )
+    print(f"CRD alone: {seen}")

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modeldeploy.commands import Commands, read_commands
+from modeldeploy.observed import Crash
 from modeldeploy.rollout import FAIL, INCONCLUSIVE, PASS, Preflight, parse_stamp
 from modeldeploy.rollout import preflight as gate
 from modeldeploy.wakeup import next_wakeup
@@ -65,6 +66,17 @@ def test_a_failing_check_on_the_preview_rolls_back_without_a_switch() -> None:
     rolled_back = sim.step(seconds=10, verdict=FAIL)
     assert rolled_back.status["phase"] == "RolledBack"
     assert rolled_back.status["rolledBack"]["cause"] == "CheckFailed"
+    assert rolled_back.replicas == {"r1": 4, "r2": 0}
+    assert rolled_back.client_revisions == ["r1"]
+
+
+def test_a_preview_that_crashes_is_rolled_back_before_any_switch() -> None:
+    sim = blue_green_sim()
+    sim.run_until(lambda d: d.status["rollout"].get("stepReadyAt") is not None)
+    sim.crashes = {"r2": (Crash("m-r2-b", 1, "OOMKilled"),)}
+    rolled_back = sim.step()
+    assert rolled_back.status["rolledBack"]["cause"] == "Crashed"
+    assert "pod m-r2-b crashed once (last: OOMKilled)" in rolled_back.status["rolledBack"]["reason"]
     assert rolled_back.replicas == {"r1": 4, "r2": 0}
     assert rolled_back.client_revisions == ["r1"]
 
