@@ -16,7 +16,7 @@ import kopf
 
 from modeldeploy import config
 from modeldeploy.controller import Controller
-from modeldeploy.leader import LeaderElector
+from modeldeploy.leader import LeaderElector, holder_pod_dead
 from modeldeploy.spec import GROUP, PLURAL, VERSION
 from modeldeploy.webhook import AdmissionServer
 
@@ -61,8 +61,21 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         ours.identity,
         on_started_leading=controller().start_workers,
         on_stopped_leading=_stop_acting,
+        holder_dead=_holder_dead,
     )
     _elector.start()
+
+
+def _holder_dead(holder: str) -> bool:
+    """Whether the Lease's holder, a replica in this namespace named after its pod, is
+    reported dead by its kubelet; no on any doubt."""
+    ours = config.current()
+    try:
+        pod = controller().kube.get_pod(ours.lease_namespace, holder, timeout_s=2.0)
+    except Exception as error:  # no answer is no proof
+        log.warning("could not read the leader's pod %s: %s", holder, error)
+        return False
+    return pod is not None and holder_pod_dead(pod)
 
 
 def _stop_acting() -> None:

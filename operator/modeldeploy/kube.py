@@ -215,6 +215,22 @@ class Kube:
             key=lambda pod: pod.name,
         )
 
+    def get_pod(self, namespace: str, name: str, timeout_s: float) -> dict[str, Any] | None:
+        metrics.count_request("get", "pods")
+        try:
+            return cast(
+                dict[str, Any],
+                _json(
+                    self.core.read_namespaced_pod(
+                        name, namespace, _preload_content=False, _request_timeout=timeout_s
+                    )
+                ),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
     def list_crashes(self, namespace: str, labels: dict[str, str]) -> list[Crash]:
         metrics.count_request("list", "pods")
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

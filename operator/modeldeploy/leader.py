@@ -5,7 +5,9 @@ its holder has not renewed it for `lease_duration_s`, measured on the candidate'
 the moment it last saw the record change (so clocks need not agree); the holder renews every
 `retry_period_s`; a holder that could not renew for `renew_deadline_s` stops acting at once,
 which is before any standby may take the Lease, so two replicas never act together. A holder
-that shuts down cleanly hands the Lease back, and a standby takes it at its next try.
+that shuts down cleanly hands the Lease back, and a standby takes it at its next try. A holder
+whose process died (the kubelet reports its pod's container not running) and that missed a
+renewal is taken over at once, without waiting for the Lease to lapse.
 
 Standbys keep their watch caches warm, so taking over costs no start-up.
 """
@@ -71,17 +73,43 @@ def record_of(lease: dict[str, Any]) -> LeaseRecord:
 
 
 def next_move(
-    record: LeaseRecord | None, identity: str, unchanged_for_s: float, timing: LeaseTiming
+    record: LeaseRecord | None,
+    identity: str,
+    unchanged_for_s: float,
+    timing: LeaseTiming,
+    holder_dead: bool = False,
 ) -> Move:
     """What a candidate does with the Lease as it read it; `unchanged_for_s` is how long, on its
-    own clock, the record has looked the same to it."""
+    own clock, the record has looked the same to it. `holder_dead`: the kubelet reports that
+    no process of the holder's pod runs, which is proof enough once the holder also missed a
+    renewal; the write that takes the Lease is conditional on the record read, so a holder
+    that came back and renewed meanwhile keeps it."""
     if record is None or not record.holder:
         return Move.ACQUIRE
     if record.holder == identity:
         return Move.RENEW
     if unchanged_for_s > (record.lease_duration_s or timing.lease_duration_s):
         return Move.ACQUIRE
+    if holder_dead and missed_a_renewal(unchanged_for_s, timing):
+        return Move.ACQUIRE
     return Move.WAIT
+
+
+def missed_a_renewal(unchanged_for_s: float, timing: LeaseTiming) -> bool:
+    """A live holder renews every retry period; twice that without a change is one missed."""
+    return unchanged_for_s > 2 * timing.retry_period_s
+
+
+def holder_pod_dead(pod: dict[str, Any]) -> bool:
+    """Whether the kubelet reports that no container of the holder's pod runs: its process is
+    gone, and a new one (the same identity) has yet to start. A pod being deleted is no proof:
+    its containers may run on through their grace period, or on a node that cannot be
+    reached."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    if meta.get("deletionTimestamp") or not containers:
+        return False
+    return not any("running" in (c.get("state") or {}) for c in containers)
 
 
 def lease_spec(
@@ -110,12 +138,14 @@ class LeaderElector:
         on_started_leading: Callable[[], None],
         on_stopped_leading: Callable[[], None],
         timing: LeaseTiming | None = None,
+        holder_dead: Callable[[str], bool] | None = None,
     ) -> None:
         self.api = client.CoordinationV1Api(api_client)
         self.namespace, self.name, self.identity = namespace, name, identity
         self.on_started_leading = on_started_leading
         self.on_stopped_leading = on_stopped_leading
         self.timing = timing or LeaseTiming()
+        self.holder_dead = holder_dead or (lambda _holder: False)
         self.leading = False
         self._seen: LeaseRecord | None = None
         self._seen_at = time.monotonic()
@@ -199,7 +229,15 @@ class LeaderElector:
         now = time.monotonic()
         if record != self._seen:
             self._seen, self._seen_at = record, now
-        move = next_move(record, self.identity, now - self._seen_at, self.timing)
+        unchanged_for_s = now - self._seen_at
+        # Asked only of a holder that missed a renewal: at rest, standbys read the Lease alone.
+        dead = (
+            record is not None
+            and record.holder not in ("", self.identity)
+            and missed_a_renewal(unchanged_for_s, self.timing)
+            and self.holder_dead(record.holder)
+        )
+        move = next_move(record, self.identity, unchanged_for_s, self.timing, holder_dead=dead)
         if move is Move.WAIT:
             return False
         spec = lease_spec(self.identity, datetime.now(UTC), self.timing, record, move)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modeldeploy.config import default_identity
-from modeldeploy.leader import LeaseRecord, LeaseTiming, Move, lease_spec, next_move, record_of
+from modeldeploy.leader import (
+    LeaseRecord,
+    LeaseTiming,
+    Move,
+    holder_pod_dead,
+    lease_spec,
+    next_move,
+    record_of,
+)
 
 TIMING = LeaseTiming(lease_duration_s=10, renew_deadline_s=7, retry_period_s=2)
 
@@ -101,3 +110,25 @@ def test_processes_outside_pods_on_one_host_are_told_apart(
     first, second = default_identity(), default_identity()
     assert first != second
     assert first.rsplit("_", 1)[0] == second.rsplit("_", 1)[0]
+
+
+def test_a_holder_reported_dead_is_taken_over_once_it_missed_a_renewal() -> None:
+    held = held_by("pod-1")
+    assert next_move(held, "pod-2", 3.0, TIMING, holder_dead=True) is Move.WAIT
+    assert next_move(held, "pod-2", 4.5, TIMING, holder_dead=True) is Move.ACQUIRE
+    assert next_move(held, "pod-2", 4.5, TIMING, holder_dead=False) is Move.WAIT
+    assert next_move(held, "pod-1", 4.5, TIMING, holder_dead=True) is Move.RENEW
+
+
+def pod_with(*states: dict[str, Any], deleting: bool = False) -> dict[str, Any]:
+    meta = {"name": "pod-1", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {})}
+    return {"metadata": meta, "status": {"containerStatuses": [{"state": s} for s in states]}}
+
+
+def test_only_a_pod_whose_containers_all_stopped_is_proof_of_death() -> None:
+    assert holder_pod_dead(pod_with({"terminated": {"exitCode": 137}}))
+    assert holder_pod_dead(pod_with({"waiting": {"reason": "CrashLoopBackOff"}}))
+    assert not holder_pod_dead(pod_with({"running": {}}))
+    assert not holder_pod_dead(pod_with({"terminated": {}}, {"running": {}}))
+    assert not holder_pod_dead(pod_with({"terminated": {"exitCode": 0}}, deleting=True))
+    assert not holder_pod_dead({"metadata": {"name": "pod-1"}, "status": {}})

@@ -69,6 +69,8 @@ class Sim:
     replicas: dict[str, int] = field(default_factory=dict)
     ready: dict[str, int] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
+    ready_cap: dict[str, int] = field(default_factory=dict)
+    """At most this many pods of a revision become Ready, however many it has."""
     crashes: dict[str, tuple[Crash, ...]] = field(default_factory=dict)
     """Pods of a revision whose containers crashed, as the shell reads them."""
     decisions: list[Decision] = field(default_factory=list)
@@ -126,7 +128,7 @@ class Sim:
         for rev, n in decision.replicas.items():
             self.uids.setdefault(rev, f"uid-{rev}")
             self.replicas[rev] = n
-            self.ready[rev] = 0 if rev in self.broken else n
+            self.ready[rev] = 0 if rev in self.broken else min(n, self.ready_cap.get(rev, n))
         for rev in list(self.replicas):
             if rev not in decision.replicas:
                 del self.replicas[rev]
@@ -537,23 +539,60 @@ def test_ramp_invariants(
             assert total == replicas
 
 
-def test_each_step_is_judged_on_a_full_interval_at_its_own_weight() -> None:
+def test_checks_go_on_every_interval_and_once_a_full_interval_into_each_step() -> None:
     spec = make_spec()  # interval 10s
     status = {
         "rollout": {
             "revision": "r2",
             "step": 1,
             "lastAnalysisAt": "2026-01-01T12:00:00Z",  # the previous step's last check
-            "stepReadyAt": "2026-01-01T12:00:02Z",  # this step's weight reached just after
+            "stepReadyAt": None,  # this step's pods still coming up
         }
     }
-    assert not analysis_due(spec, status, T0 + timedelta(seconds=10))
+    # Between steps the canary serves at the last step's weight: its checks go on.
+    assert not analysis_due(spec, status, T0 + timedelta(seconds=9))
+    assert analysis_due(spec, status, T0 + timedelta(seconds=10))
+    # The step's weight reached at +2: the check at +10 comes first, then one at +12, a full
+    # interval into the step, then every interval.
+    status["rollout"]["stepReadyAt"] = "2026-01-01T12:00:02Z"
+    assert analysis_due(spec, status, T0 + timedelta(seconds=10))
+    status["rollout"]["lastAnalysisAt"] = "2026-01-01T12:00:10Z"
     assert not analysis_due(spec, status, T0 + timedelta(seconds=11))
     assert analysis_due(spec, status, T0 + timedelta(seconds=12))
     status["rollout"]["lastAnalysisAt"] = "2026-01-01T12:00:12Z"
     assert not analysis_due(spec, status, T0 + timedelta(seconds=21))
     assert analysis_due(spec, status, T0 + timedelta(seconds=22))
     assert not analysis_due(spec, {"rollout": {"step": 0, "stepReadyAt": None}}, T0)
+
+
+def test_only_a_pass_a_full_interval_into_a_step_moves_the_ramp_on() -> None:
+    steps = [{"weight": 10}, {"weight": 50}, {"weight": 90}]
+    sim = Sim(make_spec(steps=steps))  # interval 10s
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    sim.run_until(lambda d: d.status["rollout"].get("stepReadyAt") is not None)
+    early = sim.step(seconds=5, verdict=PASS)
+    assert early.status["rollout"]["step"] == 0, "5 s into the step is not a full interval"
+    advanced = sim.step(seconds=5, verdict=PASS)
+    assert advanced.status["rollout"]["step"] == 1
+
+
+def test_a_failing_check_between_steps_rolls_back() -> None:
+    """The next step's pods are still coming up; the canary serves at the last step's weight
+    and breaches."""
+    steps = [{"weight": 10}, {"weight": 50}]
+    sim = Sim(make_spec(steps=steps))
+    sim.deploy_stable()
+    sim.change("v2", "r2", steps=steps)
+    first = sim.run_until(lambda d: d.status["rollout"].get("stepReadyAt") is not None)
+    sim.ready_cap["r2"] = first.replicas["r2"]  # the second step's new pods never get Ready
+    sim.run_until(lambda d: d.status["rollout"]["step"] == 1)
+    held = sim.step(seconds=1)
+    assert held.weight == 10
+    assert held.status["rollout"]["stepReadyAt"] is None
+    rolled_back = sim.run_until(lambda d: d.status["phase"] == "RolledBack", verdict=FAIL)
+    assert rolled_back.status["rolledBack"]["cause"] == "CheckFailed"
+    assert rolled_back.weight == 0
 
 
 def test_every_revision_is_rendered_from_its_own_spec() -> None:

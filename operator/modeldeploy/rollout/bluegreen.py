@@ -97,11 +97,11 @@ class BlueGreen:
             bool(state.get("stepReadyAt"))
             and seconds_since(state.get("stepReadyAt"), draft.now) >= preview_s
         )
-        if analysis is not None and reached and state.get("stepReadyAt"):
+        if analysis is not None:
             verdict = assess(draft, state, rollout_spec, analysis)
             if verdict is Assessed.ROLLED_BACK:
                 return
-            if verdict is Assessed.PASSED and previewed:
+            if verdict is Assessed.PASSED and previewed and reached:
                 state["previewPassedAt"] = state.get("previewPassedAt") or draft.now_iso
         passed = bool(state.get("previewPassedAt"))
 

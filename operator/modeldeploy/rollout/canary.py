@@ -119,11 +119,16 @@ def _canary(
         )
         return
 
-    if analysis is not None and reached:
+    # Every run of the checks is judged, between steps too: a failure then rolls back as well.
+    # Only a pass at least an interval into the step, at its weight, moves the ramp on.
+    if analysis is not None:
         verdict = assess(draft, state, rollout_spec, analysis)
         if verdict is Assessed.ROLLED_BACK:
             return
-        if verdict is Assessed.PASSED:
+        judged_at_weight = reached and seconds_since(
+            state.get("stepReadyAt"), draft.now
+        ) >= parse_duration(rollout_spec.interval)
+        if verdict is Assessed.PASSED and judged_at_weight:
             pause_s = parse_duration(step.pause) if step.pause else 0.0
             paused_long_enough = seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
             # _advance answers True when it promoted, which ends this decision.

@@ -19,13 +19,24 @@ def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: d
 def next_check_at(
     model_spec: ModelDeploymentSpec, state: dict[str, Any], tz: tzinfo | None
 ) -> datetime | None:
-    """When the step's next check is due: one interval after its weight was reached, then every
-    interval; None while the weight is not reached. A step's first check waits a full interval
-    at the step's weight, even when the previous step's last check ran moments ago: its data
-    must come from the new split."""
+    """When the next check is due.
+
+    Checks run every interval for as long as the rollout lasts, from the moment the first
+    step's weight is reached (or the shadow's copies begin): between steps too, while the next
+    step's pods come up and the canary still serves at the last step's weight, so a breach is
+    caught within an interval whenever it starts. Besides, a check falls exactly one interval
+    after each step is reached, since only a pass at least an interval into a step, on data of
+    its own split, moves the ramp on (the strategy's rule)."""
     # The shadow phase is checked like a step, from the moment the copies begin.
     anchor = state.get("stepReadyAt") or shadow.started_at(state or {})
-    if not state or model_spec.rollout is None or not anchor:
+    last = (state or {}).get("lastAnalysisAt")
+    if not state or model_spec.rollout is None or not (last or anchor):
         return None
-    last = max(state.get("lastAnalysisAt") or "", anchor)
-    return parse_stamp(last, tz) + timedelta(seconds=parse_duration(model_spec.rollout.interval))
+    interval = timedelta(seconds=parse_duration(model_spec.rollout.interval))
+    last_at = parse_stamp(last, tz) if last else None
+    due = [last_at + interval] if last_at else []
+    if anchor:
+        judged_at = parse_stamp(anchor, tz) + interval
+        if last_at is None or judged_at > last_at:
+            due.append(judged_at)
+    return min(due)
