@@ -585,7 +585,7 @@ def test_a_crash_looping_candidate_is_rolled_back(
         "candidate pod crash-looping mid-step",
         rollout,
         wrong,
-        f"{len(kills)} kills; {rolled_back.get('reason', '')}",
+        f"killed {len(kills)} time(s); {rolled_back.get('reason', '')}",
     )
 
 

@@ -96,8 +96,10 @@ def next_move(
 
 
 def missed_a_renewal(unchanged_for_s: float, timing: LeaseTiming) -> bool:
-    """A live holder renews every retry period; twice that without a change is one missed."""
-    return unchanged_for_s > 2 * timing.retry_period_s
+    """A live holder renews every retry period. A standby reading the Lease as often sees a
+    change at every read, or at every other one when the two periods drift apart; two and a
+    half periods without one is a renewal missed."""
+    return unchanged_for_s > 2.5 * timing.retry_period_s
 
 
 def holder_pod_dead(pod: dict[str, Any]) -> bool:

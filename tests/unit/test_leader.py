@@ -114,10 +114,11 @@ def test_processes_outside_pods_on_one_host_are_told_apart(
 
 def test_a_holder_reported_dead_is_taken_over_once_it_missed_a_renewal() -> None:
     held = held_by("pod-1")
-    assert next_move(held, "pod-2", 3.0, TIMING, holder_dead=True) is Move.WAIT
-    assert next_move(held, "pod-2", 4.5, TIMING, holder_dead=True) is Move.ACQUIRE
-    assert next_move(held, "pod-2", 4.5, TIMING, holder_dead=False) is Move.WAIT
-    assert next_move(held, "pod-1", 4.5, TIMING, holder_dead=True) is Move.RENEW
+    # A read that saw no change since the one before it is drift, not a missed renewal.
+    assert next_move(held, "pod-2", 4.2, TIMING, holder_dead=True) is Move.WAIT
+    assert next_move(held, "pod-2", 5.5, TIMING, holder_dead=True) is Move.ACQUIRE
+    assert next_move(held, "pod-2", 5.5, TIMING, holder_dead=False) is Move.WAIT
+    assert next_move(held, "pod-1", 5.5, TIMING, holder_dead=True) is Move.RENEW
 
 
 def pod_with(*states: dict[str, Any], deleting: bool = False) -> dict[str, Any]:
