@@ -198,7 +198,7 @@ class Kube:
 
     # --- Pods (the preflight asks a revision's pods directly) --------------------------------
 
-    def list_ready_pods(self, namespace: str, labels: dict[str, str]) -> list[Pod]:
+    def _list_pods(self, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
         metrics.count_request("list", "pods")
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         found = _json(
@@ -206,10 +206,13 @@ class Kube:
                 namespace, label_selector=selector, _preload_content=False
             )
         )
+        return cast(list[dict[str, Any]], found.get("items", []))
+
+    def list_ready_pods(self, namespace: str, labels: dict[str, str]) -> list[Pod]:
         return sorted(
             (
                 Pod(namespace, item["metadata"]["name"], item["status"]["podIP"])
-                for item in found.get("items", [])
+                for item in self._list_pods(namespace, labels)
                 if _ready(item) and item.get("status", {}).get("podIP")
             ),
             key=lambda pod: pod.name,
@@ -232,14 +235,7 @@ class Kube:
             raise
 
     def list_crashes(self, namespace: str, labels: dict[str, str]) -> list[Crash]:
-        metrics.count_request("list", "pods")
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        found = _json(
-            self.core.list_namespaced_pod(
-                namespace, label_selector=selector, _preload_content=False
-            )
-        )
-        crashes = (crash_of(item) for item in found.get("items", []))
+        crashes = (crash_of(item) for item in self._list_pods(namespace, labels))
         return sorted((c for c in crashes if c is not None), key=lambda crash: crash.pod)
 
     # --- Gateway API ----------------------------------------------------------------------

@@ -32,6 +32,12 @@ from modeldeploy.validation import InvalidSpec, load_spec
 pytestmark = pytest.mark.cluster
 
 CASES = int(os.environ.get("MODELDEPLOY_FUZZ_CASES", "1000"))
+FUZZ_SETTINGS = settings(
+    max_examples=CASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
 
 dns_label = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
 label_value = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,10}[A-Za-z0-9])?", fullmatch=True)
@@ -218,12 +224,7 @@ def api_accepts(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> tuple
 def test_the_api_server_and_the_operator_accept_the_same_specs(
     cluster: Cluster, operator: Any, namespace: str
 ) -> None:
-    @settings(
-        max_examples=CASES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        print_blob=True,
-    )
+    @FUZZ_SETTINGS
     @given(spec=specs())
     def agree(spec: dict[str, Any]) -> None:
         api, api_says = api_accepts(cluster, namespace, spec)
@@ -297,12 +298,7 @@ def unadmitted(cluster: Cluster, operator: Any, namespace: str) -> Iterator[str]
 def test_the_crd_alone_takes_every_spec_the_operator_takes(
     cluster: Cluster, unadmitted: str
 ) -> None:
-    @settings(
-        max_examples=CASES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        print_blob=True,
-    )
+    @FUZZ_SETTINGS
     @given(spec=specs())
     def schema_no_stricter(spec: dict[str, Any]) -> None:
         api, api_says = api_accepts(cluster, unadmitted, spec)
