@@ -19,6 +19,13 @@ have_all() {
 }
 if have_all; then echo "$BIN_DIR"; exit 0; fi
 
+# Two callers at once (make prepare beside a test run that needs a cluster) would write the
+# same temporary files: the second waits for the first and then finds the binaries built.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/.build-binaries.lock"
+flock 9
+if have_all; then echo "$BIN_DIR"; exit 0; fi
+
 command -v go >/dev/null || { echo "go is required to build the Kubernetes binaries" >&2; exit 1; }
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0

@@ -15,16 +15,20 @@ from modeldeploy.policy.govern import govern
 from modeldeploy.policy.model import POLICY_KIND
 from modeldeploy.policy.select import Policy, read_policy, select_policy
 from modeldeploy.revision import compute_revision
+from modeldeploy.rollout import approximation
 from modeldeploy.spec import KIND
 from modeldeploy.validation import InvalidSpec, load_spec
 
 HTTP_UNPROCESSABLE = 422
 
 
-def _verdict(uid: str, refusal: str | None) -> dict[str, Any]:
+def _verdict(uid: str, refusal: str | None, warnings: list[str] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": uid, "allowed": refusal is None}
     if refusal is not None:
         response["status"] = {"code": HTTP_UNPROCESSABLE, "reason": "Invalid", "message": refusal}
+    elif warnings:
+        # kubectl prints each as "Warning: ..." under the applied object.
+        response["warnings"] = warnings
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
@@ -42,6 +46,17 @@ def refusal_for_model_deployment(
     if governed.violations:
         return f"{KIND} {meta.get('name')}: " + "; ".join(governed.violations)
     return None
+
+
+def warnings_for_model_deployment(obj: Mapping[str, Any]) -> list[str]:
+    """What is taken but will not do quite what it says (a step the router can only
+    approximate)."""
+    try:
+        spec = load_spec(dict(obj.get("spec") or {}))
+    except InvalidSpec:
+        return []
+    approximate = approximation.warning(spec)
+    return [approximate] if approximate is not None else []
 
 
 def refusal_for_policy(obj: Mapping[str, Any]) -> str | None:
@@ -65,7 +80,8 @@ def review(
         return _verdict(uid, None)
     if kind == KIND:
         labels = namespace_labels(str(request.get("namespace", "")))
-        return _verdict(uid, refusal_for_model_deployment(obj, policies(), labels))
+        refusal = refusal_for_model_deployment(obj, policies(), labels)
+        return _verdict(uid, refusal, warnings_for_model_deployment(obj))
     if kind == POLICY_KIND:
         return _verdict(uid, refusal_for_policy(obj))
     return _verdict(uid, None)

@@ -7,6 +7,9 @@ LABEL_REVISION = "modeldeploy.io/revision"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "modeldeploy"
 FIELD_MANAGER = "modeldeploy-operator"
+NO_REVISION = "none"
+"""A revision label value no pod carries (revisions are hex digests): a Service that selects it
+has no endpoints, as the client Service of a first deploy before its smoke test passed."""
 
 
 def deployment_name(name: str, revision: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from modeldeploy import metrics, names, render, rollout
+from modeldeploy import mergepatch, metrics, names, render, rollout
 from modeldeploy.analysis.duration import analysis_window
 from modeldeploy.analysis.provider import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, run_checks
@@ -60,15 +60,6 @@ Clock = Callable[[], datetime]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def status_patch(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch from `current` to `desired` (top-level keys; removed keys → null)."""
-    patch: dict[str, Any] = {k: v for k, v in desired.items() if current.get(k) != v}
-    for key in current:
-        if key not in desired and current[key] is not None:
-            patch[key] = None
-    return patch
 
 
 def _namespace_terminating(error: ApiException) -> bool:
@@ -343,9 +334,8 @@ class Reconciler:
             if applied is not None:
                 # Rendered from what shapes the Deployment, so it changes only when that does.
                 self.kube.apply(render.get_disruption_budget(applied, revision_spec, name, rev))
-        service_revision = decision.stable_revision or revision
         services = render.get_services(
-            owner, service_revision, decision.canary_revision, decision.client_revisions
+            owner, decision.stable_revision, decision.canary_revision, decision.client_revisions
         )
         for service in services:
             self._apply_if_needed(SERVICE, service)
@@ -543,7 +533,7 @@ class Reconciler:
     ) -> dict[str, Any] | None:
         """The status patch written ({} when nothing differed), or None when the write lost to
         a newer version of the object."""
-        patch = status_patch(current, desired)
+        patch: dict[str, Any] = mergepatch.diff(current, desired)
         if not patch:
             return patch
         written = self.kube.patch_status(namespace, name, patch, resource_version)

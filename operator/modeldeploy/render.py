@@ -270,28 +270,33 @@ def _service(owner: Owner, name: str, selector: dict[str, str]) -> Manifest:
 
 def get_services(
     owner: Owner,
-    stable_revision: str,
+    stable_revision: str | None,
     canary_revision: str | None,
     client_revisions: list[str] | None = None,
 ) -> list[Manifest]:
     """The Service clients use and one per track.
 
     The client Service sends to `client_revisions` (the router's choice): one revision's pods,
-    or, during a ramp, every serving pod of this model. With no canary, the canary Service
-    selects the stable pods, so a route that names it always has a valid backend.
+    or, during a ramp, every serving pod of this model; with none (a first deploy whose
+    preflight has not passed), to no pod at all. With no canary, the canary Service selects the
+    stable pods, so a route that names it always has a valid backend; with no stable yet, the
+    track Services select no pod either.
     """
-    serving = client_revisions or [stable_revision]
+    stable = stable_revision or names.NO_REVISION
+    if client_revisions is None:
+        client_revisions = [stable]
+    serving = client_revisions or [names.NO_REVISION]
     client = names.selector_labels(owner.name, serving[0] if len(serving) == 1 else None)
     return [
         _service(owner, names.service_name(owner.name), client),
         _service(
             owner,
             names.stable_service_name(owner.name),
-            names.selector_labels(owner.name, stable_revision),
+            names.selector_labels(owner.name, stable),
         ),
         _service(
             owner,
             names.canary_service_name(owner.name),
-            names.selector_labels(owner.name, canary_revision or stable_revision),
+            names.selector_labels(owner.name, canary_revision or stable),
         ),
     ]

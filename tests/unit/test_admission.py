@@ -64,6 +64,24 @@ def test_a_valid_object_is_allowed() -> None:
     assert answer(request(model_deployment(rollout={"stepWeights": [10, 25]})))["allowed"]
 
 
+def test_a_step_the_replicas_router_can_only_approximate_is_taken_with_a_warning() -> None:
+    taken = answer(request(model_deployment(replicas=4, rollout={"stepWeights": [5, 50]})))
+    assert taken["allowed"]
+    (warning,) = taken["warnings"]
+    assert "with 4 replicas step weight 5% is 25% (within 5 points from 10 replicas)" in warning
+    exact = model_deployment(
+        replicas=4,
+        rollout={
+            "stepWeights": [5, 50],
+            "traffic": {"router": "gateway-api", "httpRoute": {"name": "r"}},
+        },
+    )
+    assert "warnings" not in answer(request(exact))
+    assert "warnings" not in answer(
+        request(model_deployment(replicas=4, rollout={"stepWeights": [25, 50]}))
+    )
+
+
 def test_a_check_that_could_never_run_is_refused_with_its_field() -> None:
     bad = model_deployment(
         rollout={"checks": [{"name": "queue", "query": "sum(rate(q[1m])", "max": 1}]}

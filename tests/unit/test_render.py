@@ -86,6 +86,14 @@ def test_the_client_service_sends_to_the_routers_choice_of_revisions() -> None:
     assert promoted["spec"]["selector"][names.LABEL_REVISION] == "r2"
 
 
+def test_before_a_stable_exists_no_service_selects_a_pod() -> None:
+    """A first deploy whose preflight has not passed: clients, and a route to either track,
+    reach no pod of it."""
+    services = render.get_services(OWNER, None, None, [])
+    for service in services:
+        assert service["spec"]["selector"][names.LABEL_REVISION] == names.NO_REVISION
+
+
 def test_revision_ignores_replicas_and_rollout_but_not_the_model() -> None:
     base = compute_revision("fraud", spec())
     assert compute_revision("fraud", spec(replicas=9)) == base

@@ -47,7 +47,7 @@ def test_after_the_preview_all_traffic_switches_at_once() -> None:
     assert switched.client_revisions == ["r2"]
     assert switched.status["previous"]["revision"] == "r1"
     assert switched.replicas == {"r2": 4, "r1": 4}  # the old one warm for an undo
-    ready_at = sim.decisions[-2].status["rollout"]["stepReadyAt"]
+    ready_at = sim.decisions[-2].status["rollout"].get("stepReadyAt")
     assert sim.status["promotedAt"] >= ready_at
     weights = {d.weight for d in sim.decisions}
     assert weights == {0}
@@ -55,7 +55,9 @@ def test_after_the_preview_all_traffic_switches_at_once() -> None:
     assert reasons.index("PreviewReady") < reasons.index("Promoted")
     # Never switched before the preview lasted previewDuration.
     history = [d.status for d in sim.decisions if d.status.get("rollout")]
-    ready = next(s["rollout"]["stepReadyAt"] for s in history if s["rollout"].get("stepReadyAt"))
+    ready = next(
+        s["rollout"]["stepReadyAt"] for s in history if s["rollout"].get("stepReadyAt")
+    )
     previewed = parse_stamp(sim.status["promotedAt"], UTC) - parse_stamp(ready, UTC)
     assert previewed.total_seconds() >= 30
 
@@ -163,6 +165,6 @@ def test_a_shadow_copies_to_the_preview_until_the_switch() -> None:
     assert preview.shadow is not None and preview.shadow.percent == 50
     switched = sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
     assert switched.shadow is None
-    ready = parse_stamp(preview.status["rollout"]["stepReadyAt"], UTC)
+    ready = parse_stamp(preview.status["rollout"].get("stepReadyAt"), UTC)
     # The longer of previewDuration (30s) and the shadow's duration (60s).
     assert (parse_stamp(switched.status["promotedAt"], UTC) - ready).total_seconds() >= 60

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modeldeploy import mergepatch
 from modeldeploy.commands import Commands, read_commands
 from modeldeploy.observed import Crash, Observed, ObservedDeployment
 from modeldeploy.rollout import (
@@ -121,10 +122,12 @@ class Sim:
             preflight=found,
         )
         self.decisions.append(decision)
+        # The status is written as the reconciler writes it and kept as the API server keeps
+        # it: a merge patch, which leaves alone every nested key it does not name.
+        self.status = mergepatch.apply(self.status, mergepatch.diff(self.status, decision.status))
         # Whatever the state machine writes, the CRD's status schema must hold, or the API
         # server prunes it.
-        ModelDeploymentStatus.model_validate(_written(decision.status))
-        self.status = decision.status
+        ModelDeploymentStatus.model_validate(self.status)
         for rev, n in decision.replicas.items():
             self.uids.setdefault(rev, f"uid-{rev}")
             self.replicas[rev] = n
@@ -148,15 +151,6 @@ class Sim:
     def change(self, version: str, revision: str, **overrides: Any) -> None:
         self.spec = make_spec(version=version, **overrides)
         self.revision = revision
-
-
-def _written(value: Any) -> Any:
-    """The status as a merge patch leaves it: fields set to None are absent."""
-    if isinstance(value, dict):
-        return {k: _written(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_written(v) for v in value]
-    return value
 
 
 def phases(sim: Sim) -> list[str]:
@@ -193,7 +187,7 @@ def test_good_canary_ramps_every_step_and_is_promoted_by_swap() -> None:
     assert sim.replicas["r1"] == 0
     sim.step(seconds=600)
     assert "r1" not in sim.replicas
-    assert sim.status["previous"] is None
+    assert sim.status.get("previous") is None
 
 
 def test_canary_replicas_follow_the_step_weight_with_the_total_kept() -> None:
@@ -292,7 +286,7 @@ def test_pause_holds_the_step_until_it_has_passed() -> None:
     sim.deploy_stable()
     sim.change("v2", "r2", steps=steps)
     reached = sim.run_until(lambda d: d.weight == 10)
-    ready_at = datetime.strptime(reached.status["rollout"]["stepReadyAt"], "%Y-%m-%dT%H:%M:%SZ")
+    ready_at = datetime.strptime(reached.status["rollout"].get("stepReadyAt"), "%Y-%m-%dT%H:%M:%SZ")
     advanced = sim.run_until(lambda d: d.status["rollout"] and d.status["rollout"]["step"] == 1)
     assert sim.now.replace(tzinfo=None) - ready_at >= timedelta(minutes=1)
     assert advanced.status["phase"] == "Canary"
@@ -321,7 +315,7 @@ def test_spec_back_to_stable_drops_the_canary() -> None:
     decision = sim.step()
     assert decision.replicas == {"r1": 4}
     assert decision.weight == 0
-    assert decision.status["canary"] is None
+    assert decision.status.get("canary") is None
     assert sim.step().status["phase"] == "Ready"
 
 
@@ -450,7 +444,7 @@ def test_restart_resumes_at_the_same_step() -> None:
     sim = Sim(make_spec(steps=[{"weight": 10}, {"weight": 30}, {"weight": 60}]))
     sim.deploy_stable()
     sim.change("v2", "r2", steps=[{"weight": 10}, {"weight": 30}, {"weight": 60}])
-    sim.run_until(lambda d: d.status["rollout"] and d.status["rollout"]["stepReadyAt"])
+    sim.run_until(lambda d: d.status["rollout"] and d.status["rollout"].get("stepReadyAt"))
     sim.step()
     status, world = sim.status, sim.observed()
     first = decide("m", sim.spec, "r2", status, world, sim.now, 1)
@@ -589,7 +583,7 @@ def test_a_failing_check_between_steps_rolls_back() -> None:
     sim.run_until(lambda d: d.status["rollout"]["step"] == 1)
     held = sim.step(seconds=1)
     assert held.weight == 10
-    assert held.status["rollout"]["stepReadyAt"] is None
+    assert held.status["rollout"].get("stepReadyAt") is None
     rolled_back = sim.run_until(lambda d: d.status["phase"] == "RolledBack", verdict=FAIL)
     assert rolled_back.status["rolledBack"]["cause"] == "CheckFailed"
     assert rolled_back.weight == 0

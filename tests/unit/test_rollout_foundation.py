@@ -33,7 +33,7 @@ def test_first_deploy_is_progressing_until_ready() -> None:
     decision = decide("m", spec(), "r1", {}, world(), NOW, 1)
     assert decision.replicas == {"r1": 2}
     assert decision.status["phase"] == "Progressing"
-    assert decision.status["stable"] is None
+    assert decision.status.get("stable") is None
     ready = find_condition(decision.status["conditions"], "Ready")
     assert ready is not None and ready["status"] == "False"
 

@@ -57,7 +57,7 @@ def test_a_canary_gets_no_weight_and_no_client_traffic_until_its_preflight_passe
     assert held.status["rollout"]["preflight"]["phase"] == "Pending"
     assert held.weight == 0 and held.client_revisions == ["r1"]
     assert "before any traffic" in held.status["message"]
-    assert held.status["rollout"]["stepReadyAt"] is None
+    assert held.status["rollout"].get("stepReadyAt") is None
     passed = sim.step(seconds=0)
     assert passed.status["rollout"]["preflight"]["phase"] == "Passed"
     assert [e.reason for e in passed.events][:1] == ["PreflightPassed"]
@@ -114,10 +114,13 @@ def test_a_first_deploy_becomes_stable_only_after_its_smoke_test() -> None:
     sim.preflight = Preflight(PASS, "1/1 smoke requests passed", record={"smokePassed": 1})
     pending = sim.run_until(lambda d: (d.status.get("rollout") or {}).get("preflight") is not None)
     assert pending.status["phase"] == "Progressing"
-    assert pending.status["stable"] is None
+    assert pending.status.get("stable") is None
+    # Its pods are Ready, yet no client reaches them before the smoke test passed.
+    assert all(d.client_revisions == [] for d in sim.decisions)
     ready = sim.step(seconds=0)
     assert ready.status["phase"] == "Ready"
-    assert ready.status["rollout"] is None
+    assert ready.client_revisions == ["r1"]
+    assert ready.status.get("rollout") is None
     assert ready.status["stable"]["revision"] == "r1"
 
 
@@ -126,7 +129,8 @@ def test_a_first_deploy_that_fails_its_smoke_test_never_becomes_ready() -> None:
     sim.preflight = SMOKE_FAILED
     failed = sim.run_until(lambda d: d.status["phase"] == "Failed")
     assert failed.replicas == {"r1": 0}
-    assert failed.status["stable"] is None
+    assert failed.status.get("stable") is None
+    assert all(d.client_revisions == [] for d in sim.decisions)
     assert failed.status["rolledBack"]["cause"] == "SmokeTestFailed"
     assert any(e.reason == "SmokeTestFailed" for e in failed.events)
     conditions = {c["type"]: c for c in failed.status["conditions"]}
@@ -167,3 +171,61 @@ def test_no_decision_gives_weight_to_a_canary_whose_preflight_has_not_passed(
         assert all(d.weight == 0 for d in sim.decisions)
     else:
         assert sim.status["stable"]["revision"] == "r2"
+
+
+def test_a_spec_change_mid_ramp_runs_the_new_revisions_preflight() -> None:
+    """The new rollout carries none of the one it replaced: not its passed preflight, not its
+    step's readiness. Status goes through a merge patch, which keeps what it does not name."""
+    sim = canary_sim(Preflight(PASS, "schema unchanged"), smokeTest=SMOKE)
+    sim.run_until(lambda d: d.weight > 0)
+    assert sim.status["rollout"]["preflight"]["phase"] == "Passed"
+    sim.preflight = SMOKE_FAILED
+    sim.change("v3", "r3", smokeTest=SMOKE)
+    changed = sim.step()
+    assert changed.weight == 0 and changed.client_revisions == ["r1"]
+    assert "preflight" not in sim.status["rollout"]
+    assert not sim.status["rollout"].get("stepReadyAt")
+    failed = sim.run_until(lambda d: d.status["phase"] == "RolledBack")
+    assert failed.status["rolledBack"]["cause"] == gate.SMOKE_TEST_FAILED
+    assert all(
+        d.weight == 0
+        for d in sim.decisions[-(len(sim.decisions) - 1) :]
+        if d.canary_revision == "r3"
+    )
+
+
+def test_a_promote_before_the_preflight_passed_is_refused_and_said_so() -> None:
+    for how in ("step", "full"):
+        for strategy in ({}, {"strategy": "blueGreen"}):
+            sim = canary_sim(Preflight(PASS, "schema unchanged"), smokeTest=SMOKE, **strategy)
+            sim.run_until(
+                lambda d: (
+                    ((d.status.get("rollout") or {}).get("preflight") or {}).get("phase")
+                    == "Pending"
+                )
+            )
+            sim.preflight = UNREACHABLE  # the preflight cannot finish while the promote comes
+            promote = read_commands({"modeldeploy.io/promote": f"{how}@1"}, sim.status)
+            refused = sim.step(commands=promote)
+            assert refused.weight == 0 and refused.client_revisions == ["r1"], (how, strategy)
+            assert refused.status["stable"]["revision"] == "r1"
+            assert refused.status["rollout"]["step"] == 0
+            assert [e.reason for e in refused.events if e.reason == "PromoteRefused"]
+            # The command is handled: it does not come back to promote later on its own.
+            assert refused.status["handledCommands"]["promote"] == f"{how}@1"
+
+
+def test_a_new_canary_in_its_preflight_gets_no_client_while_a_promotion_fills_up() -> None:
+    """Promoted v2 fills up beside v1 (both serve clients, so the client Service selects the
+    model's pods by name alone) when v3 arrives: v3's pods must not be among them."""
+    sim = canary_sim(Preflight(PASS, "schema unchanged"), smokeTest=SMOKE)
+    sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    sim.ready_cap["r2"] = sim.ready["r2"] = 2
+    filling = sim.step(seconds=0)
+    assert sorted(filling.client_revisions) == ["r1", "r2"]
+    sim.change("v3", "r3", smokeTest=SMOKE)
+    sim.preflight = SMOKE_FAILED
+    for _ in range(6):
+        decision = sim.step()
+        if decision.replicas.get("r3", 0) > 0:
+            assert decision.client_revisions == ["r2"]

@@ -101,3 +101,15 @@ def test_no_weight_before_the_shadow_passed(verdicts: list[str]) -> None:
             assert record.get("passedAt"), decision.status
         if decision.status["phase"] in ("RolledBack", "Ready"):
             break
+
+
+def test_pause_holds_the_shadow_until_resumed() -> None:
+    sim = shadow_sim()
+    sim.run_until(in_shadow)
+    paused = Commands(paused=True)
+    for _ in range(12):
+        held = sim.step(seconds=10, verdict=PASS, commands=paused)
+        assert held.status["phase"] == "Paused" and held.weight == 0
+        assert not any(e.reason == "ShadowPassed" for e in held.events)
+    resumed = sim.run_until(lambda d: d.weight > 0)
+    assert resumed.status["rollout"]["shadow"]["passedAt"]

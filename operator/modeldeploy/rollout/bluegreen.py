@@ -23,6 +23,7 @@ from modeldeploy.rollout.state import (
 from modeldeploy.rollout.transitions import (
     pass_preflight,
     promote,
+    refuse_promote,
     roll_back,
     roll_back_if_crashed,
     start_rollout,
@@ -106,8 +107,13 @@ class BlueGreen:
         passed = bool(state.get("previewPassedAt"))
 
         if commands.promote is not None:
-            promote(draft, "switched as asked")
-            return
+            # The switch never comes before the preview is up at full size and passed its
+            # preflight; after that, a person may cut its time short.
+            if not state.get("stepReadyAt"):
+                refuse_promote(draft)
+            else:
+                promote(draft, "switched as asked")
+                return
         if passed and not commands.paused and options.approval != "required":
             promote(draft, f"previewed for {options.preview_duration} with its checks passing")
             return

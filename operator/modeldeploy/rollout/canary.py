@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from modeldeploy.commands import Commands
@@ -22,6 +23,7 @@ from modeldeploy.rollout.state import (
 from modeldeploy.rollout.transitions import (
     pass_preflight,
     promote,
+    refuse_promote,
     roll_back,
     roll_back_if_crashed,
     start_rollout,
@@ -79,6 +81,17 @@ def _canary(
         if gate is preflight.Gate.FAILED:
             return
 
+    # A person's promote moves a ramp on, never past the preflight: until the new pods passed
+    # it, the command is refused (and said so), not kept for a later moment it did not name.
+    vetted = (
+        step_index > 0
+        or bool(state.get("stepReadyAt"))
+        or (reached and gate is preflight.Gate.PASSED)
+    )
+    if commands.promote is not None and not vetted:
+        refuse_promote(draft)
+        commands = replace(commands, promote=None)
+
     promoted_shadow = False
     if (
         reached
@@ -100,7 +113,14 @@ def _canary(
         analysis = None
         promoted_shadow = commands.promote == "step"
 
-    if reached and gate is preflight.Gate.PASSED and not state.get("stepReadyAt"):
+    # Paused before its first weight, the canary stays at none: pause holds every phase.
+    held_at_zero = commands.paused and step_index == 0 and not promoted_shadow
+    if (
+        reached
+        and gate is preflight.Gate.PASSED
+        and not state.get("stepReadyAt")
+        and not held_at_zero
+    ):
         state["stepReadyAt"] = draft.now_iso
         draft.emit(
             "Normal",
@@ -125,9 +145,13 @@ def _canary(
         verdict = assess(draft, state, rollout_spec, analysis)
         if verdict is Assessed.ROLLED_BACK:
             return
-        judged_at_weight = reached and seconds_since(
-            state.get("stepReadyAt"), draft.now
-        ) >= parse_duration(rollout_spec.interval)
+        # Only a step that was reached, its preflight passed, was judged at its weight.
+        judged_at_weight = (
+            reached
+            and bool(state.get("stepReadyAt"))
+            and seconds_since(state.get("stepReadyAt"), draft.now)
+            >= parse_duration(rollout_spec.interval)
+        )
         if verdict is Assessed.PASSED and judged_at_weight:
             pause_s = parse_duration(step.pause) if step.pause else 0.0
             paused_long_enough = seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
@@ -167,13 +191,21 @@ def _canary(
         draft.phase = PHASE_CANARY
     if state.get("stepReadyAt"):
         waiting = ""
+    elif held_at_zero and reached and gate is preflight.Gate.PASSED:
+        waiting = ", held at weight 0 until resumed"
     elif gate is preflight.Gate.WAITING:
         waiting = f", {preflight.waiting_text(state)}"
     else:
         waiting = f", waiting for {canary_n} canary replicas ({canary_ready} ready)"
+    share = draft.router.honoured_weight(draft.spec.replicas, step.weight)
+    pods = (
+        f" ({share}% of the pods: {canary_n} of {draft.spec.replicas})"
+        if share != step.weight
+        else ""
+    )
     draft.message = (
         f"step {int(state['step']) + 1}/{len(steps)}: canary {draft.revision} ({version}) "
-        f"at weight {step.weight}%"
+        f"at weight {step.weight}%{pods}"
         f"{waiting}{' (paused)' if commands.paused else ''}"
         f"{'; awaiting approval: kubectl modeldeploy promote ' + draft.name if awaiting else ''}"
         f"{'' if rollout_spec.checks else f'; {UNGUARDED}'}"
@@ -240,6 +272,10 @@ def _shadow_phase(
     verdict = assess(draft, state, rollout_spec, analysis)
     if verdict is not Assessed.PASSED:
         return verdict
+    # Paused, the shadow goes on copying and judging (a breach still rolls back), but does not
+    # end: the first weight waits for the resume.
+    if commands.paused:
+        return Assessed.HELD
     if seconds_since(record["startedAt"], draft.now) < parse_duration(shadow_spec.duration):
         return Assessed.HELD
     record["passedAt"] = draft.now_iso

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from modeldeploy import conditions as cond
+from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
     PHASE_AWAITING_APPROVAL,
     PHASE_CANARY,
@@ -57,6 +58,26 @@ def _filling(draft: Draft, stable_ready: int) -> str | None:
     if draft.observed.ready(previous["revision"]) <= 0:
         return None
     return str(previous["revision"])
+
+
+def _client_revisions(draft: Draft, stable_ready: int) -> list[str]:
+    """The revisions the client Service sends to. Before there is a stable, the first revision
+    serves only once nothing stands between it and clients: a first deploy with a preflight
+    gets no client until it passed (it becomes stable then), one that failed it never does."""
+    if draft.stable is None:
+        if preflight.needed(draft.spec, has_stable=False):
+            return []
+        return [draft.revision] if draft.replicas.get(draft.revision, 0) > 0 else []
+    canary = draft.rollout["revision"] if draft.rollout is not None else None
+    chosen = draft.router.client_revisions(
+        draft.stable["revision"], canary, draft.weight, _filling(draft, stable_ready)
+    )
+    # A Service selects by equality only: for two revisions it selects every pod of the model.
+    # A canary with pods but without weight (its preflight under way) would be among them, so
+    # then the stable alone serves.
+    if len(chosen) > 1 and canary not in chosen and draft.replicas.get(str(canary), 0) > 0:
+        return [draft.stable["revision"]]
+    return chosen
 
 
 # Phases on the way to the spec's revision, and those that will not reach it without a person
@@ -179,12 +200,7 @@ def finish(
         stable_revision=stable["revision"] if stable else None,
         canary_revision=canary_revision,
         weight=draft.weight,
-        client_revisions=draft.router.client_revisions(
-            stable["revision"] if stable else draft.revision,
-            canary_revision,
-            draft.weight,
-            _filling(draft, stable_ready),
-        ),
+        client_revisions=_client_revisions(draft, stable_ready),
         status=new_status,
         events=draft.events,
         shadow=draft.shadow,

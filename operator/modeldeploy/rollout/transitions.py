@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeploy.rollout import preflight
+from modeldeploy.rollout import approximation, preflight
 from modeldeploy.rollout.state import (
     PHASE_DEGRADED,
     PHASE_FAILED,
@@ -216,6 +216,16 @@ def promote(draft: Draft, why: str) -> None:
     stable_phase(draft)
 
 
+def refuse_promote(draft: Draft) -> None:
+    """A promote asked for before the new revision passed its preflight is not carried out."""
+    draft.emit(
+        "Warning",
+        "PromoteRefused",
+        f"promote of {draft.revision} refused: it has not passed its preflight yet (Ready pods, "
+        "schema, smoke test); ask again once it has",
+    )
+
+
 def start_rollout(draft: Draft, announcement: str) -> dict[str, Any]:
     """`status.rollout` of the spec's revision, begun now (with its Events) unless under way."""
     if draft.rollout is None or "step" not in draft.rollout:
@@ -225,6 +235,9 @@ def start_rollout(draft: Draft, announcement: str) -> dict[str, Any]:
         assert draft.spec.rollout is not None
         if not draft.spec.rollout.checks:
             draft.emit("Warning", "Unguarded", UNGUARDED)
+        approximate = approximation.warning(draft.spec)
+        if approximate is not None:
+            draft.emit("Warning", "WeightApproximated", approximate)
     state = dict(draft.rollout)
     draft.rollout = state
     return state

@@ -106,6 +106,9 @@ class GatewayRouter:
         self._read[target] = route
         return route
 
+    def honoured_weight(self, replicas: int, weight: int) -> int:
+        return weight
+
     def set_weight(self, target: RouteTarget, weight: int) -> None:
         route = self._route(target)
         rules = route["spec"].get("rules") or []

@@ -60,6 +60,12 @@ class ReplicasRouter:
             return 100 if canary_ready else 0
         return effective_weight(stable_ready, canary_ready)
 
+    def honoured_weight(self, replicas: int, weight: int) -> int:
+        if weight <= 0 or weight >= 100:
+            return max(0, min(weight, 100))
+        stable, canary = split_replicas(replicas, weight)
+        return effective_weight(stable, canary)
+
     def set_weight(self, target: RouteTarget, weight: int) -> None:
         return None
 
