@@ -11,7 +11,7 @@ from typing import Any
 from modeldeploy import conditions as cond
 from modeldeploy.policy.merge import apply_defaults
 from modeldeploy.policy.model import PolicyRef, PolicySnapshot
-from modeldeploy.policy.rules import violations
+from modeldeploy.policy.rules import floor_checks, violations
 from modeldeploy.policy.select import Policy
 from modeldeploy.spec import ModelDeploymentSpec, spec_from_source
 from modeldeploy.validation import load_spec
@@ -72,10 +72,8 @@ def govern(
     model_spec = own if merged is raw_spec else load_spec(merged)
     found: list[str] = []
     if governing is not None and governing.name is not None:
-        default_checks = defaults.rollout.checks if defaults and defaults.rollout else None
-        found = [
-            str(v) for v in violations(model_spec, governing.name, governing.rules, default_checks)
-        ]
+        floors = floor_checks(defaults.rollout if defaults is not None else None)
+        found = [str(v) for v in violations(model_spec, governing.name, governing.rules, floors)]
     return Governed(model_spec, governing, pinned is not None, found)
 
 

@@ -93,13 +93,20 @@ class PolicyRules(ApiModel):
         list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]] | None,
         Field(
             max_length=32,
-            description="Checks that cannot be dropped; where the defaults bound one, a "
-            "ModelDeployment may only tighten the bounds",
+            description="Built-in checks every rollout must run, named without a query: a "
+            "custom query under a built-in's name does not count, a shadow's own checks do; "
+            "where the defaults bound one, a ModelDeployment may only tighten the bounds",
         ),
     ] = None
     max_step_weight: Annotated[
         int | None,
-        Field(ge=1, le=100, description="No step above this weight, except the promotion"),
+        Field(
+            ge=1,
+            le=100,
+            description="No step above this weight, except the promotion (a last step of 100 "
+            "after smaller ones); a canary without steps is judged on its default steps, and "
+            "blue/green, one switch of all traffic, is a step of 100",
+        ),
     ] = None
     min_interval: Duration | None = None
     allowed_model_uris: Annotated[

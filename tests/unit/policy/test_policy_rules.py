@@ -93,13 +93,21 @@ def test_the_promotion_step_is_not_a_step_above_the_largest() -> None:
     [
         ({"name": "error-rate", "max": 0.05}, "max must be at most 0.01"),
         ({"name": "error-rate", "min": 0}, "max must be at most 0.01"),
-        ({"name": "error-rate", "query": "vector(0)", "max": 0.001},
-         "its query differs from the policy's"),
     ],
 )  # fmt: skip
 def test_a_required_check_may_only_tighten(check: dict[str, Any], problem: str) -> None:
     found = broken(spec({"checks": [check]}), ERROR_RATE_FLOOR, requiredChecks=["error-rate"])
     assert len(found) == 1 and "bounds may only tighten" in found[0] and problem in found[0]
+
+
+def test_a_custom_query_under_a_required_name_is_not_the_required_check() -> None:
+    own = spec({"checks": [{"name": "error-rate", "query": "vector(0)", "max": 0.001}]})
+    for floors in (ERROR_RATE_FLOOR, None):
+        assert broken(own, floors, requiredChecks=["error-rate"]) == [
+            "policy production, rule requiredChecks: spec.rollout.checks[0] (error-rate) is a "
+            "custom query; check error-rate is required as the built-in error-rate, which a check "
+            "of the same name with its own query is not; leave out query to run the built-in"
+        ]
 
 
 def test_floors_on_min_and_max_increase() -> None:
