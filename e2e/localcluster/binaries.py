@@ -55,21 +55,22 @@ def find_bin_dir(build: bool = True) -> Path:
 GO_BINARY_SCRIPT = BUILD_SCRIPT.parent / "build-go-binary.sh"
 # Go-built programs that run in the cluster as pods: Prometheus with its Kubernetes service
 # discovery (Debian's build leaves it out; the web UI's npm-built assets are not part of the
-# module, its HTTP API is) and CoreDNS, the cluster's DNS.
+# module, its HTTP API is) and CoreDNS, the cluster's DNS. Traefik (below) is the third.
 GO_BINARIES = {
     "prometheus": ("github.com/prometheus/prometheus/cmd/prometheus", "v0.316.0"),
     "coredns": ("github.com/coredns/coredns", "v1.13.1"),
 }
 
 
-def go_binary(key: str, package: str, version: str) -> Path:
-    """One program built from its Go module once and cached; its path."""
-    result = subprocess.run(
-        ["bash", str(GO_BINARY_SCRIPT), key, package, version],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+# Traefik, the cluster's Gateway API implementation. Its go.mod replaces modules, so `go install`
+# refuses it; its script builds it inside a copy of the module's source instead.
+TRAEFIK_SCRIPT = BUILD_SCRIPT.parent / "build-traefik.sh"
+TRAEFIK_VERSION = "v3.7.13"
+
+
+def _run_build(key: str, argv: list[str]) -> Path:
+    """Runs a build script that prints the cached program's path last; that path."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         raise BinariesError(
@@ -78,9 +79,22 @@ def go_binary(key: str, package: str, version: str) -> Path:
     return Path(lines[-1])
 
 
+def go_binary(key: str, package: str, version: str) -> Path:
+    """One program built from its Go module once and cached; its path."""
+    return _run_build(key, ["bash", str(GO_BINARY_SCRIPT), key, package, version])
+
+
+def traefik_binary(version: str = TRAEFIK_VERSION) -> Path:
+    """Traefik built from its Go module once and cached; its path."""
+    return _run_build("traefik", ["bash", str(TRAEFIK_SCRIPT), version])
+
+
 def find_go_binaries() -> dict[str, Path]:
-    """Every program of GO_BINARIES, built once and cached."""
-    return {key: go_binary(key, *module) for key, module in GO_BINARIES.items()}
+    """Every program of GO_BINARIES, and Traefik, built once and cached. One at a time: each
+    build already keeps every core busy, and two at once would double the memory."""
+    built = {key: go_binary(key, *module) for key, module in GO_BINARIES.items()}
+    built["traefik"] = traefik_binary()
+    return built
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ def _print_summary(state_dir: Path) -> None:
     print(f"  Prometheus:  {record.prometheus_url}")
     print(f"  node:        {record.node_name}")
     print(f"  model store: {record.model_store_url}")
+    print(f"  gateway: {record.gateway_url}")
     print(f"  namespace:   nsenter --net=/run/netns/{record.netns}")
     print(f"  binaries:    {record.bin_dir}")
     print(f"  logs:        {state_dir / 'logs'}  (pods: `python -m e2e.localcluster logs`)")

@@ -1,5 +1,6 @@
-"""LocalCluster: a real Kubernetes control plane and node, with CoreDNS, Prometheus and a model
-store running on it, the whole cluster inside a network namespace of its own.
+"""LocalCluster: a real Kubernetes control plane and node, with CoreDNS, Prometheus, a model
+store and a Gateway API gateway (Traefik) running on it, the whole cluster inside a network
+namespace of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from e2e.localcluster import addons, control_plane, gateway_api, images, node, pki, procs
+from e2e.localcluster import addons, control_plane, gateway, gateway_api, images, node, pki, procs
 from e2e.localcluster import prometheus as prom
 from e2e.localcluster.binaries import find_bin_dir, find_go_binaries
 from e2e.localcluster.forward import forward_argv
@@ -37,6 +38,7 @@ _NETNS_PORTS = {"etcd-client": 2379, "etcd-peer": 2380, "controller-manager": 10
 # Stop order: the node first so that pods end gracefully while the API is still there, the
 # API server before etcd so that it does not hang on a vanished store.
 _STOP_ORDER = (
+    "forward-gateway",
     "forward-model-store",
     "forward-prometheus",
     "forward-apiserver",
@@ -59,8 +61,9 @@ class LocalCluster:
     """A cluster whose state lives in state_dir.
 
     start() returns once the API server is healthy, the `default` ServiceAccount exists, the
-    node is Ready, the Gateway API CRDs are established, and CoreDNS, Prometheus and the model
-    store answer; stop() leaves no process, namespace, mount or cgroup behind.
+    node is Ready, the Gateway API CRDs are established, CoreDNS, Prometheus and the model
+    store answer, and the Gateway `local` is Accepted and Programmed and answers; stop() leaves
+    no process, namespace, mount or cgroup behind.
     """
 
     def __init__(
@@ -68,10 +71,12 @@ class LocalCluster:
         state_dir: Path,
         *,
         scrape_interval: str = "2s",
+        max_restart_period: str | None = node.FAST_RESTART,
         start_timeout_s: float = 180,
     ) -> None:
         self.state = StateLayout(Path(state_dir).resolve())
         self.scrape_interval = scrape_interval
+        self.max_restart_period = max_restart_period
         self.start_timeout_s = start_timeout_s
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._spawned: dict[str, tuple[list[str], Path | None]] = {}
@@ -114,6 +119,16 @@ class LocalCluster:
     @property
     def model_store_url(self) -> str:
         return self.record.model_store_url
+
+    @property
+    def gateway_url(self) -> str:
+        """The Gateway `local` (gateway-system), as the host reaches it: http://127.0.0.1:<port>."""
+        return self.record.gateway_url
+
+    @property
+    def gateway_cluster_address(self) -> tuple[str, int]:
+        """The gateway's Service (ClusterIP, port) inside the cluster's network namespace."""
+        return (gateway.GATEWAY_SERVICE_IP, gateway.GATEWAY_PORT)
 
     @property
     def images(self) -> dict[str, str]:
@@ -201,7 +216,7 @@ class LocalCluster:
         bin_dir = find_bin_dir()
         built = images.build_all(find_go_binaries())
         crds = gateway_api.crd_dir()
-        ports = free_ports(3)
+        ports = free_ports(4)
         cluster_id = uuid.uuid4().hex[:12]
         netns = NetworkNamespace(f"modeldeploy-{cluster_id}")
         self._record = ClusterRecord(
@@ -218,6 +233,7 @@ class LocalCluster:
             model_store_port=ports[2],
             netns=netns.name,
             images={key: ref for key, (ref, _) in built.items()},
+            gateway_port=ports[3],
         )
         self._record.save(self.state.record)
         record = self._record
@@ -228,7 +244,7 @@ class LocalCluster:
         # namespace, talk to the API server directly.
         write_kubeconfig(self.kubeconfig, record.apiserver_url, keys.ca.cert, keys.admin, "admin")
         inside = f"https://127.0.0.1:{node.APISERVER_PORT}"
-        node.write_node_config(layout, keys, built["pause"][0])
+        node.write_node_config(layout, keys, built["pause"][0], self.max_restart_period)
         for path, pair, user in (
             (self.state.component_kubeconfig("controller-manager"), keys.controller_manager,
              "system:kube-controller-manager"),
@@ -298,6 +314,7 @@ class LocalCluster:
             self.apply(addons.coredns_manifests(built["coredns"][0]))
             self.apply(addons.model_store_manifests(built["s3"][0]))
             self._install_prometheus(built["prometheus"][0])
+            self.apply(gateway.gateway_manifests(built["traefik"][0]))
             self._spawn_forward(
                 "forward-prometheus",
                 record.prometheus_port,
@@ -310,6 +327,12 @@ class LocalCluster:
                 addons.MODEL_STORE_SERVICE_IP,
                 addons.MODEL_STORE_PORT,
             )
+            self._spawn_forward(
+                "forward-gateway",
+                record.gateway_port,
+                gateway.GATEWAY_SERVICE_IP,
+                gateway.GATEWAY_PORT,
+            )
             self._wait_prometheus(timeout)
             addons.wait_model_store(
                 record.model_store_url, timeout, abort=self._exited("forward-model-store")
@@ -321,6 +344,9 @@ class LocalCluster:
                 ),
                 timeout,
                 interval_s=0.2,
+            )
+            gateway.wait_gateway(
+                api, record.gateway_url, timeout, abort=self._exited("forward-gateway")
             )
         finally:
             api.close()

@@ -1,8 +1,8 @@
 """The images the local cluster runs, built here without a registry.
 
 A Debian bookworm base is made from Debian's packages with mmdebstrap; the operator, serving,
-S3, Prometheus and pause images are built from their Dockerfiles with buildah on top of it and
-saved as docker-archive tars, which containerd imports. Everything is cached under
+S3, Prometheus, CoreDNS, Traefik and pause images are built from their Dockerfiles with buildah
+on top of it and saved as docker-archive tars, which containerd imports. Everything is cached under
 ~/.cache/modeldeploy/images, keyed by a hash of what goes into each image, so that only a
 change rebuilds.
 
@@ -262,7 +262,7 @@ def recipes(binaries: Mapping[str, Path] | None = None) -> dict[str, ImageRecipe
 
 def build_all(binaries: Mapping[str, Path] | None = None) -> dict[str, tuple[str, Path]]:
     """name -> (image reference, docker-archive tar) for every image the cluster runs;
-    binaries are the Go-built programs that get an image each (prometheus, coredns)."""
+    binaries are the Go-built programs that get an image each (prometheus, coredns, traefik)."""
     builder = ImageBuilder()
     return {key: (recipe.name, builder.build(recipe)) for key, recipe in recipes(binaries).items()}
 

@@ -159,8 +159,16 @@ def cni_config(layout: NodeLayout) -> dict[str, Any]:
     }
 
 
-def kubelet_config(layout: NodeLayout, pki: ClusterPKI, resolv_conf: Path) -> dict[str, Any]:
-    return {
+FAST_RESTART = "2s"
+
+
+def kubelet_config(
+    layout: NodeLayout,
+    pki: ClusterPKI,
+    resolv_conf: Path,
+    max_restart_period: str | None = FAST_RESTART,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         # The machine's cgroups are v1; kubelet 1.35+ refuses them unless told otherwise.
@@ -192,10 +200,6 @@ def kubelet_config(layout: NodeLayout, pki: ClusterPKI, resolv_conf: Path) -> di
         "registerNode": True,
         "serializeImagePulls": False,
         "podPidsLimit": 4096,
-        # A container that dies is started again within 2 s, however often it died: the fault
-        # scenarios kill the operator's leader ten times in one rollout, and kubelet's default
-        # back-off (10 s, doubling to 5 min) would measure the node, not the operator.
-        "crashLoopBackOff": {"maxContainerRestartPeriod": "2s"},
         "maxPods": 250,
         # The machine is shared with the tests: evict only when it is really short.
         "evictionHard": {
@@ -215,6 +219,13 @@ def kubelet_config(layout: NodeLayout, pki: ClusterPKI, resolv_conf: Path) -> di
         "enableServer": True,
         "staticPodPath": "",
     }
+    if max_restart_period is not None:
+        # A container that dies is started again within this period, however often it died:
+        # the fault scenarios kill the operator's leader ten times in one rollout, and the
+        # kubelet's default back-off (10 s, doubling to 5 min) would measure the node, not the
+        # operator. None keeps the kubelet's default, as a node of a real cluster has it.
+        config["crashLoopBackOff"] = {"maxContainerRestartPeriod": max_restart_period}
+    return config
 
 
 def kube_proxy_config(kubeconfig: Path, node_name: str) -> dict[str, Any]:
@@ -236,7 +247,12 @@ def kube_proxy_config(kubeconfig: Path, node_name: str) -> dict[str, Any]:
     }
 
 
-def write_node_config(layout: NodeLayout, pki: ClusterPKI, sandbox_image: str) -> None:
+def write_node_config(
+    layout: NodeLayout,
+    pki: ClusterPKI,
+    sandbox_image: str,
+    max_restart_period: str | None = FAST_RESTART,
+) -> None:
     import yaml
 
     layout.create()
@@ -245,7 +261,7 @@ def write_node_config(layout: NodeLayout, pki: ClusterPKI, sandbox_image: str) -
     resolv = layout.config_dir / "resolv.conf"
     resolv.write_text("# The local cluster has no DNS server.\noptions ndots:1\n")
     (layout.config_dir / "kubelet.yaml").write_text(
-        yaml.safe_dump(kubelet_config(layout, pki, resolv), sort_keys=False)
+        yaml.safe_dump(kubelet_config(layout, pki, resolv, max_restart_period), sort_keys=False)
     )
     (layout.config_dir / "kube-proxy.yaml").write_text(
         yaml.safe_dump(

@@ -2,12 +2,12 @@
 
     python -m e2e.localcluster.prepare
 
-The Go builds (Kubernetes, etcd, Prometheus, CoreDNS, helm, and the GitOps judges the
-scenarios use: kstatus and Argo CD's Lua interpreter) are CPU-bound; the image builds
-that need none of them (the Debian base, the operator, serving, model-store and pause images)
-mostly wait on the network and the disk. The two run side by side; the images that carry a
-Go-built program follow. Everything lands in caches keyed by version or content, so a second
-run only checks them.
+The Go builds (Kubernetes, etcd, Prometheus, CoreDNS, Traefik, helm, and the GitOps judges
+the scenarios use: kstatus and Argo CD's Lua interpreter) are CPU-bound, and run one after
+the other; the image builds that need none of them (the Debian base, the operator, serving,
+model-store and pause images) mostly wait on the network and the disk. The two run side by
+side; the images that carry a Go-built program follow. Everything lands in caches keyed by
+version or content, so a second run only checks them.
 """
 
 from __future__ import annotations

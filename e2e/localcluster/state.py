@@ -69,6 +69,8 @@ class ClusterRecord:
     netns: str
     # What each image the cluster built is called in the node's containerd.
     images: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The host's loopback port forwarded to the Gateway `local` (0: a cluster without one).
+    gateway_port: int = 0
 
     @property
     def apiserver_url(self) -> str:
@@ -82,6 +84,11 @@ class ClusterRecord:
     def model_store_url(self) -> str:
         """The in-cluster S3 model store, as the host reaches it."""
         return f"http://127.0.0.1:{self.model_store_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The Gateway `local`'s HTTP listener, as the host reaches it."""
+        return f"http://127.0.0.1:{self.gateway_port}"
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
