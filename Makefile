@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries helm images prepare lint unit integration e2e cluster-tests \
-        test crds demo \
+.PHONY: install system-deps binaries helm prometheus-tools images prepare lint unit integration e2e \
+        cluster-tests test crds demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
+        bench-gateway \
         e2e-kind clean
 
 install: $(INSTALLED)
@@ -34,13 +35,14 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# etcd and the Kubernetes binaries (control plane, kubelet, kube-proxy, kubectl), Prometheus
-# and CoreDNS, built once from their Go modules and cached under ~/.cache/modeldeploy.
+# etcd and the Kubernetes binaries (control plane, kubelet, kube-proxy, kubectl), Prometheus,
+# CoreDNS and Traefik, built once from their Go modules and cached under ~/.cache/modeldeploy.
 binaries: install
 	$(PY) -m e2e.localcluster.binaries
 
-# The operator, serving, model-store, Prometheus, CoreDNS and pause images, built with buildah on
-# a Debian base made by mmdebstrap; cached, rebuilt only when what goes into them changes.
+# The operator, serving, model-store, Prometheus, CoreDNS, Traefik and pause images, built with
+# buildah on a Debian base made by mmdebstrap; cached, rebuilt only when what goes into them
+# changes.
 images: install system-deps binaries
 	$(PY) -m e2e.localcluster.images
 
@@ -53,13 +55,21 @@ prepare: install system-deps
 helm:
 	bash e2e/cluster/build-helm.sh
 
+# Prometheus and promtool for the unit tests that run them on this machine: built once from the
+# module and version the cluster's Prometheus comes from, cached beside it. The last line of
+# the output is a PATH fragment holding both.
+prometheus-tools: install
+	$(PY) -m e2e.prometheus_tools
+
 lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
 	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench
 
-unit: install
-	$(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster -m "not cluster"
+unit: install prometheus-tools
+	tools="$$($(PY) -m e2e.prometheus_tools | tail -n 1)" && \
+	  PATH="$$tools:$$PATH" $(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster \
+	  -m "not cluster"
 
 integration: prepare
 	$(PY) -m pytest -q tests/localcluster -m cluster
@@ -74,6 +84,8 @@ cluster-tests: prepare
 	$(PY) -m pytest -q tests/localcluster -m cluster
 	$(PY) -m pytest -q tests/integration e2e/scenarios
 
+# A skip not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).
+test: export MODELDEPLOY_STRICT_SKIPS := 1
 test: lint unit cluster-tests
 
 crds: install
@@ -108,6 +120,9 @@ bench-strategies: prepare
 
 bench-faults: prepare
 	$(PY) bench/faults/run.py
+
+bench-gateway: prepare
+	$(PY) bench/gateway/run.py
 
 # The same scenarios on a kind cluster, where Docker exists: the images built here loaded into
 # it, the model store and Prometheus applied from the same manifests, the chart installed by

@@ -70,6 +70,9 @@ class Cluster:
     prometheus: InClusterPrometheus
     # Image references by key (operator, serving, ...), as the node knows them.
     images: dict[str, str]
+    # The Gateway's address inside the namespace (Gateway `local` in `gateway-system`), where
+    # the cluster runs one.
+    gateway: tuple[str, int] | None = None
 
     @property
     def prometheus_url(self) -> str:
@@ -184,6 +187,7 @@ def cluster_on(harness: ClusterHarness) -> Cluster:
         model_store=ModelStore(harness.model_store_url),
         prometheus=harness.prometheus,
         images=harness.images,
+        gateway=getattr(harness, "gateway_cluster_address", None),
     )
 
 

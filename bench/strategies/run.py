@@ -209,7 +209,7 @@ def smoke_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, A
     records = clients.records()
     rolled_back = outcome.get("rolledBack") or {}
     return {
-        "smoke_fail_client_requests_to_candidate": requests_served_by(records, NAME, candidate),
+        "smoke_fail_client_requests_to_candidate": requests_served_by(records, candidate),
         "smoke_fail_client_requests_to_candidate_why": f"{outcome.get('phase')}: "
         f"{rolled_back.get('cause')}: {rolled_back.get('reason')}",
         "smoke_fail_cause": rolled_back.get("cause"),
@@ -230,7 +230,7 @@ def shadow_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, 
     rolled_back = outcome.get("rolledBack") or {}
     return {
         "shadow_bad_model_client_requests_to_candidate": requests_served_by(
-            clients.records(), NAME, candidate
+            clients.records(), candidate
         ),
         "shadow_bad_model_client_requests_to_candidate_why": f"{outcome.get('phase')}: "
         f"{rolled_back.get('reason')}",
@@ -350,7 +350,7 @@ def blue_green_and_undo_case(cluster: Cluster, models: dict[str, TrainedModel]) 
         if (switched.get("stable") or {}).get("revision") != candidate:
             raise AssertionError(f"blue/green did not switch: {switched}")
         wait_for(
-            lambda: requests_served_by(clients.records(), NAME, candidate) > 100,
+            lambda: requests_served_by(clients.records(), candidate) > 100,
             60,
             "clients served by the new revision",
         )

@@ -1,57 +1,76 @@
-"""Client traffic for tests, routed the way kube-proxy or a Gateway would route it.
+"""Client traffic for tests, sent the way users' clients send it.
 
-The local cluster has no gateway, so the TrafficDriver plays one: it reads the backend weights
-of an HTTPRoute, or the ready endpoints in a Service's EndpointSlices as kube-proxy does, and
-sends each request straight to a pod address, so that every record names the pod that served
-it. With a real node, pods live in the cluster's network namespace and the driver's sending
-threads enter it.
+The driver never picks a pod. It sends either
+
+- to a Service's ClusterIP and port (`service=`): kube-proxy's rules in the cluster's network
+  namespace choose the pod, once per connection; or
+- to a Gateway (`gateway=(address, port)`), with the Host header of an HTTPRoute (`host=`, or
+  read from the route named by `http_route=`): the gateway chooses the backend by the route's
+  weights.
+
+Its sending threads enter the cluster's network namespace, as a client pod's would be in it.
+Two kinds of client: `connections="pooled"` keeps one keep-alive connection per sending thread
+(`concurrency` of them, each taking the next request in turn), as HTTP libraries do, so each
+stays on one pod until the server ends the connection; `connections="fresh"` opens a new
+connection for every request. Each record names what served it from the serving image's
+response headers: `backend` is the revision (`modeldeploy-revision`), `pod` the pod's name
+(`modeldeploy-pod`); both are None when no answer came, or it named neither.
 
     driver = TrafficDriver(api_client, "default", service="web", rate_per_s=20, duration_s=10)
     with driver:
         driver.wait()
     print(driver.summary())
 
-It only ever sends to loopback addresses (127.0.0.0/8) or, inside the cluster's namespace, to
-its pod range; it sends at most `max_requests` or for at most `duration_s`, and stops by itself.
+It only ever sends to loopback addresses (127.0.0.0/8, ::1) or, inside the cluster's
+namespace, to its pod and Service ranges; it sends at most `max_requests` or for at most
+`duration_s`, and stops by itself. `ready_endpoints` reads a Service's EndpointSlices for tests
+that check what it selects; the driver does not send by them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
-import random
+import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from e2e.localcluster.netns import POD_CIDR, NetworkNamespace
+from e2e.localcluster.netns import POD_CIDR, SERVICE_CIDR, NetworkNamespace, enter
 
 Body = bytes | str | Mapping[str, Any] | Sequence[Any] | None
 BodyFactory = Callable[[int], Body]
+Connections = Literal["pooled", "fresh"]
 
-REFRESH_INTERVAL_S = 1.0
+REVISION_HEADER = "modeldeploy-revision"
+POD_HEADER = "modeldeploy-pod"
+# A Service's ClusterIP does not move while it exists; reading it again now and then only
+# catches one deleted and made again.
+REFRESH_INTERVAL_S = 2.0
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+CLUSTER_RANGES = (ipaddress.ip_network(POD_CIDR), ipaddress.ip_network(SERVICE_CIDR))
 
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request: when, to which backend Service and pod, and what came back."""
+    """One request: when, where it was sent, what answered it and what came back."""
 
     index: int
     started_at: float
-    backend: str
+    backend: str | None
+    """The revision that answered (its `modeldeploy-revision` header)."""
     pod: str | None
+    """The pod that answered (its `modeldeploy-pod` header)."""
     address: str | None
+    """Where the request went: the Service's ClusterIP:port, or the gateway's address."""
     status: int | None
     latency_s: float
     error: str | None = None
@@ -73,27 +92,41 @@ class Endpoint:
         return f"{self.ip}:{self.port}"
 
 
-@dataclass(frozen=True)
-class WeightedBackend:
-    service: str
-    port: int | str | None
-    weight: int
-
-
 # Pure helpers -----------------------------------------------------------------------------
 
 
 def service_port_name(service: Mapping[str, Any], port: int | str | None) -> str:
     """The name EndpointSlices use for a Service port given by number, name or nothing."""
+    return str(_service_port(service, port).get("name") or "")
+
+
+def _service_port(service: Mapping[str, Any], port: int | str | None) -> Mapping[str, Any]:
     ports = (service.get("spec") or {}).get("ports") or []
+    name = (service.get("metadata") or {}).get("name")
     if not ports:
-        raise LookupError(f"service {service.get('metadata', {}).get('name')} has no ports")
+        raise LookupError(f"service {name} has no ports")
     if port is None:
-        return str(ports[0].get("name") or "")
+        found: Mapping[str, Any] = ports[0]
+        return found
     for candidate in ports:
         if port in (candidate.get("port"), candidate.get("name")):
-            return str(candidate.get("name") or "")
-    raise LookupError(f"service {service.get('metadata', {}).get('name')} has no port {port!r}")
+            return dict(candidate)
+    raise LookupError(f"service {name} has no port {port!r}")
+
+
+def service_address(service: Mapping[str, Any], port: int | str | None) -> tuple[str, int]:
+    """The ClusterIP and port number clients of the Service connect to."""
+    name = (service.get("metadata") or {}).get("name")
+    cluster_ip = str((service.get("spec") or {}).get("clusterIP") or "")
+    if not cluster_ip or cluster_ip == "None":
+        raise LookupError(f"service {name} has no cluster IP")
+    return cluster_ip, int(_service_port(service, port)["port"])
+
+
+def route_hostname(route: Mapping[str, Any]) -> str | None:
+    """The first host name an HTTPRoute answers for; None when it answers for any."""
+    hostnames = (route.get("spec") or {}).get("hostnames") or []
+    return str(hostnames[0]) if hostnames else None
 
 
 def ready_endpoints(slices: Sequence[Mapping[str, Any]], port_name: str) -> list[Endpoint]:
@@ -117,52 +150,6 @@ def ready_endpoints(slices: Sequence[Mapping[str, Any]], port_name: str) -> list
     return sorted(found.values(), key=lambda e: (e.pod or "", e.ip))
 
 
-def _path_matches(match: Mapping[str, Any], path: str) -> bool:
-    rule = match.get("path") or {"type": "PathPrefix", "value": "/"}
-    kind, value = rule.get("type", "PathPrefix"), str(rule.get("value", "/"))
-    if kind == "Exact":
-        return path == value
-    if kind == "PathPrefix":
-        prefix = value.rstrip("/")
-        return path == prefix or path.startswith(prefix + "/") or not prefix
-    return False
-
-
-def route_backends(route: Mapping[str, Any], path: str) -> list[WeightedBackend]:
-    """Backends of the first rule whose matches take this path (a rule without matches does)."""
-    for rule in (route.get("spec") or {}).get("rules") or []:
-        matches = rule.get("matches") or [{}]
-        if not any(_path_matches(m, path.split("?", 1)[0]) for m in matches):
-            continue
-        backends = []
-        for ref in rule.get("backendRefs") or []:
-            if ref.get("kind", "Service") != "Service" or ref.get("group", "") not in ("", "core"):
-                continue
-            backends.append(
-                WeightedBackend(
-                    service=str(ref["name"]),
-                    port=ref.get("port"),
-                    weight=int(ref.get("weight", 1)),
-                )
-            )
-        return backends
-    return []
-
-
-def pick_weighted(
-    backends: Sequence[WeightedBackend], rng: random.Random
-) -> WeightedBackend | None:
-    total = sum(max(0, b.weight) for b in backends)
-    if total <= 0:
-        return None
-    point = rng.uniform(0, total)
-    for backend in backends:
-        point -= max(0, backend.weight)
-        if point < 0:
-            return backend
-    return [b for b in backends if b.weight > 0][-1]
-
-
 def is_loopback(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip).is_loopback
@@ -170,11 +157,18 @@ def is_loopback(ip: str) -> bool:
         return False
 
 
-def is_pod_address(ip: str) -> bool:
+def is_cluster_address(ip: str) -> bool:
+    """An address of the cluster's pod or Service range, which exist only inside its
+    network namespace."""
     try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(POD_CIDR)
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return False
+    return any(address in network for network in CLUSTER_RANGES)
+
+
+def netloc(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def encode_body(body: Body) -> tuple[bytes | None, dict[str, str]]:
@@ -187,6 +181,18 @@ def encode_body(body: Body) -> tuple[bytes | None, dict[str, str]]:
     return json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
+def served_by(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(revision, pod) an answer names in its headers."""
+    return headers.get(REVISION_HEADER) or None, headers.get(POD_HEADER) or None
+
+
+def shares(records: Iterable[RequestRecord]) -> dict[str, float]:
+    """Each revision's share of the answers that named one."""
+    counts = Counter(r.backend for r in records if r.backend is not None)
+    total = sum(counts.values())
+    return {backend: count / total for backend, count in counts.items()} if total else {}
+
+
 # The driver ---------------------------------------------------------------------------------
 
 
@@ -197,7 +203,10 @@ class TrafficDriver:
         namespace: str,
         *,
         service: str | None = None,
+        gateway: tuple[str, int] | None = None,
+        host: str | None = None,
         http_route: str | None = None,
+        connections: Connections = "pooled",
         rate_per_s: float = 10.0,
         duration_s: float | None = 30.0,
         max_requests: int | None = None,
@@ -208,19 +217,27 @@ class TrafficDriver:
         port: int | str | None = None,
         timeout_s: float = 5.0,
         concurrency: int = 8,
-        seed: int | None = None,
         keep_body_chars: int = 2048,
         netns: NetworkNamespace | None = None,
     ) -> None:
-        if (service is None) == (http_route is None):
-            raise ValueError("give exactly one of service= or http_route=")
+        if (service is None) == (gateway is None):
+            raise ValueError("give exactly one of service= or gateway=")
+        if http_route is not None and gateway is None:
+            raise ValueError("http_route= names the route of a gateway=; give the gateway")
+        if connections not in ("pooled", "fresh"):
+            raise ValueError("connections must be 'pooled' or 'fresh'")
         if duration_s is None and max_requests is None:
             raise ValueError("traffic must be bounded: give duration_s, max_requests or both")
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.namespace = namespace
         self.service = service
+        self.gateway = gateway
+        self.host = host
         self.http_route = http_route
+        self.connections = connections
         self.rate_per_s = rate_per_s
         self.duration_s = duration_s
         self.max_requests = max_requests
@@ -230,51 +247,70 @@ class TrafficDriver:
         self.headers = dict(headers or {})
         self.port = port
         self.timeout_s = timeout_s
+        self.concurrency = concurrency
         self.keep_body_chars = keep_body_chars
-        self._core: Any = client.CoreV1Api(api_client)
-        self._discovery: Any = client.DiscoveryV1Api(api_client)
-        self._custom: Any = client.CustomObjectsApi(api_client)
-        self._rng = random.Random(seed)
-        self._allowed = is_pod_address if netns is not None else is_loopback
-        self._pool = (
-            netns.executor(concurrency)
-            if netns is not None
-            else ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic")
-        )
-        self._local = threading.local()
+        self.netns = netns
+        self._api_client = api_client
+        self._allowed = is_cluster_address if netns is not None else is_loopback
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
-        self._endpoints: dict[str, list[Endpoint]] = {}
-        self._backends: list[WeightedBackend] = []
-        self._round_robin: Counter[str] = Counter()
+        self._target: tuple[str, int] | None = gateway
+        self._target_error = "the Service has not been read yet"
+        self._queue: queue.Queue[int | None] = queue.Queue()
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._dispatch, name="traffic-driver", daemon=True)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"traffic-{i}", daemon=True)
+            for i in range(concurrency)
+        ]
         self._refresher = threading.Thread(
-            target=self._refresh_loop, name="traffic-endpoints", daemon=True
+            target=self._refresh_loop, name="traffic-service", daemon=True
         )
         self.refresh_errors: list[str] = []
 
     # Lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> TrafficDriver:
-        self.refresh()
-        self._refresher.start()
+        if self.http_route is not None and self.host is None:
+            route = self._read(
+                client.CustomObjectsApi(self._api_client).get_namespaced_custom_object,
+                GATEWAY_GROUP,
+                "v1",
+                self.namespace,
+                "httproutes",
+                self.http_route,
+            )
+            if route is None:
+                raise LookupError(f"no HTTPRoute {self.namespace}/{self.http_route}")
+            self.host = route_hostname(route)
+        if self.service is not None:
+            self.refresh()
+            self._refresher.start()
+        for worker in self._workers:
+            worker.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Ends the traffic now: requests not sent yet are dropped, those in flight finish."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        self._pool.shutdown(wait=True)
+        self._join_workers(None)
 
     def wait(self, timeout_s: float | None = None) -> list[RequestRecord]:
         """Blocks until the traffic has ended by itself (or timeout_s) and returns the records."""
-        self._done.wait(timeout_s)
-        if self._done.is_set():
-            self._pool.shutdown(wait=True)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        if self._done.wait(timeout_s):
+            self._join_workers(deadline)
         return self.records()
+
+    def _join_workers(self, deadline: float | None) -> None:
+        for worker in self._workers:
+            if worker.is_alive():
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                worker.join(left)
 
     def __enter__(self) -> TrafficDriver:
         return self.start()
@@ -294,14 +330,15 @@ class TrafficDriver:
             return sorted(self._records, key=lambda r: r.index)
 
     def summary(self) -> dict[str, dict[str, int]]:
-        """Requests per backend Service, by status code ('error' when there was none)."""
+        """Requests per revision that answered ('none' when none did), by status code
+        ('error' when there was none)."""
         out: dict[str, Counter[str]] = {}
         for record in self.records():
             key = str(record.status) if record.status is not None else "error"
-            out.setdefault(record.backend, Counter())[key] += 1
+            out.setdefault(record.backend or "none", Counter())[key] += 1
         return {backend: dict(counts) for backend, counts in out.items()}
 
-    # Targets ------------------------------------------------------------------------------
+    # Target -------------------------------------------------------------------------------
 
     def _read(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         try:
@@ -313,58 +350,26 @@ class TrafficDriver:
         data: dict[str, Any] = json.loads(response.data)
         return data
 
-    def _service_endpoints(self, service: str, port: int | str | None) -> list[Endpoint]:
-        ns = self.namespace
-        svc = self._read(self._core.read_namespaced_service, service, ns)
-        if svc is None:
-            return []
-        port_name = service_port_name(svc, port)
-        slices = self._read(
-            self._discovery.list_namespaced_endpoint_slice,
-            ns,
-            label_selector=f"kubernetes.io/service-name={service}",
-        )
-        return ready_endpoints((slices or {}).get("items") or [], port_name)
-
     def refresh(self) -> None:
-        """Reads the route and endpoints again, as a proxy would on every change."""
+        """Reads the Service's ClusterIP and port again."""
+        assert self.service is not None
         try:
-            if self.service is not None:
-                backends = [WeightedBackend(self.service, self.port, 1)]
+            core = client.CoreV1Api(self._api_client)
+            svc = self._read(core.read_namespaced_service, self.service, self.namespace)
+            if svc is None:
+                target, error = None, f"no Service {self.namespace}/{self.service}"
             else:
-                route = self._read(
-                    self._custom.get_namespaced_custom_object,
-                    GATEWAY_GROUP,
-                    "v1",
-                    self.namespace,
-                    "httproutes",
-                    self.http_route,
-                )
-                backends = route_backends(route or {}, self.path)
-            endpoints = {b.service: self._service_endpoints(b.service, b.port) for b in backends}
+                target, error = service_address(svc, self.port), ""
         except Exception as exc:
-            # Keep routing by what was last known, as kube-proxy does when the API is away.
+            # Keep sending where the Service was, as clients do while the API is away.
             self.refresh_errors.append(f"{time.time():.3f} {exc}")
             return
         with self._lock:
-            self._backends = backends
-            self._endpoints = endpoints
+            self._target, self._target_error = target, error
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(REFRESH_INTERVAL_S) and not self._done.is_set():
             self.refresh()
-
-    def _choose(self) -> tuple[str, Endpoint | None]:
-        with self._lock:
-            backend = pick_weighted(self._backends, self._rng)
-            if backend is None:
-                return (self.http_route or self.service or "", None)
-            endpoints = self._endpoints.get(backend.service) or []
-            if not endpoints:
-                return backend.service, None
-            turn = self._round_robin[backend.service]
-            self._round_robin[backend.service] += 1
-            return backend.service, endpoints[turn % len(endpoints)]
 
     # Sending ------------------------------------------------------------------------------
 
@@ -381,48 +386,72 @@ class TrafficDriver:
                 delay = due - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     break
-                with contextlib.suppress(RuntimeError):
-                    self._pool.submit(self._send, index)
+                self._queue.put(index)
                 index += 1
         finally:
+            for _ in self._workers:
+                self._queue.put(None)
             self._done.set()
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False
-            self._local.session = session
-        return session
+    def _work(self) -> None:
+        entered: str | None = None
+        if self.netns is not None:
+            try:
+                enter(self.netns.path)
+            except Exception as exc:
+                # Never send from the host's namespace, where these addresses mean other
+                # machines.
+                entered = f"could not enter the cluster's network namespace: {exc}"
+        session = _session() if self.connections == "pooled" else None
+        try:
+            while (index := self._queue.get()) is not None:
+                if self._stop.is_set():
+                    continue
+                started_at = time.time()
+                if entered is not None:
+                    self._record(
+                        RequestRecord(index, started_at, None, None, None, None, 0.0, entered)
+                    )
+                    continue
+                self._send(index, started_at, session)
+        finally:
+            if session is not None:
+                session.close()
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
 
-    def _send(self, index: int) -> None:
-        started_at = time.time()
-        backend, endpoint = self._choose()
-        if endpoint is None:
+    def _send(self, index: int, started_at: float, session: requests.Session | None) -> None:
+        with self._lock:
+            target, target_error = self._target, self._target_error
+        if target is None:
             self._record(
-                RequestRecord(
-                    index, started_at, backend, None, None, None, 0.0, "no ready endpoint"
-                )
+                RequestRecord(index, started_at, None, None, None, None, 0.0, target_error)
             )
             return
-        if not self._allowed(endpoint.ip):
-            error = f"refusing endpoint {endpoint.address} outside the cluster"
-            self._record(
-                RequestRecord(index, started_at, backend, endpoint.pod, None, None, 0.0, error)
-            )
+        ip, port = target
+        address = netloc(ip, port)
+        if not self._allowed(ip):
+            error = f"refusing {address}: outside the cluster's network namespace"
+            self._record(RequestRecord(index, started_at, None, None, address, None, 0.0, error))
             return
         data, extra_headers = encode_body(self.body(index) if self.body else None)
+        headers = {**extra_headers, **self.headers}
+        if self.host is not None:
+            headers["Host"] = self.host
+        fresh = session is None
+        if fresh:
+            # The server closes it too, so neither side keeps it for another request.
+            headers["Connection"] = "close"
+        sender = session or _session()
         began = time.monotonic()
         try:
-            response = self._session().request(
+            response = sender.request(
                 self.method,
-                f"http://{endpoint.address}{self.path}",
+                f"http://{address}{self.path}",
                 data=data,
-                headers={**extra_headers, **self.headers},
+                headers=headers,
                 timeout=self.timeout_s,
                 allow_redirects=False,
             )
@@ -431,25 +460,36 @@ class TrafficDriver:
                 RequestRecord(
                     index,
                     started_at,
-                    backend,
-                    endpoint.pod,
-                    endpoint.address,
+                    None,
+                    None,
+                    address,
                     None,
                     time.monotonic() - began,
                     f"{type(exc).__name__}: {exc}",
                 )
             )
             return
+        finally:
+            if fresh:
+                sender.close()
+        revision, pod = served_by(response.headers)
         self._record(
             RequestRecord(
                 index,
                 started_at,
-                backend,
-                endpoint.pod,
-                endpoint.address,
+                revision,
+                pod,
+                address,
                 response.status_code,
                 time.monotonic() - began,
                 None,
                 response.text[: self.keep_body_chars],
             )
         )
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    # Proxies from the environment would take requests out of the cluster's namespace.
+    session.trust_env = False
+    return session

@@ -43,6 +43,7 @@ from e2e.rollouts import (
     train_and_store,
     wait_new_revision,
     wait_outcome,
+    wait_routed,
 )
 from modeldeploy import cli
 
@@ -262,6 +263,9 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     ]
     options = RolloutOptions(steps=steps)
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    # A new connection per request (the default): kube-proxy places each one, so a few seconds
+    # of requests show the step's share of pods. Keep-alive clients show it only over many
+    # connections.
     with (
         client_traffic(cluster, namespace, NAME) as traffic,
         StatusRecorder(cluster, namespace, NAME) as recorder,
@@ -292,7 +296,7 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     # step's proportions (2 of 4 pods are canary pods).
     gap = [r for r in traffic.records() if killed_at <= r.started_at <= killed_at + 6]
     assert gap and all(r.ok for r in gap), traffic.summary()
-    canary_share = sum(1 for r in gap if (r.pod or "").startswith(f"{NAME}-{canary}-")) / len(gap)
+    canary_share = sum(1 for r in gap if r.backend == canary) / len(gap)
     assert 0.3 <= canary_share <= 0.7, canary_share
 
 
@@ -302,10 +306,10 @@ def test_gateway_api_router_ramps_by_route_weights(
     namespace: str,
     models: dict[str, TrainedModel],
 ) -> None:
-    route = http_route(NAME)
-    route["metadata"]["namespace"] = namespace
+    """Clients call through the cluster's Gateway, which splits by the weights the operator
+    sets on the user's HTTPRoute."""
     cluster.custom.create_namespaced_custom_object(
-        "gateway.networking.k8s.io", "v1", namespace, "httproutes", route
+        "gateway.networking.k8s.io", "v1", namespace, "httproutes", http_route(NAME, namespace)
     )
 
     def route_weight() -> int | None:
@@ -317,6 +321,7 @@ def test_gateway_api_router_ramps_by_route_weights(
 
     options = RolloutOptions(router="gateway-api")
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    wait_routed(cluster, namespace, NAME, stable)
     with (
         client_traffic(cluster, namespace, NAME, via_route=True) as traffic,
         StatusRecorder(cluster, namespace, NAME, route_weight=route_weight) as recorder,
@@ -342,8 +347,12 @@ def test_gateway_api_router_ramps_by_route_weights(
         30,
         "stable Service selects the promoted revision",
     )
-    backends = {r.backend for r in traffic.records()}
-    assert {f"{NAME}-stable", f"{NAME}-canary"} <= backends, traffic.summary()
+    records = traffic.records()
+    # Both revisions answered requests that went through the Gateway, and clients were
+    # served all along.
+    assert {stable, canary} <= {r.backend for r in records}, traffic.summary()
+    failed = [r for r in records if not r.ok]
+    assert len(failed) / len(records) < 0.03, (traffic.summary(), failed[:3], failed[-3:])
 
 
 def test_people_steer_a_rollout_with_the_kubectl_plugin(
@@ -384,6 +393,8 @@ def test_people_steer_a_rollout_with_the_kubectl_plugin(
         assert aborted["weight"] == 0
         plugin("retry", NAME)
         phase_becomes("Canary", 0)
+        # A promote counts only once the retried canary passed its preflight again.
+        sleep_until_step_reached(cluster, namespace, NAME, 0)
         plugin("promote", "--full", NAME)
         promoted = wait_outcome(cluster, namespace, NAME, canary)
         assert promoted["stable"]["revision"] == canary
@@ -513,7 +524,15 @@ def test_undo_after_the_scale_down_delay_brings_the_old_version_up_before_switch
 ) -> None:
     """The previous stable is at zero when the undo comes: it is brought up and Ready before it
     takes the traffic back, and no client request fails from the undo on."""
-    options = RolloutOptions(steps=[{"weight": 50}], scale_down_delay="2s")
+    # Keep-alive clients below, each of their 8 connections carrying about 3 requests a second:
+    # the server ends a connection after 10 of them, so that each is placed again within a
+    # check interval and the canary's pods get their share (the default of 100 suits clients
+    # that send more).
+    options = RolloutOptions(
+        steps=[{"weight": 50}],
+        scale_down_delay="2s",
+        env={"SERVING_MAX_REQUESTS_PER_CONNECTION": "10"},
+    )
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
 
     def no_ready_pods(revision: str) -> bool:
@@ -527,7 +546,8 @@ def test_undo_after_the_scale_down_delay_brings_the_old_version_up_before_switch
         status = status_of(cluster, namespace, NAME)
         return status if (status.get("stable") or {}).get("revision") == stable else None
 
-    with client_traffic(cluster, namespace, NAME) as traffic:
+    # Keep-alive clients: their connections to the pods that go away must move, not fail.
+    with client_traffic(cluster, namespace, NAME, connections="pooled") as traffic:
         canary = start_rollout(cluster, namespace, models["v2"], options, stable)
         promoted = wait_outcome(cluster, namespace, NAME, canary)
         assert promoted["stable"]["revision"] == canary, promoted.get("rolledBack")

@@ -132,9 +132,11 @@ def status_fingerprint(cluster: Cluster, namespace: str) -> str | None:
 def bad_exposure_s(records: list[RequestRecord], revision: str) -> float:
     """From the first client request a pod of `revision` failed (an error answer, or a
     connection its dying process dropped) to the last client request sent to any of its pods:
-    how long clients were exposed to a failing candidate."""
-    prefix = f"{NAME}-{revision}-"
-    sent = [r for r in records if (r.pod or "").startswith(prefix)]
+    how long clients were exposed to a failing candidate.
+
+    Clients send to the Service, so a request that got no answer names no pod: it is counted
+    as the candidate's, which can only make the exposure look longer than it was."""
+    sent = [r for r in records if r.backend == revision or (r.backend is None and not r.ok)]
     failed = [r for r in sent if not r.ok]
     if not failed:
         return 0.0

@@ -75,8 +75,8 @@ def test_a_model_answering_the_wrong_class_fails_its_smoke_test_unseen_by_client
     assert failure["got"] == "label = [1, 2, 0]", failure
     assert failed["preflight"]["smokePassed"] == 0
     assert recorder.weights() == [0], recorder.describe()
-    assert requests_served_by(records, NAME, candidate) == 0
-    assert requests_served_by(records, NAME, stable) > 0
+    assert requests_served_by(records, candidate) == 0
+    assert requests_served_by(records, stable) > 0
     assert (
         cluster.apps.read_namespaced_deployment(f"{NAME}-{candidate}", namespace).spec.replicas == 0
     )
@@ -103,7 +103,7 @@ def test_a_model_that_takes_other_inputs_is_rolled_back_before_any_traffic(
     ]
     assert "input-0" in outcome["message"]
     assert recorder.weights() == [0], recorder.describe()
-    assert requests_served_by(records, NAME, candidate) == 0
+    assert requests_served_by(records, candidate) == 0
 
 
 def test_a_good_model_passes_its_preflight_and_ramps(
@@ -124,7 +124,7 @@ def test_a_good_model_passes_its_preflight_and_ramps(
         if candidate in e["message"]
     ]
     assert passed and "1/1 smoke requests passed" in passed[0]["message"], passed
-    assert requests_served_by(records, NAME, candidate) > 0
+    assert requests_served_by(records, candidate) > 0
 
 
 def test_a_first_deploy_that_fails_its_smoke_test_never_becomes_ready(

@@ -73,7 +73,7 @@ def test_a_model_answering_the_wrong_class_is_caught_in_shadow_unseen_by_clients
     assert recorder.weights() == [0], recorder.describe()
     assert "Shadow" in recorder.phases(), recorder.describe()
     # The candidate answered copies, never a client.
-    assert requests_served_by(records, NAME, candidate) == 0
+    assert requests_served_by(records, candidate) == 0
     assert all(r.ok for r in records), [r for r in records if not r.ok][:5]
     assert events_with_reason(cluster, namespace, NAME, "ShadowStarted")
 
@@ -98,4 +98,4 @@ def test_a_good_model_passes_its_shadow_then_ramps(
     # The copies stopped once the ramp began.
     final = status_of(cluster, namespace, NAME)
     assert final["phase"] in ("Ready", "Progressing")
-    wait_for(lambda: requests_served_by(records, NAME, candidate) > 0, 5, "clients on v2")
+    wait_for(lambda: requests_served_by(records, candidate) > 0, 5, "clients on v2")

@@ -3,8 +3,9 @@
 Each scenario watches the EndpointSlices of the client Service (what kube-proxy sends to)
 from before the change, and sends client traffic to the Service's ClusterIP through
 kube-proxy, a new connection per request so that every request samples the Service's
-endpoints afresh (a pooled client would stay on the pods it reached first). A revision that has not passed its preflight (schema, smoke test, blue/green
-preview) must never be among its ready endpoints, and no client answer may come from it:
+endpoints afresh (a pooled client would stay on the pods it reached first). A revision that
+has not passed its preflight (schema, smoke test, blue/green preview) must never be among its
+ready endpoints, and no client answer may come from it:
 - a change to a model that fails its smoke test while another canary is mid-ramp;
 - a first deploy that fails its smoke test;
 - a promote, even --full, before the preflight passed;
@@ -38,6 +39,8 @@ from modeldeploy import cli
 pytestmark = pytest.mark.cluster
 
 NAME = "loans"
+# Two pods a revision: what is proven holds for any number, and fewer pods start sooner.
+REPLICAS = 2
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +70,13 @@ def test_a_mid_ramp_change_to_a_model_failing_its_smoke_test_never_reaches_a_cli
         smoke_test=smoke_test(models["v1"]),
         steps=[{"weight": 25, "pause": "1h"}, {"weight": 50}],
     )
-    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options, REPLICAS)
     with (
         ServiceEndpoints(cluster, namespace, NAME) as endpoints,
         client_traffic(cluster, namespace, NAME, connections="fresh") as clients,
     ):
         apply_model_deployment(
-            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options)
+            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options, REPLICAS)
         )
         canary = wait_new_revision(cluster, namespace, NAME, stable)
         ramping = sleep_until_step_reached(cluster, namespace, NAME, 0)
@@ -81,7 +84,9 @@ def test_a_mid_ramp_change_to_a_model_failing_its_smoke_test_never_reaches_a_cli
         wait_for(lambda: requests_served_by(clients.records(), canary) > 0, 60, "clients on v2")
         # Mid-ramp, the spec moves on to a model that answers the wrong class.
         apply_model_deployment(
-            cluster, namespace, model_deployment(NAME, models["mislabelled"], "v3", options)
+            cluster,
+            namespace,
+            model_deployment(NAME, models["mislabelled"], "v3", options, REPLICAS),
         )
         bad = wait_new_revision(cluster, namespace, NAME, canary)
         outcome = wait_outcome(cluster, namespace, NAME, bad, timeout=180)
@@ -103,7 +108,9 @@ def test_a_first_deploy_failing_its_smoke_test_never_reaches_a_client(
     options = RolloutOptions(smoke_test=smoke_test(models["v1"]))
     with ServiceEndpoints(cluster, namespace, NAME) as endpoints:
         apply_model_deployment(
-            cluster, namespace, model_deployment(NAME, models["mislabelled"], "v1", options)
+            cluster,
+            namespace,
+            model_deployment(NAME, models["mislabelled"], "v1", options, REPLICAS),
         )
         wait_for(
             lambda: (
@@ -135,13 +142,13 @@ def test_a_promote_before_the_preflight_passed_is_refused(
         smoke_test=smoke_test(models["v1"]),
         steps=[{"weight": 25, "pause": "1h"}, {"weight": 50, "pause": "1h"}],
     )
-    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options, REPLICAS)
     with (
         ServiceEndpoints(cluster, namespace, NAME) as endpoints,
         StatusRecorder(cluster, namespace, NAME) as recorder,
     ):
         apply_model_deployment(
-            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options)
+            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options, REPLICAS)
         )
         candidate = wait_new_revision(cluster, namespace, NAME, stable)
         # At once, as an impatient person would: its pods are still loading the model.
@@ -173,14 +180,14 @@ def test_a_blue_green_promote_before_the_preview_is_up_is_refused(
         smoke_test=smoke_test(models["v1"]),
         blue_green={"previewDuration": "1h"},
     )
-    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
+    stable = deploy_stable(cluster, namespace, NAME, models["v1"], options, REPLICAS)
     with (
         ServiceEndpoints(cluster, namespace, NAME) as endpoints,
         client_traffic(cluster, namespace, NAME, connections="fresh") as clients,
         StatusRecorder(cluster, namespace, NAME) as recorder,
     ):
         apply_model_deployment(
-            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options)
+            cluster, namespace, model_deployment(NAME, models["v2"], "v2", options, REPLICAS)
         )
         candidate = wait_new_revision(cluster, namespace, NAME, stable)
         # At once: its pods are not even Ready.

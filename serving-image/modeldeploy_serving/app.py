@@ -8,6 +8,7 @@ import concurrent.futures
 import contextlib
 import gc
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ import orjson
 from . import __version__
 from .artifacts import ArtifactError, ArtifactUnavailableError
 from .config import Settings
+from .keepalive import ConnectionBudget
 from .metrics import ServingMetrics
 from .model import ModelLoadError, PredictionError, ServedModel, load_model
 from .protocol import ProtocolError, encode_infer_response, error_body, parse_infer_request
@@ -40,6 +42,11 @@ _QUIET_ENDPOINTS = frozenset({"live", "ready", "model_ready", "metrics"})
 _MAX_REQUEST_ID = 128
 _RETRY_FIRST_SECONDS = 5.0
 _RETRY_MAX_SECONDS = 60.0
+# On every response, so that a client (or a test) behind a Service or a gateway can tell which
+# revision and which pod answered without access to the cluster.
+REVISION_HEADER = b"modeldeploy-revision"
+POD_HEADER = b"modeldeploy-pod"
+_CLOSE = (b"connection", b"close")
 
 
 class Response(NamedTuple):
@@ -90,6 +97,12 @@ class ServingApp:
         self._server_metadata = orjson.dumps(
             {"name": "modeldeploy-serving", "version": __version__, "extensions": []}
         )
+        self.connections = ConnectionBudget(settings.max_requests_per_connection)
+        # A pod's hostname is its name (the kubelet sets it so).
+        self.pod_name = socket.gethostname()
+        self._identity_headers = [(POD_HEADER, _header_value(self.pod_name))]
+        if settings.model_revision:
+            self._identity_headers.append((REVISION_HEADER, _header_value(settings.model_revision)))
 
     @property
     def ready(self) -> bool:
@@ -228,9 +241,15 @@ class ServingApp:
             (b"content-type", response.content_type),
             (b"content-length", str(len(response.body)).encode()),
             (b"x-request-id", request_id.encode()),
+            *self._identity_headers,
         ]
         if response.allow is not None:
             headers.append((b"allow", response.allow.encode()))
+        # Established connections keep reaching a terminating pod (the Service's rules only
+        # place new ones), so while draining every answer ends its connection: keep-alive
+        # clients move to a ready pod now rather than be cut off when the server stops.
+        if self.connections.last_response(scope.get("client")) or self.draining:
+            headers.append(_CLOSE)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
 
@@ -422,6 +441,11 @@ async def _read_body(receive: Receive, limit: int, content_length: int | None) -
             raise _BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _header_value(text: str) -> bytes:
+    # Hostnames and revisions are ASCII; anything else must not break the response.
+    return text.encode("ascii", "replace")
 
 
 def _valid_request_id(raw: bytes) -> str | None:

@@ -24,6 +24,12 @@ DEFAULT_PREDICTION_BUCKETS: tuple[float, ...] = (
     2.0, 3.0, 4.0, 5.0, 10.0, 100.0, 1000.0,
 )  # fmt: skip
 
+# A Service balances per connection (kube-proxy picks a pod when a connection opens), so a
+# keep-alive client stays on one pod for as long as its connection lives. Ending each
+# connection after this many responses sends every client through the balancer again now and
+# then; a new TCP connection per 100 requests costs next to nothing.
+DEFAULT_MAX_REQUESTS_PER_CONNECTION = 100
+
 # Names end up as URL path segments and metric label values.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -59,6 +65,8 @@ class Settings:
     s3_endpoint_url: str | None
     access_log: bool
     log_level: str
+    max_requests_per_connection: int
+    """Responses on one keep-alive connection before the server closes it; 0 for no limit."""
     shadow_target_suffixes: tuple[str, ...] = (".svc", ".svc.cluster.local")
     """Host name endings a shadow copy may go to: the cluster's Services."""
 
@@ -121,6 +129,11 @@ class Settings:
             ),
             access_log=get("SERVING_ACCESS_LOG", _bool, True),
             log_level=get("LOG_LEVEL", _log_level, "INFO"),
+            max_requests_per_connection=get(
+                "SERVING_MAX_REQUESTS_PER_CONNECTION",
+                _int_between(0, 1_000_000_000),
+                DEFAULT_MAX_REQUESTS_PER_CONNECTION,
+            ),
             shadow_target_suffixes=tuple(
                 part.strip()
                 for part in (

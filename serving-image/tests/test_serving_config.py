@@ -44,6 +44,7 @@ def test_defaults() -> None:
     assert s.cache_dir == Path(tempfile.gettempdir()) / "modeldeploy-models"
     assert s.s3_endpoint_url is None
     assert s.workers == 1
+    assert s.max_requests_per_connection == 100
 
 
 def test_every_setting_is_read() -> None:
@@ -63,6 +64,7 @@ def test_every_setting_is_read() -> None:
         MODEL_CACHE_DIR="/var/cache/models",
         AWS_ENDPOINT_URL="http://aws.local:9000",
         S3_ENDPOINT_URL="http://s3.local:9000",
+        SERVING_MAX_REQUESTS_PER_CONNECTION="0",
     )
     assert s.model_format == "onnx"
     assert s.model_sha256 == "ab" * 32
@@ -74,6 +76,7 @@ def test_every_setting_is_read() -> None:
     assert s.prediction_buckets == (0.0, 0.5, 1.0)
     assert s.cache_dir == Path("/var/cache/models")
     assert s.s3_endpoint_url == "http://s3.local:9000"
+    assert s.max_requests_per_connection == 0
 
 
 def test_aws_endpoint_url_is_used_when_no_s3_specific_one_is_set() -> None:
@@ -134,6 +137,8 @@ def test_missing_required_settings_are_all_reported() -> None:
         ({"SERVING_PREDICTION_BUCKETS": "a,b"}, "comma-separated list of numbers"),
         ({"SERVING_WORKERS": "two"}, "SERVING_WORKERS"),
         ({"SERVING_ACCESS_LOG": "maybe"}, "SERVING_ACCESS_LOG"),
+        ({"SERVING_MAX_REQUESTS_PER_CONNECTION": "-1"}, "SERVING_MAX_REQUESTS_PER_CONNECTION"),
+        ({"SERVING_MAX_REQUESTS_PER_CONNECTION": "many"}, "SERVING_MAX_REQUESTS_PER_CONNECTION"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_variable_named(

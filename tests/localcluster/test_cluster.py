@@ -1,6 +1,7 @@
 """The local cluster with its real node, as the scenarios use it: Deployments of images built
-here behind Services, Prometheus discovering pods by itself, traffic routed as a gateway
-would, Prometheus stopped and started on its own."""
+here behind Services, Prometheus discovering pods by itself, traffic sent as a client's would
+be (at a Service's ClusterIP, or through the cluster's Gateway), Prometheus stopped and started
+on its own."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from tests.localcluster.cluster_helpers import Api, eventually
 pytestmark = pytest.mark.cluster
 
 PORT = 8080
-# A server that answers with its track and serves one Prometheus counter.
+# A server that answers with its track and serves one Prometheus counter; it names its track
+# and pod in the headers the serving image answers with.
 WEB_SERVER = """
-import http.server, os
+import http.server, os, socket
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         metrics = self.path == "/metrics"
@@ -30,6 +32,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("modeldeploy-revision", os.environ["TRACK"])
+        self.send_header("modeldeploy-pod", socket.gethostname())
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args):
@@ -149,19 +153,33 @@ def test_a_service_balances_over_ready_pods_and_prometheus_scrapes_them(
     api.create(ns, web_deployment(local_cluster, "web", replicas=2))
     api.create(ns, service("web"))
     eventually(lambda: ready_endpoints(api, ns, "web") == 2, 90, "two ready endpoints")
-    driver = TrafficDriver(
-        api.client,
-        ns,
-        service="web",
-        rate_per_s=50,
-        max_requests=100,
-        duration_s=30,
-        netns=local_cluster.netns,
-    )
+
+    # At the Service's ClusterIP, a new connection per request: kube-proxy picks the pod.
+    def at_cluster_ip(max_requests: int) -> TrafficDriver:
+        return TrafficDriver(
+            api.client,
+            ns,
+            service="web",
+            connections="fresh",
+            rate_per_s=50,
+            max_requests=max_requests,
+            duration_s=30,
+            netns=local_cluster.netns,
+        )
+
+    def answered() -> bool:
+        with at_cluster_ip(5) as probe:
+            return all(r.status == 200 for r in probe.wait(30))
+
+    # kube-proxy writes a Service's rules a moment after its endpoints are ready.
+    eventually(answered, 60, "the Service answering at its ClusterIP")
+    driver = at_cluster_ip(100)
     with driver:
         records = driver.wait(40)
     assert len(records) == 100 and all(r.status == 200 for r in records), driver.summary()
+    assert {r.backend for r in records} == {"web"}
     assert len({r.pod for r in records}) == 2
+    assert all(r.address and r.address.startswith("10.0.") for r in records)
 
     query = f'demo_requests_total{{namespace="{ns}"}}'
 
@@ -174,10 +192,13 @@ def test_a_service_balances_over_ready_pods_and_prometheus_scrapes_them(
     eventually(lambda: scraped() == 2, 60, "both pods scraped through Kubernetes discovery")
 
 
-def test_traffic_follows_http_route_weights(local_cluster: LocalCluster, api: Api, ns: str) -> None:
+def test_traffic_through_the_gateway_follows_http_route_weights(
+    local_cluster: LocalCluster, api: Api, ns: str
+) -> None:
     for track in ("web-stable", "web-canary"):
         api.create(ns, web_deployment(local_cluster, track))
         api.create(ns, service(track))
+    hostname = f"web.{ns}.test"
     api.create(
         ns,
         {
@@ -185,6 +206,8 @@ def test_traffic_follows_http_route_weights(local_cluster: LocalCluster, api: Ap
             "kind": "HTTPRoute",
             "metadata": {"name": "web"},
             "spec": {
+                "parentRefs": [{"name": "local", "namespace": "gateway-system"}],
+                "hostnames": [hostname],
                 "rules": [
                     {
                         "backendRefs": [
@@ -192,7 +215,7 @@ def test_traffic_follows_http_route_weights(local_cluster: LocalCluster, api: Ap
                             {"name": "web-canary", "port": 80, "weight": 25},
                         ]
                     }
-                ]
+                ],
             },
         },
     )
@@ -201,25 +224,36 @@ def test_traffic_follows_http_route_weights(local_cluster: LocalCluster, api: Ap
         90,
         "ready endpoints behind both routes",
     )
-    driver = TrafficDriver(
-        api.client,
-        ns,
-        http_route="web",
-        rate_per_s=100,
-        max_requests=400,
-        duration_s=30,
-        seed=3,
-        netns=local_cluster.netns,
-    )
+
+    def through_gateway(max_requests: int) -> TrafficDriver:
+        return TrafficDriver(
+            api.client,
+            ns,
+            gateway=local_cluster.gateway_cluster_address,
+            http_route="web",
+            rate_per_s=100,
+            max_requests=max_requests,
+            duration_s=30,
+            netns=local_cluster.netns,
+        )
+
+    def both_routed() -> bool:
+        with through_gateway(20) as probe:
+            found = {r.backend for r in probe.wait(30) if r.status == 200}
+        return found == {"web-stable", "web-canary"}
+
+    # The gateway applies the route a moment after the API server has it.
+    eventually(both_routed, 60, "the gateway routing to both tracks")
+    driver = through_gateway(400)
     with driver:
         records = driver.wait(40)
     summary = driver.summary()
     assert set(summary) == {"web-stable", "web-canary"}
     assert all(set(counts) == {"200"} for counts in summary.values()), summary
-    # Each answer names the track that served it: the driver sent it where it says it did.
+    # Each answer's body is the track its headers name.
     assert all(r.body == r.backend for r in records)
     canary_share = summary["web-canary"]["200"] / 400
-    assert 0.17 < canary_share < 0.33, summary
+    assert 0.2 <= canary_share <= 0.3, summary
 
 
 def test_prometheus_stops_and_starts_on_its_own(local_cluster: LocalCluster) -> None:

@@ -55,9 +55,7 @@ def test_after_the_preview_all_traffic_switches_at_once() -> None:
     assert reasons.index("PreviewReady") < reasons.index("Promoted")
     # Never switched before the preview lasted previewDuration.
     history = [d.status for d in sim.decisions if d.status.get("rollout")]
-    ready = next(
-        s["rollout"]["stepReadyAt"] for s in history if s["rollout"].get("stepReadyAt")
-    )
+    ready = next(s["rollout"]["stepReadyAt"] for s in history if s["rollout"].get("stepReadyAt"))
     previewed = parse_stamp(sim.status["promotedAt"], UTC) - parse_stamp(ready, UTC)
     assert previewed.total_seconds() >= 30
 
