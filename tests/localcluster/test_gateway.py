@@ -5,15 +5,11 @@ network namespace at the gateway Service's ClusterIP."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from e2e.localcluster import LocalCluster
 from e2e.localcluster.gateway import (
@@ -54,29 +50,6 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
 REQUESTS = 1000
 # Points a backend's share may stray from its weight.
 TOLERANCE = 0.03
-
-
-@pytest.fixture(scope="module")
-def api(local_cluster: LocalCluster) -> Api:
-    return Api(local_cluster.api_client())
-
-
-@pytest.fixture
-def ns(api: Api) -> Iterator[str]:
-    name = f"gw-{uuid.uuid4().hex[:8]}"
-    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    api.core.create_namespace(
-        {"metadata": {"name": name, "labels": labels}}, _preload_content=False
-    )
-
-    def has_default_sa() -> bool:
-        api.core.read_namespaced_service_account("default", name, _preload_content=False)
-        return True
-
-    eventually(has_default_sa, 30, "the default ServiceAccount")
-    yield name
-    with contextlib.suppress(ApiException):
-        api.core.delete_namespace(name, _preload_content=False)
 
 
 def backend(local: LocalCluster, name: str) -> list[dict[str, Any]]:
