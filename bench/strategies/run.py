@@ -5,8 +5,6 @@ client traffic that records which revision's pod answered each request:
 
 - smoke test: a model answering the wrong class fails its smoke test; client requests it served;
 - shadow: the same model caught in the shadow phase; client requests it served, and the cause;
-- shadow cost: client p99 latency with the shadow copying `SHADOW_PERCENT`% of requests against
-  the same load without it, alternating rounds, the median of each;
 - blue/green: client requests failed across a whole preview and switch;
 - undo: client requests failed across an undo that comes after `scaleDownDelay`, when the old
   revision is at zero and must come up before it takes the traffic back.
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -60,11 +57,7 @@ from modeldeploy import cli  # noqa: E402
 NAME = "bench"
 RESULTS = REPO / "bench" / "results" / "strategies.json"
 SHADOW_PERCENT = 20
-NEXT_TO_NONE_PERCENT = 0.01
 CLIENT_RATE = 25.0
-LATENCY_ROUND_S = 30.0
-LATENCY_ROUNDS = 3
-P99_RATIO_TARGET = 1.1
 
 
 Case = Callable[[Cluster, dict[str, TrainedModel]], dict[str, Any]]
@@ -87,7 +80,6 @@ def main() -> int:
         cases: tuple[Case, ...] = (
             smoke_case,
             shadow_case,
-            shadow_latency_case,
             blue_green_and_undo_case,
         )
         chosen = os.environ.get("BENCH_CASES")
@@ -136,7 +128,6 @@ TABLE = {
         "a model answering 200 with the wrong class passes their error and latency checks",
     ),
     "shadow_bad_model_rollback_cause": ("names shadow-agreement", "no answer comparison"),
-    "shadow_client_p99_ratio": (f"<= {P99_RATIO_TARGET}", "mesh mirroring needs a mesh"),
     "bluegreen_switch_failed_requests": ("0", ""),
     "undo_failed_requests": ("0", ""),
 }
@@ -156,10 +147,6 @@ def write_readme_table(result: dict[str, Any]) -> None:
             f"Measured {result['measured_at']} on {result['machine']}.",
             "",
             *rows,
-            "",
-            f"Shadow cost: client p99 without the shadow {result.get('shadow_client_p99_off_ms')} "
-            f"ms, with it {result.get('shadow_client_p99_on_ms')} ms "
-            f"({result.get('shadow_percent')}% of requests copied), round by round.",
         ]
     )
     replace_block("strategies-bench", body)
@@ -169,7 +156,7 @@ def clear_namespaces(cluster: Cluster) -> None:
     def names() -> set[str]:
         return {ns["metadata"]["name"] for ns in cluster.get_json("/api/v1/namespaces")["items"]}
 
-    ours = [n for n in names() if n.startswith(("smoke-", "shadow-", "latency-", "bluegreen-"))]
+    ours = [n for n in names() if n.startswith(("smoke-", "shadow-", "bluegreen-"))]
     for name in ours:
         cluster.core.delete_namespace(name, _preload_content=False)
 
@@ -194,9 +181,6 @@ def missed_targets(result: dict[str, Any]) -> list[str]:
             "the shadow rollback does not name shadow-agreement: "
             f"{result.get('shadow_bad_model_rollback_cause')}"
         )
-    ratio = result.get("shadow_client_p99_ratio")
-    if ratio is None or ratio > P99_RATIO_TARGET:
-        missed.append(f"shadow_client_p99_ratio {ratio} above {P99_RATIO_TARGET}")
     return missed
 
 
@@ -238,99 +222,6 @@ def shadow_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, 
         f"{rolled_back.get('reason')}",
         "shadow_bad_model_caught_after_s": round(time.time() - started, 1),
     }
-
-
-def shadow_latency_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
-    """Client p99 at the same load with the stable's pods copying SHADOW_PERCENT% of requests
-    and copying next to none, in alternating rounds, the same rollout held in its shadow phase
-    throughout (its candidate pod up, the operator renewing the setting): the rounds differ in
-    the copies alone. A round with no rollout at all is measured too, for what the rest of a
-    rollout costs."""
-    namespace = create_namespace(cluster, "latency")
-    checks = [{"name": "error-rate", "max": 0.05}]
-
-    def shadowing(percent: float) -> RolloutOptions:
-        shadow = {"percent": percent, "duration": "1h", "minAgreement": 0.5}
-        # Next to no copies means no data for the shadow's checks: they must not end the rollout.
-        return RolloutOptions(checks=checks, shadow=shadow, inconclusive_limit=100)
-
-    stable = deploy_stable(cluster, namespace, NAME, models["v1"], RolloutOptions(checks=checks))
-    no_rollout = p99_of_round(cluster, namespace)
-    apply_model_deployment(
-        cluster, namespace, model_deployment(NAME, models["v2"], "v2", shadowing(SHADOW_PERCENT))
-    )
-    candidate = wait_new_revision(cluster, namespace, NAME, stable)
-    wait_for(
-        lambda: status_of(cluster, namespace, NAME).get("phase") == "Shadow", 180, "the shadow"
-    )
-    p99_off: list[float] = []
-    p99_on: list[float] = []
-    copies_off: list[float] = []
-    copies_on: list[float] = []
-    for _ in range(LATENCY_ROUNDS):
-        for percent, p99s, copies in (
-            (NEXT_TO_NONE_PERCENT, p99_off, copies_off),
-            (SHADOW_PERCENT, p99_on, copies_on),
-        ):
-            apply_model_deployment(
-                cluster, namespace, model_deployment(NAME, models["v2"], "v2", shadowing(percent))
-            )
-            wait_observed(cluster, namespace)
-            before = candidate_infers(cluster, namespace, candidate)
-            p99s.append(p99_of_round(cluster, namespace))
-            copies.append(candidate_infers(cluster, namespace, candidate) - before)
-    off_median, on_median = statistics.median(p99_off), statistics.median(p99_on)
-    return {
-        "shadow_percent": SHADOW_PERCENT,
-        "shadow_client_p99_off_ms": [round(v * 1000, 2) for v in p99_off],
-        "shadow_client_p99_on_ms": [round(v * 1000, 2) for v in p99_on],
-        "shadow_copies_answered_off": copies_off,
-        "shadow_copies_answered_on": copies_on,
-        "shadow_client_p99_ratio": round(on_median / off_median, 3),
-        "client_p99_no_rollout_ms": round(no_rollout * 1000, 2),
-        "shadow_client_p99_ratio_vs_no_rollout": round(on_median / no_rollout, 3),
-    }
-
-
-def wait_observed(cluster: Cluster, namespace: str) -> None:
-    """Until the operator decided on the spec just applied (it renews the pods' setting right
-    after)."""
-    from e2e.fixtures import get_model_deployment
-
-    def observed() -> bool:
-        body = get_model_deployment(cluster, namespace, NAME)
-        return bool(
-            (body.get("status") or {}).get("observedGeneration") == body["metadata"]["generation"]
-        )
-
-    wait_for(observed, 60, "the operator saw the new spec")
-
-
-def p99_of_round(cluster: Cluster, namespace: str) -> float:
-    with client_traffic(
-        cluster, namespace, NAME, rate_per_s=CLIENT_RATE, duration_s=LATENCY_ROUND_S
-    ) as clients:
-        clients.wait(LATENCY_ROUND_S + 30)
-    latencies = sorted(r.latency_s for r in clients.records() if r.ok)
-    if len(latencies) < 100:
-        raise SystemExit(f"a latency round got only {len(latencies)} answers")
-    return latencies[int(0.99 * (len(latencies) - 1))]
-
-
-def candidate_infers(cluster: Cluster, namespace: str, revision: str) -> float:
-    """Infer requests the candidate's pods answered, from Prometheus."""
-    assert cluster.prometheus_url
-    import requests
-
-    query = (
-        f'sum(modeldeploy_serving_requests_total{{namespace="{namespace}",'
-        f'revision="{revision}",operation="infer"}})'
-    )
-    answer = requests.get(
-        f"{cluster.prometheus_url}/api/v1/query", params={"query": query}, timeout=10
-    ).json()
-    found = answer["data"]["result"]
-    return float(found[0]["value"][1]) if found else 0.0
 
 
 def blue_green_and_undo_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
