@@ -277,8 +277,8 @@ def test_the_policys_defaults_shape_the_rollout_and_a_change_waits_for_the_next(
     compliant = next(c for c in status["conditions"] if c["type"] == "PolicyViolation")
     assert (compliant["status"], compliant["reason"]) == ("False", "Compliant")
 
-    # The ModelDeployment has no rollout of its own: the policy's steps ramp v2, held at the
-    # first step by a pause while the policy changes.
+    # The ModelDeployment has no rollout of its own: the policy's steps ramp v2, held by a
+    # pause before its first weight while the policy changes.
     paused = model_deployment(trained, "v2", replicas=2)
     paused["metadata"]["annotations"] = {"modeldeploy.io/paused": "true"}
     apply_model_deployment(cluster, namespace, paused)
@@ -286,9 +286,11 @@ def test_the_policys_defaults_shape_the_rollout_and_a_change_waits_for_the_next(
     def held_at_first_step() -> dict[str, Any] | None:
         current = status_of(cluster, namespace, NAME)
         state = current.get("rollout") or {}
-        return current if state.get("stepReadyAt") and current.get("weight") == 20 else None
+        passed = (state.get("preflight") or {}).get("phase") == "Passed"
+        held = current.get("phase") == "Paused" and state.get("step") == 0 and passed
+        return current if held and current.get("weight") == 0 else None
 
-    held = wait_for(held_at_first_step, 120, "v2 held at the policy's first step, 20%")
+    held = wait_for(held_at_first_step, 120, "v2 held by the pause before its first weight")
     canary = held["rollout"]["revision"]
     assert held["rollout"]["policy"]["generation"] == 1
     apply_policy(tier, defaults={"rollout": {"stepWeights": [5, 10, 15], "interval": "3s"}})
