@@ -233,7 +233,7 @@ class Reconciler:
         self._notify(namespace, name, model_spec, current_policy, events, new_status, now)
         owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         try:
-            self._carry_out(owner, decision, revision, observed, router, target, route_weight)
+            self._carry_out(owner, decision, observed, router, target, route_weight)
         except ApiException as error:
             if not _namespace_terminating(error):
                 message = f"could not carry out the decision: {api_message(error)}"
@@ -309,7 +309,6 @@ class Reconciler:
         self,
         owner: render.Owner,
         decision: rollout.Decision,
-        revision: str,
         observed: Observed,
         router: Router,
         target: RouteTarget,
