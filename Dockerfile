@@ -11,7 +11,7 @@ COPY constraints.txt pyproject.toml README.md ./
 COPY operator ./operator
 RUN /opt/venv/bin/pip install -q -c constraints.txt . \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib \
-    && /opt/venv/bin/python -c "import modeldeploy.main" \
+    && /opt/venv/bin/python -c "import modeldeploy.shell.main" \
     && /opt/venv/bin/pip uninstall -y -q pip setuptools
 
 FROM ${PYTHON_IMAGE}

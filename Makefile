@@ -65,6 +65,7 @@ lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
 	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench
+	$(VENV)/bin/lint-imports --no-cache
 
 unit: install prometheus-tools
 	tools="$$($(PY) -m e2e.prometheus_tools | tail -n 1)" && \
@@ -85,11 +86,20 @@ cluster-tests: prepare
 	$(PY) -m pytest -q tests/integration e2e/scenarios
 
 # A skip not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).
+# Each stage is timed, and the times are printed at the end.
+TEST_STAGES := lint unit cluster-tests
 test: export MODELDEPLOY_STRICT_SKIPS := 1
-test: lint unit cluster-tests
+test:
+	@summary=""; \
+	for stage in $(TEST_STAGES); do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage || { echo "make $$stage failed after $$(( $$(date +%s) - start )) s"; exit 1; }; \
+	  summary="$$summary$$(printf '  %-14s %5d s' $$stage $$(( $$(date +%s) - start )))\n"; \
+	done; \
+	printf "make test stages:\n$$summary"
 
 crds: install
-	$(PY) -m modeldeploy.crdgen crds
+	$(PY) -m modeldeploy.tools.crdgen crds
 	cp crds/*.yaml charts/modeldeploy/crds/
 
 cluster-up: prepare

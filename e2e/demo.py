@@ -134,7 +134,7 @@ def main() -> int:
             )
             print(f"  plot: {plot_rollout(failing, PLOTS / 'iris-v3.png')}")
         say("kubectl modeldeploy status iris")
-        from modeldeploy.cli import format_status
+        from modeldeploy.tools.cli import format_status
 
         print(format_status(get_model_deployment(cluster, NAMESPACE, NAME)))
         say("kubectl get md")

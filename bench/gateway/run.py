@@ -75,7 +75,7 @@ from e2e.rollouts import (  # noqa: E402
     wait_outcome,
     wait_routed,
 )
-from modeldeploy import cli  # noqa: E402
+from modeldeploy.tools import cli  # noqa: E402
 from modeldeploy_serving.config import DEFAULT_MAX_REQUESTS_PER_CONNECTION  # noqa: E402
 
 NAME = "bench"

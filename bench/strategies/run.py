@@ -52,7 +52,7 @@ from e2e.rollouts import (  # noqa: E402
     wait_new_revision,
     wait_outcome,
 )
-from modeldeploy import cli  # noqa: E402
+from modeldeploy.tools import cli  # noqa: E402
 
 NAME = "bench"
 RESULTS = REPO / "bench" / "results" / "strategies.json"

@@ -45,7 +45,7 @@ from e2e.rollouts import (
     wait_outcome,
     wait_routed,
 )
-from modeldeploy import cli
+from modeldeploy.tools import cli
 
 pytestmark = pytest.mark.cluster
 

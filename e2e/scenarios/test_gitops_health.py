@@ -64,7 +64,7 @@ class Follower:
         self.documents: list[dict[str, Any]] = []
         self.errors = ""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "modeldeploy.cli", f"--kubeconfig={cluster.kubeconfig}",
+            [sys.executable, "-m", "modeldeploy.tools.cli", f"--kubeconfig={cluster.kubeconfig}",
              "-n", namespace, "status", NAME, "--watch", "-o", "json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -34,7 +34,7 @@ from e2e.rollouts import (
     wait_new_revision,
     wait_outcome,
 )
-from modeldeploy import cli
+from modeldeploy.tools import cli
 
 pytestmark = pytest.mark.cluster
 

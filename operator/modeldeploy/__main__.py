@@ -1,3 +1,3 @@
-from modeldeploy.main import main
+from modeldeploy.shell.main import main
 
 raise SystemExit(main())

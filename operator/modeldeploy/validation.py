@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modeldeploy.analysis.validate import check_problem
-from modeldeploy.spec import ModelDeploymentSpec, parse_spec
+from modeldeploy.api.spec import ModelDeploymentSpec, parse_spec
 
 
 class InvalidSpec(ValueError):

@@ -20,10 +20,10 @@ from e2e.fixtures import (
 from e2e.localcluster import traffic
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, train_classifier
-from modeldeploy.kube import Kube
-from modeldeploy.pods import ApiServerPodHttp
-from modeldeploy.probe import run_preflight
 from modeldeploy.rollout import FAIL, PASS
+from modeldeploy.shell.kube import Kube
+from modeldeploy.shell.pod_http import ApiServerPodHttp
+from modeldeploy.shell.preflight import run_preflight
 from modeldeploy.validation import load_spec
 
 pytestmark = pytest.mark.cluster

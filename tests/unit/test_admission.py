@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from e2e.localcluster import pki
-from modeldeploy.admission import review
 from modeldeploy.policy.select import Policy, read_policy
-from modeldeploy.webhook import PATH, AdmissionServer
+from modeldeploy.shell.admission import review
+from modeldeploy.shell.webhook import PATH, AdmissionServer
 
 MODEL = {"name": "iris", "version": "v1", "uri": "s3://models-prod/iris", "format": "sklearn"}
 PRODUCTION = read_policy(

@@ -6,7 +6,7 @@ import json
 
 from kubernetes.client.exceptions import ApiException
 
-from modeldeploy.reconciler import api_message
+from modeldeploy.shell.reconcile.record import api_message
 
 
 def refused(status: int, reason: str, body: str | None) -> ApiException:

@@ -8,15 +8,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy import render
-from modeldeploy.applied import (
+from modeldeploy.api.spec import parse_spec
+from modeldeploy.workload import render
+from modeldeploy.workload.applied import (
     HASH_ANNOTATION,
     manifest_hash,
     needs_apply,
     shape_of,
     with_applied_hash,
 )
-from modeldeploy.spec import parse_spec
 
 OWNER = render.Owner(name="iris", namespace="ns", uid="uid-1")
 
@@ -48,15 +48,15 @@ def as_live(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def deployment(replicas: int = 2, version: str = "v1") -> dict[str, Any]:
-    return with_applied_hash(render.get_deployment(OWNER, spec(version), "abc", replicas))
+    return with_applied_hash(render.build_deployment(OWNER, spec(version), "abc", replicas))
 
 
 def services(canary: str | None = None) -> list[dict[str, Any]]:
-    return [with_applied_hash(s) for s in render.get_services(OWNER, "abc", canary)]
+    return [with_applied_hash(s) for s in render.build_services(OWNER, "abc", canary)]
 
 
 def test_the_hash_does_not_depend_on_key_order_or_on_itself() -> None:
-    manifest = render.get_deployment(OWNER, spec(), "abc", 2)
+    manifest = render.build_deployment(OWNER, spec(), "abc", 2)
     reordered = dict(reversed(list(manifest.items())))
     assert manifest_hash(manifest) == manifest_hash(reordered)
     stamped = with_applied_hash(manifest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeploy.cache import DEPLOYMENT, SERVICE, ChildStore, ModelDeploymentStore
+from modeldeploy.shell.stores import DEPLOYMENT, SERVICE, ChildStore, ModelDeploymentStore
 
 
 def md(name: str, version: str, namespace: str = "ns") -> dict[str, Any]:

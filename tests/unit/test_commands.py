@@ -1,5 +1,5 @@
-from modeldeploy.cli import command_annotations, format_status, status_document
-from modeldeploy.commands import read_commands
+from modeldeploy.api.commands import read_commands
+from modeldeploy.tools.cli import command_annotations, format_status, status_document
 
 
 def test_one_shot_command_is_pending_until_handled() -> None:

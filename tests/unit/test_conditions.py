@@ -1,4 +1,4 @@
-from modeldeploy.conditions import ConditionUpdate, find_condition, merge_conditions
+from modeldeploy.api.conditions import ConditionUpdate, find_condition, merge_conditions
 
 
 def test_transition_time_moves_only_on_status_change() -> None:

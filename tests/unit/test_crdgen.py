@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from modeldeploy import crdgen
+from modeldeploy.tools import crdgen
 
 REPO = Path(__file__).resolve().parents[2]
 

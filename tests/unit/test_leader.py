@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.config import default_identity
-from modeldeploy.leader import (
+from modeldeploy.runtime.leader import (
     LeaseRecord,
     LeaseTiming,
     Move,
@@ -19,6 +18,7 @@ from modeldeploy.leader import (
     next_move,
     record_of,
 )
+from modeldeploy.shell.config import default_identity
 
 TIMING = LeaseTiming(lease_duration_s=10, renew_deadline_s=7, retry_period_s=2)
 

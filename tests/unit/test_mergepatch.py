@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy import mergepatch
+from modeldeploy.runtime import mergepatch
 
 keys = st.sampled_from(["rollout", "preflight", "phase", "step", "shadow", "at", "checks"])
 scalars = st.one_of(st.integers(-3, 3), st.text(max_size=3), st.booleans())

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from modeldeploy import notify
-from modeldeploy.notifications import (
+from modeldeploy.api.spec import Notification
+from modeldeploy.shell.notify import sender as notify
+from modeldeploy.shell.notify.message import (
     SecretKey,
     Target,
     build_message,
@@ -20,8 +21,7 @@ from modeldeploy.notifications import (
     slack_message,
     targets_for,
 )
-from modeldeploy.notify import Notifier
-from modeldeploy.spec import Notification
+from modeldeploy.shell.notify.sender import Notifier
 
 ROLLED_BACK = {
     "phase": "RolledBack",

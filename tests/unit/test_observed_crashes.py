@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeploy.observed import Crash, crash_of
+from modeldeploy.api.observed import Crash, crash_of
 
 
 def pod(*containers: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modeldeploy import names, render
-from modeldeploy.revision import compute_revision
-from modeldeploy.spec import parse_spec, revision_source
+from modeldeploy.api import names
+from modeldeploy.api.revision import compute_revision
+from modeldeploy.api.spec import parse_spec, revision_source
+from modeldeploy.workload import render
 
 OWNER = render.Owner(name="fraud", namespace="ml", uid="uid-1")
 MODEL = {"name": "fraud", "version": "v1", "uri": "s3://models/fraud.joblib", "format": "sklearn"}
@@ -19,7 +20,7 @@ def spec(**serving: Any) -> Any:
 
 
 def pod(**serving: Any) -> dict[str, Any]:
-    template: dict[str, Any] = render.get_pod_template(OWNER, spec(**serving), "rev1")
+    template: dict[str, Any] = render.build_pod_template(OWNER, spec(**serving), "rev1")
     return template
 
 
@@ -181,11 +182,11 @@ def test_specs_without_the_pod_fields_keep_their_revision() -> None:
 
 
 def test_each_revision_has_a_disruption_budget_owned_by_its_deployment() -> None:
-    deployment = render.get_deployment(
+    deployment = render.build_deployment(
         OWNER, spec(disruptionBudget={"maxUnavailable": "25%"}), "rev1", 4
     )
     deployment["metadata"]["uid"] = "deployment-uid"
-    budget = render.get_disruption_budget(
+    budget = render.build_disruption_budget(
         deployment, spec(disruptionBudget={"maxUnavailable": "25%"}), "fraud", "rev1"
     )
     assert budget["kind"] == "PodDisruptionBudget"
@@ -195,5 +196,5 @@ def test_each_revision_has_a_disruption_budget_owned_by_its_deployment() -> None
         "maxUnavailable": "25%",
         "selector": {"matchLabels": names.selector_labels("fraud", "rev1")},
     }
-    default = render.get_disruption_budget(deployment, spec(), "fraud", "rev1")
+    default = render.build_disruption_budget(deployment, spec(), "fraud", "rev1")
     assert default["spec"]["maxUnavailable"] == 1

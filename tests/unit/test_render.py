@@ -1,8 +1,9 @@
 from typing import Any
 
-from modeldeploy import names, render
-from modeldeploy.revision import compute_revision
-from modeldeploy.spec import parse_spec
+from modeldeploy.api import names
+from modeldeploy.api.revision import compute_revision
+from modeldeploy.api.spec import parse_spec
+from modeldeploy.workload import render
 
 OWNER = render.Owner(name="fraud", namespace="ml", uid="uid-1")
 
@@ -30,7 +31,7 @@ def env_of(deployment: dict[str, Any]) -> dict[str, str]:
 
 
 def test_deployment_is_named_and_labelled_by_revision() -> None:
-    deployment = render.get_deployment(OWNER, spec(), "abc123", 3)
+    deployment = render.build_deployment(OWNER, spec(), "abc123", 3)
     assert deployment["metadata"]["name"] == "fraud-abc123"
     assert deployment["spec"]["replicas"] == 3
     selector = deployment["spec"]["selector"]["matchLabels"]
@@ -42,7 +43,7 @@ def test_deployment_is_named_and_labelled_by_revision() -> None:
 
 
 def test_serving_container_is_configured_for_the_model() -> None:
-    env = env_of(render.get_deployment(OWNER, spec(), "abc123", 1))
+    env = env_of(render.build_deployment(OWNER, spec(), "abc123", 1))
     assert env["MODEL_NAME"] == "fraud"
     assert env["MODEL_VERSION"] == "v3"
     assert env["MODEL_REVISION"] == "abc123"
@@ -53,7 +54,7 @@ def test_serving_container_is_configured_for_the_model() -> None:
 
 
 def test_pod_is_locked_down_probed_and_scraped() -> None:
-    template = render.get_deployment(OWNER, spec(), "abc123", 1)["spec"]["template"]
+    template = render.build_deployment(OWNER, spec(), "abc123", 1)["spec"]["template"]
     container = template["spec"]["containers"][0]
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True
@@ -70,26 +71,26 @@ def test_pod_is_locked_down_probed_and_scraped() -> None:
 
 
 def test_services_select_by_track() -> None:
-    main, stable, canary = render.get_services(OWNER, "r1", "r2", ["r1", "r2"])
+    main, stable, canary = render.build_services(OWNER, "r1", "r2", ["r1", "r2"])
     assert main["metadata"]["name"] == "fraud"
     assert main["spec"]["selector"] == {names.LABEL_NAME: "fraud"}
     assert stable["spec"]["selector"][names.LABEL_REVISION] == "r1"
     assert canary["spec"]["selector"][names.LABEL_REVISION] == "r2"
-    _, _, idle_canary = render.get_services(OWNER, "r1", None)
+    _, _, idle_canary = render.build_services(OWNER, "r1", None)
     assert idle_canary["spec"]["selector"][names.LABEL_REVISION] == "r1"
 
 
 def test_the_client_service_sends_to_the_routers_choice_of_revisions() -> None:
-    alone, _, _ = render.get_services(OWNER, "r1", "r2", ["r1"])
+    alone, _, _ = render.build_services(OWNER, "r1", "r2", ["r1"])
     assert alone["spec"]["selector"] == {names.LABEL_NAME: "fraud", names.LABEL_REVISION: "r1"}
-    promoted, _, _ = render.get_services(OWNER, "r2", None, ["r2"])
+    promoted, _, _ = render.build_services(OWNER, "r2", None, ["r2"])
     assert promoted["spec"]["selector"][names.LABEL_REVISION] == "r2"
 
 
 def test_before_a_stable_exists_no_service_selects_a_pod() -> None:
     """A first deploy whose preflight has not passed: clients, and a route to either track,
     reach no pod of it."""
-    services = render.get_services(OWNER, None, None, [])
+    services = render.build_services(OWNER, None, None, [])
     for service in services:
         assert service["spec"]["selector"][names.LABEL_REVISION] == names.NO_REVISION
 

@@ -9,11 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy.commands import Commands, read_commands
-from modeldeploy.observed import Crash
+from modeldeploy.api.commands import Commands, read_commands
+from modeldeploy.api.observed import Crash
 from modeldeploy.rollout import FAIL, INCONCLUSIVE, PASS, Preflight, parse_stamp
 from modeldeploy.rollout import preflight as gate
-from modeldeploy.wakeup import next_wakeup
+from modeldeploy.rollout.wakeup import next_wakeup
 from tests.unit.test_rollout_canary import Sim, make_spec
 
 BLUE_GREEN: dict[str, Any] = {"strategy": "blueGreen", "blueGreen": {"previewDuration": "30s"}}

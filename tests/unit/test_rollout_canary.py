@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy import mergepatch
-from modeldeploy.commands import Commands, read_commands
-from modeldeploy.observed import Crash, Observed, ObservedDeployment
+from modeldeploy.api.commands import Commands, read_commands
+from modeldeploy.api.observed import Crash, Observed, ObservedDeployment
+from modeldeploy.api.spec import ModelDeploymentSpec, parse_spec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.rollout import (
     ERROR,
     FAIL,
@@ -26,8 +27,7 @@ from modeldeploy.rollout import (
     preflight,
     resolved_steps,
 )
-from modeldeploy.spec import ModelDeploymentSpec, parse_spec
-from modeldeploy.status import ModelDeploymentStatus
+from modeldeploy.runtime import mergepatch
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 PREFLIGHT_PASSED = Preflight(PASS, "schema unchanged; 1/1 smoke requests passed")

@@ -3,10 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modeldeploy.conditions import find_condition
-from modeldeploy.observed import Observed, ObservedDeployment
+from modeldeploy.api.conditions import find_condition
+from modeldeploy.api.observed import Observed, ObservedDeployment
+from modeldeploy.api.spec import parse_spec
 from modeldeploy.rollout import decide
-from modeldeploy.spec import parse_spec
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy.commands import read_commands
+from modeldeploy.api.commands import read_commands
 from modeldeploy.rollout import ERROR, FAIL, PASS, Preflight
 from modeldeploy.rollout import preflight as gate
 from tests.unit.test_rollout_canary import Sim, make_spec

@@ -21,8 +21,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from modeldeploy.commands import Commands
-from modeldeploy.observed import Crash
+from modeldeploy.api.commands import Commands
+from modeldeploy.api.observed import Crash
 from modeldeploy.rollout import ERROR, FAIL, INCONCLUSIVE, PASS, Decision, Preflight
 from modeldeploy.rollout import preflight as gate
 from tests.unit.test_rollout_canary import Sim, make_spec

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
 from modeldeploy.rollout import FAIL, INCONCLUSIVE, PASS
 from modeldeploy.rollout.shadow import checks_for, running
-from modeldeploy.wakeup import next_wakeup
+from modeldeploy.rollout.wakeup import next_wakeup
 from tests.unit.test_rollout_canary import Sim, make_spec
 
 SHADOW: dict[str, Any] = {"percent": 20, "duration": "30s", "minAgreement": 0.95}

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from modeldeploy.spec import ModelDeploymentSpec, parse_duration, parse_spec
+from modeldeploy.api.spec import ModelDeploymentSpec, parse_duration, parse_spec
 
 SHA = "a" * 64
 

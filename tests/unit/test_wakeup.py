@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeldeploy import mergepatch
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
 from modeldeploy.rollout import FAIL, PASS, Decision, analysis_due, decide, parse_stamp
-from modeldeploy.wakeup import MARGIN, next_wakeup
+from modeldeploy.rollout.wakeup import MARGIN, next_wakeup
+from modeldeploy.runtime import mergepatch
 from tests.unit.test_rollout_canary import Sim, make_spec
 
 

@@ -7,7 +7,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.workqueue import RETRY_MAX_S, DelayedKeys, WorkQueue, retry_delay
+from modeldeploy.runtime.workqueue import RETRY_MAX_S, DelayedKeys, WorkQueue, retry_delay
 
 
 def test_a_key_is_queued_once_however_often_it_is_added() -> None:

@@ -6,11 +6,7 @@
 
 from modeldeploy.analysis.builtins import BUILTIN_CHECKS, BuiltinCheck, UnknownCheck
 from modeldeploy.analysis.duration import analysis_window, format_duration, is_prometheus_duration
-from modeldeploy.analysis.provider import (
-    MetricsProvider,
-    PrometheusProvider,
-    ProviderError,
-)
+from modeldeploy.analysis.providers.base import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, Side, run_checks
 from modeldeploy.analysis.template import (
     VARIABLES,
@@ -29,7 +25,6 @@ __all__ = [
     "CheckResult",
     "MetricsProvider",
     "MissingValue",
-    "PrometheusProvider",
     "ProviderError",
     "QueryContext",
     "Side",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api.spec import CheckSpec
 
 REQUESTS_TOTAL = "modeldeploy_serving_requests_total"
 REQUEST_DURATION_BUCKET = "modeldeploy_serving_request_duration_seconds_bucket"

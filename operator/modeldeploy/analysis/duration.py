@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from modeldeploy.spec import parse_duration
+from modeldeploy.api.spec import parse_duration
 
 # The syntax of Prometheus 2.x (model.ParseDuration): whole numbers, each unit at most once and
 # largest first. The rollout spec is more lenient ("1.5m", "30s1m"), so spec durations are

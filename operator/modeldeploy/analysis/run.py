@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from modeldeploy.analysis import builtins, template
-from modeldeploy.analysis.provider import MetricsProvider, ProviderError
+from modeldeploy.analysis.providers import MetricsProvider, ProviderError
 from modeldeploy.analysis.psi import worst_psi
 from modeldeploy.analysis.validate import check_problem
 from modeldeploy.analysis.verdict import (
@@ -23,7 +23,7 @@ from modeldeploy.analysis.verdict import (
     inconclusive,
     traffic_shortfall,
 )
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api.spec import CheckSpec
 
 __all__ = ["QueryContext", "Side", "Verdict", "aggregate", "run_checks"]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.spec import SmokeExpectation, SmokeRequest
+from modeldeploy.api.spec import SmokeExpectation, SmokeRequest
 
 SHOWN_CHARS = 240
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import promql_parser
 
 from modeldeploy.analysis import builtins, template
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api.spec import CheckSpec
 
 # Values that stand in for the real ones when a query is tried out; any valid value would do.
 _TRIAL_VALUES = {

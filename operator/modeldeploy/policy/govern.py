@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modeldeploy import conditions as cond
+from modeldeploy.api import conditions as cond
+from modeldeploy.api.policy import PolicyRef, PolicySnapshot
+from modeldeploy.api.spec import ModelDeploymentSpec, spec_from_source
 from modeldeploy.policy.merge import apply_defaults
-from modeldeploy.policy.model import PolicyRef, PolicySnapshot
 from modeldeploy.policy.rules import floor_checks, violations
 from modeldeploy.policy.select import Policy
-from modeldeploy.spec import ModelDeploymentSpec, spec_from_source
 from modeldeploy.validation import load_spec
 
 POLICY_VIOLATION = "PolicyViolation"

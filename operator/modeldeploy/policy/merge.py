@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeploy.policy.model import PolicyDefaults
+from modeldeploy.api.policy import PolicyDefaults
 
 # Fields that say one thing two ways: when the spec sets either, the defaults' both give way.
 _ALTERNATIVES = ({"steps", "stepWeights"},)

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.analysis.validate import check_problem
-from modeldeploy.policy.model import ClusterRolloutPolicySpec, PolicyRules
-from modeldeploy.rollout.shadow import checks as shadow_checks
-from modeldeploy.rollout.state import resolved_steps
-from modeldeploy.spec import (
+from modeldeploy.api.policy import ClusterRolloutPolicySpec, PolicyRules
+from modeldeploy.api.spec import (
     BUILTIN_CHECK_NAMES,
     CheckSpec,
     ModelDeploymentSpec,
@@ -26,6 +24,8 @@ from modeldeploy.spec import (
     ShadowSpec,
     parse_duration,
 )
+from modeldeploy.rollout.shadow import checks as shadow_checks
+from modeldeploy.rollout.state import resolved_steps
 
 # Every client request to the new revision: a canary's step of 100, or blue/green's switch.
 ALL_TRAFFIC = 100

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modeldeploy.policy.model import (
+from modeldeploy.api.policy import (
     ClusterRolloutPolicySpec,
     LabelSelector,
     PolicySnapshot,

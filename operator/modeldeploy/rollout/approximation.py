@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modeldeploy.api.spec import ModelDeploymentSpec
 from modeldeploy.rollout.state import resolved_steps
-from modeldeploy.spec import ModelDeploymentSpec
 from modeldeploy.traffic.base import Router
 from modeldeploy.traffic.factory import router_for
 

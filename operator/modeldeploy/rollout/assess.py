@@ -7,9 +7,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from modeldeploy.api.spec import RolloutSpec
 from modeldeploy.rollout.state import ERROR, FAIL, INCONCLUSIVE, Analysis, Draft
 from modeldeploy.rollout.transitions import roll_back
-from modeldeploy.spec import RolloutSpec
 
 
 class Assessed(Enum):

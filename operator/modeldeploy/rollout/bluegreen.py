@@ -6,8 +6,9 @@ an undo."""
 
 from __future__ import annotations
 
-from modeldeploy import names
-from modeldeploy.commands import Commands
+from modeldeploy.api import names
+from modeldeploy.api.commands import Commands
+from modeldeploy.api.spec import BlueGreenSpec, RolloutSpec, parse_duration
 from modeldeploy.rollout import preflight, shadow
 from modeldeploy.rollout.assess import Assessed, assess
 from modeldeploy.rollout.state import (
@@ -28,7 +29,6 @@ from modeldeploy.rollout.transitions import (
     roll_back_if_crashed,
     start_rollout,
 )
-from modeldeploy.spec import BlueGreenSpec, RolloutSpec, parse_duration
 
 
 class BlueGreen:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
+from modeldeploy.api.spec import RolloutSpec, RolloutStep, parse_duration
 from modeldeploy.rollout import preflight, shadow
 from modeldeploy.rollout.assess import Assessed, assess
 from modeldeploy.rollout.state import (
@@ -28,7 +29,6 @@ from modeldeploy.rollout.transitions import (
     roll_back_if_crashed,
     start_rollout,
 )
-from modeldeploy.spec import RolloutSpec, RolloutStep, parse_duration
 
 
 class Canary:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from modeldeploy.commands import Commands
-from modeldeploy.observed import Observed
+from modeldeploy.api.commands import Commands
+from modeldeploy.api.observed import Observed
+from modeldeploy.api.spec import ModelDeploymentSpec
 from modeldeploy.rollout.outcome import finish
 from modeldeploy.rollout.state import Analysis, Decision, Draft, Preflight
 from modeldeploy.rollout.strategy import strategy_for
@@ -17,7 +18,6 @@ from modeldeploy.rollout.transitions import (
     supersede_if_stale,
 )
 from modeldeploy.rollout.undo import handle_retry, handle_undo, keep_previous
-from modeldeploy.spec import ModelDeploymentSpec
 from modeldeploy.traffic.factory import router_for
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from modeldeploy import conditions as cond
+from modeldeploy.api import conditions as cond
 from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
     PHASE_AWAITING_APPROVAL,

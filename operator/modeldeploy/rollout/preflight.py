@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, tzinfo
 from enum import Enum
 from typing import Any
 
+from modeldeploy.api.spec import ModelDeploymentSpec
 from modeldeploy.rollout.state import ERROR, FAIL, PASS, Draft, Preflight, parse_stamp
-from modeldeploy.spec import ModelDeploymentSpec
 
 RETRY_S = 5.0
 """Between two tries when the new revision's pods could not be asked."""

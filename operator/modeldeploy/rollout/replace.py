@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
 from modeldeploy.rollout.state import PHASE_PROGRESSING, Analysis, Draft, Preflight
 from modeldeploy.rollout.transitions import promote
 

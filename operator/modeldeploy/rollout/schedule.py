@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from modeldeploy.api.spec import ModelDeploymentSpec, parse_duration
 from modeldeploy.rollout import shadow
 from modeldeploy.rollout.state import parse_stamp
-from modeldeploy.spec import ModelDeploymentSpec, parse_duration
 
 
 def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: datetime) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.spec import CheckSpec, ModelDeploymentSpec, ShadowSpec, parse_duration
+from modeldeploy.api.spec import CheckSpec, ModelDeploymentSpec, ShadowSpec, parse_duration
 
 MIN_TTL_S = 30.0
 

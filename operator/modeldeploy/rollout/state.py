@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from modeldeploy import names
-from modeldeploy.observed import Observed
-from modeldeploy.rollout.shadow import Shadowing
-from modeldeploy.spec import (
+from modeldeploy.api import names
+from modeldeploy.api.observed import Observed
+from modeldeploy.api.spec import (
     ModelDeploymentSpec,
     RolloutSpec,
     RolloutStep,
     parse_duration,
     revision_source,
 )
+from modeldeploy.rollout.shadow import Shadowing
 from modeldeploy.traffic.base import Router
 
 PHASE_PROGRESSING = "Progressing"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
+from modeldeploy.api.spec import ModelDeploymentSpec
 from modeldeploy.rollout.bluegreen import BlueGreen
 from modeldeploy.rollout.canary import Canary
 from modeldeploy.rollout.replace import Replace
 from modeldeploy.rollout.state import Analysis, Draft, Preflight
-from modeldeploy.spec import ModelDeploymentSpec
 
 
 class Strategy(Protocol):

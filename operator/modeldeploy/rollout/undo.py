@@ -3,7 +3,7 @@ for undo."""
 
 from __future__ import annotations
 
-from modeldeploy.commands import Commands
+from modeldeploy.api.commands import Commands
 from modeldeploy.rollout.state import (
     PHASE_PROGRESSING,
     Draft,

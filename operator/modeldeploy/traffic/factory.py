@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modeldeploy.spec import RouterKind, TrafficSpec
+from modeldeploy.api.spec import RouterKind, TrafficSpec
 from modeldeploy.traffic.base import Router, RouteStore, RouteTarget
 from modeldeploy.traffic.gateway_api import GatewayRouter
 from modeldeploy.traffic.replicas import ReplicasRouter

@@ -8,8 +8,7 @@ import copy
 import logging
 from typing import Any
 
-from modeldeploy import names
-from modeldeploy.render import SERVICE_PORT
+from modeldeploy.api import names
 from modeldeploy.traffic.base import RouterError, RouteStore, RouteTarget
 
 log = logging.getLogger(__name__)
@@ -39,14 +38,14 @@ def weighted_rules(
                 "group": "",
                 "kind": "Service",
                 "name": names.stable_service_name(model_deployment),
-                "port": SERVICE_PORT,
+                "port": names.SERVICE_PORT,
                 "weight": 100 - weight,
             },
             {
                 "group": "",
                 "kind": "Service",
                 "name": names.canary_service_name(model_deployment),
-                "port": SERVICE_PORT,
+                "port": names.SERVICE_PORT,
                 "weight": weight,
             },
         ]

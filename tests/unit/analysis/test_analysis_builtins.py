@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from promql_lexer import tokens
 
-from modeldeploy import spec
 from modeldeploy.analysis.builtins import (
     BUILTIN_CHECKS,
     REQUEST_COUNT_QUERY,
@@ -21,7 +20,8 @@ from modeldeploy.analysis.builtins import (
 )
 from modeldeploy.analysis.run import QueryContext, Side
 from modeldeploy.analysis.template import VARIABLES, render, variables_used
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api import spec
+from modeldeploy.api.spec import CheckSpec
 
 CONTEXT = QueryContext(
     namespace="ns",

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modeldeploy.analysis.duration import analysis_window, format_duration, is_prometheus_duration
-from modeldeploy.spec import parse_duration
+from modeldeploy.api.spec import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from prometheus_api_client import PrometheusConnect
 
 from modeldeploy.analysis.builtins import BUILTIN_CHECKS
-from modeldeploy.analysis.provider import PrometheusProvider, ProviderError
+from modeldeploy.analysis.providers import PrometheusProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, run_checks
 from modeldeploy.analysis.template import render
 from modeldeploy.analysis.verdict import Verdict
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api.spec import CheckSpec
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed")

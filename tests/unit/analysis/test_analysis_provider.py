@@ -15,12 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from modeldeploy.analysis.provider import (
-    MetricsProvider,
-    PrometheusProvider,
-    ProviderError,
-    single_value,
-)
+from modeldeploy.analysis.providers import MetricsProvider, PrometheusProvider, ProviderError
+from modeldeploy.analysis.providers.base import single_value
 
 
 def vector(*values: str) -> list[dict[str, Any]]:

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from promql_lexer import tokens
 
-from modeldeploy.analysis.provider import MetricsProvider, ProviderError
+from modeldeploy.analysis.providers import MetricsProvider, ProviderError
 from modeldeploy.analysis.run import QueryContext, Side, run_checks
 from modeldeploy.analysis.verdict import Verdict, aggregate
-from modeldeploy.spec import CheckSpec
+from modeldeploy.api.spec import CheckSpec
 
 AT = "2026-01-01T12:00:00Z"
 CONTEXT = QueryContext(

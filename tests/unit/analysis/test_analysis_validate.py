@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from modeldeploy.analysis.validate import check_problem
-from modeldeploy.spec import BUILTIN_CHECK_NAMES, CheckSpec
+from modeldeploy.api.spec import BUILTIN_CHECK_NAMES, CheckSpec
 
 
 def check(**fields: object) -> CheckSpec:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modeldeploy.analysis.smoke import SmokeAnswer, assess, flatten, infer_body, judge
-from modeldeploy.spec import SmokeRequest
+from modeldeploy.api.spec import SmokeRequest
 
 
 def request(name: str = "r", **expect: Any) -> SmokeRequest:

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from modeldeploy.conditions import find_condition
+from modeldeploy.api.conditions import find_condition
+from modeldeploy.api.spec import revision_source
 from modeldeploy.policy.govern import POLICY_VIOLATION, govern, record, served_spec
 from modeldeploy.policy.select import Policy, read_policy
-from modeldeploy.spec import revision_source
 from modeldeploy.validation import InvalidSpec, load_spec
 
 MODEL = {"name": "iris", "version": "v2", "uri": "s3://models-prod/iris", "format": "sklearn"}

@@ -5,9 +5,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modeldeploy.api.policy import PolicyDefaults
+from modeldeploy.api.spec import parse_spec
 from modeldeploy.policy.merge import apply_defaults
-from modeldeploy.policy.model import PolicyDefaults
-from modeldeploy.spec import parse_spec
 
 MODEL = {"name": "iris", "version": "v1", "uri": "s3://m/iris", "format": "sklearn"}
 DEFAULTS = PolicyDefaults.model_validate(

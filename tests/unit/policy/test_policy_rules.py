@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modeldeploy.policy.model import ClusterRolloutPolicySpec, PolicyRules, parse_policy_spec
+from modeldeploy.api.policy import ClusterRolloutPolicySpec, PolicyRules, parse_policy_spec
+from modeldeploy.api.spec import CheckSpec, parse_spec
 from modeldeploy.policy.rules import policy_problems, violations
-from modeldeploy.spec import CheckSpec, parse_spec
 
 SHA = "a" * 64
 MODEL = {"name": "iris", "version": "v1", "uri": "s3://models-prod/iris", "format": "sklearn"}

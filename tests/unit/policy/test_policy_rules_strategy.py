@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.admission import refusal_for_model_deployment, refusal_for_policy
+from modeldeploy.api.policy import PolicyRules, parse_policy_spec
+from modeldeploy.api.spec import BUILTIN_CHECK_NAMES, CheckSpec, RolloutSpec, parse_spec
 from modeldeploy.policy.govern import govern
-from modeldeploy.policy.model import PolicyRules, parse_policy_spec
 from modeldeploy.policy.rules import (
     ALL_TRAFFIC,
     SHADOW_CHECK_NAMES,
@@ -26,7 +26,7 @@ from modeldeploy.policy.rules import (
 from modeldeploy.policy.select import Policy, read_policy
 from modeldeploy.rollout import resolved_steps
 from modeldeploy.rollout.shadow import checks as shadow_checks
-from modeldeploy.spec import BUILTIN_CHECK_NAMES, CheckSpec, RolloutSpec, parse_spec
+from modeldeploy.shell.admission import refusal_for_model_deployment, refusal_for_policy
 
 MODEL = {"name": "iris", "version": "v1", "uri": "s3://models-prod/iris", "format": "sklearn"}
 DEFAULT_WEIGHTS = [step.weight for step in resolved_steps(RolloutSpec())]

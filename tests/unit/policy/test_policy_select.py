@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.policy.model import LabelSelector
+from modeldeploy.api.policy import LabelSelector
 from modeldeploy.policy.select import Policy, read_policy, select_policy, selector_matches
 
 

@@ -1,0 +1,37 @@
+"""Names and labels of the objects a ModelDeployment owns."""
+
+from __future__ import annotations
+
+LABEL_NAME = "modeldeploy.io/name"
+LABEL_REVISION = "modeldeploy.io/revision"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "modeldeploy"
+FIELD_MANAGER = "modeldeploy-operator"
+# The port every Service of a model listens on; routes and the serving pods agree on it.
+SERVICE_PORT = 80
+NO_REVISION = "none"
+"""A revision label value no pod carries (revisions are hex digests): a Service that selects it
+has no endpoints, as the client Service of a first deploy before its smoke test passed."""
+
+
+def deployment_name(name: str, revision: str) -> str:
+    return f"{name}-{revision}"
+
+
+def service_name(name: str) -> str:
+    return name
+
+
+def stable_service_name(name: str) -> str:
+    return f"{name}-stable"
+
+
+def canary_service_name(name: str) -> str:
+    return f"{name}-canary"
+
+
+def selector_labels(name: str, revision: str | None = None) -> dict[str, str]:
+    labels = {LABEL_NAME: name}
+    if revision is not None:
+        labels[LABEL_REVISION] = revision
+    return labels

@@ -1,0 +1,165 @@
+"""The ClusterRolloutPolicy API: pydantic models that validate policies and generate the CRD."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, create_model, model_validator
+from pydantic.fields import FieldInfo
+
+from modeldeploy.api.spec import (
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    ApiModel,
+    Duration,
+    Notification,
+    RolloutSpec,
+    StringMap,
+)
+
+POLICY_KIND = "ClusterRolloutPolicy"
+POLICY_PLURAL = "clusterrolloutpolicies"
+POLICY_SINGULAR = "clusterrolloutpolicy"
+POLICY_SHORT_NAMES = ["crp"]
+
+
+class LabelSelectorRequirement(ApiModel):
+    key: Annotated[str, Field(min_length=1, max_length=316)]
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: Annotated[list[str] | None, Field(max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelSelectorRequirement:
+        needs_values = self.operator in ("In", "NotIn")
+        if needs_values and not self.values:
+            raise ValueError(f"operator {self.operator} needs values")
+        if not needs_values and self.values:
+            raise ValueError(f"operator {self.operator} takes no values")
+        return self
+
+
+class LabelSelector(ApiModel):
+    """A standard Kubernetes label selector; empty selects every namespace."""
+
+    match_labels: StringMap | None = None
+    match_expressions: Annotated[list[LabelSelectorRequirement] | None, Field(max_length=32)] = None
+
+
+def _all_optional(model: type[ApiModel], name: str, doc: str) -> type[ApiModel]:
+    """`model` with every field optional and no default: defaults fill only what is set."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        optional = FieldInfo.merge_field_infos(info, default=None)
+        annotation: Any = info.annotation
+        fields[field_name] = (annotation | None, optional)
+    partial: type[ApiModel] = create_model(  # type: ignore[call-overload]
+        name,
+        __base__=ApiModel,
+        __doc__=doc,
+        **fields,
+    )
+    extra = model.model_config.get("json_schema_extra")
+    if extra is not None:
+        partial.model_config = ConfigDict(**{**partial.model_config, "json_schema_extra": extra})
+        partial.model_rebuild(force=True)
+    return partial
+
+
+RolloutDefaults = _all_optional(
+    RolloutSpec,
+    "RolloutDefaults",
+    "Rollout settings used where a ModelDeployment's own rollout says nothing.",
+)
+
+
+class PolicyDefaults(ApiModel):
+    rollout: RolloutDefaults | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _rollout_is_coherent(self) -> PolicyDefaults:
+        # Each field was checked on its own; the rules between fields are RolloutSpec's.
+        if self.rollout is not None:
+            RolloutSpec.model_validate(self.rollout.model_dump(exclude_none=True))
+        return self
+
+
+class PolicyRules(ApiModel):
+    """Guardrails every ModelDeployment in the selected namespaces must keep."""
+
+    require_rollout: bool = False
+    require_sha256: bool = False
+    required_checks: Annotated[
+        list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]] | None,
+        Field(
+            max_length=32,
+            description="Built-in checks every rollout must run, named without a query: a "
+            "custom query under a built-in's name does not count, a shadow's own checks do; "
+            "where the defaults bound one, a ModelDeployment may only tighten the bounds",
+        ),
+    ] = None
+    max_step_weight: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=100,
+            description="No step above this weight, except the promotion (a last step of 100 "
+            "after smaller ones); a canary without steps is judged on its default steps, and "
+            "blue/green, one switch of all traffic, is a step of 100",
+        ),
+    ] = None
+    min_interval: Duration | None = None
+    allowed_model_uris: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=2048)]] | None,
+        Field(max_length=64, description="Prefixes a model URI must start with"),
+    ] = None
+    allowed_images: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=512)]] | None,
+        Field(max_length=64, description="Prefixes a serving image must start with"),
+    ] = None
+    max_replicas: Annotated[int | None, Field(ge=0, le=1000)] = None
+
+
+class ClusterRolloutPolicySpec(ApiModel):
+    namespace_selector: LabelSelector | None = None
+    priority: Annotated[
+        int,
+        Field(
+            ge=-1000,
+            le=1000,
+            description="The highest-priority matching policy applies; ties go to the first "
+            "name in alphabetical order",
+        ),
+    ] = 0
+    defaults: PolicyDefaults | None = None
+    rules: PolicyRules = PolicyRules()
+    notifications: Annotated[
+        list[Notification] | None,
+        Field(
+            max_length=16,
+            description="Webhooks told of every rollout in the selected namespaces; a urlFrom "
+            "Secret lives in the operator's namespace",
+        ),
+    ] = None
+
+
+class PolicyRef(ApiModel):
+    """The policy, and its generation, that shaped a ModelDeployment's rollout."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN)]
+    generation: int
+
+
+class PolicySnapshot(ApiModel):
+    """What a rollout in flight keeps of the policy it started under: a later change to the
+    policy applies to the next rollout only. No name: it started under no policy."""
+
+    name: Annotated[str | None, Field(pattern=DNS_SUBDOMAIN_PATTERN)] = None
+    generation: int = 0
+    defaults: PolicyDefaults | None = None
+    rules: PolicyRules = PolicyRules()
+
+
+def parse_policy_spec(raw: dict[str, Any]) -> ClusterRolloutPolicySpec:
+    """As the API server takes it: JSON types as they are."""
+    return ClusterRolloutPolicySpec.model_validate_json(json.dumps(raw), strict=True)

@@ -1,0 +1,87 @@
+"""Admission review: refuse at `kubectl apply` what the operator would refuse later.
+
+The CRD's schema and CEL rules refuse most bad input in the API server itself; this answers the
+API server's AdmissionReview for what they cannot see: a check's PromQL, the rules of the
+ClusterRolloutPolicy that applies, and a policy whose defaults break its own rules. The words
+are those the operator puts in status, so a refusal here and a status there read the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from modeldeploy.api.policy import POLICY_KIND
+from modeldeploy.api.revision import compute_revision
+from modeldeploy.api.spec import KIND
+from modeldeploy.policy.govern import govern
+from modeldeploy.policy.select import Policy, read_policy, select_policy
+from modeldeploy.rollout import approximation
+from modeldeploy.validation import InvalidSpec, load_spec
+
+HTTP_UNPROCESSABLE = 422
+
+
+def _verdict(uid: str, refusal: str | None, warnings: list[str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": refusal is None}
+    if refusal is not None:
+        response["status"] = {"code": HTTP_UNPROCESSABLE, "reason": "Invalid", "message": refusal}
+    elif warnings:
+        # kubectl prints each as "Warning: ..." under the applied object.
+        response["warnings"] = warnings
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+def refusal_for_model_deployment(
+    obj: Mapping[str, Any], policies: Iterable[Policy], namespace_labels: Mapping[str, str]
+) -> str | None:
+    meta = obj.get("metadata") or {}
+    raw = dict(obj.get("spec") or {})
+    try:
+        own = load_spec(raw)
+        revision = compute_revision(str(meta.get("name", "")), own)
+        governed = govern(raw, revision, {}, select_policy(policies, namespace_labels), own)
+    except InvalidSpec as error:
+        return f"{KIND} {meta.get('name')}: {error}"
+    if governed.violations:
+        return f"{KIND} {meta.get('name')}: " + "; ".join(governed.violations)
+    return None
+
+
+def warnings_for_model_deployment(obj: Mapping[str, Any]) -> list[str]:
+    """What is taken but will not do quite what it says (a step the router can only
+    approximate)."""
+    try:
+        spec = load_spec(dict(obj.get("spec") or {}))
+    except InvalidSpec:
+        return []
+    approximate = approximation.warning(spec)
+    return [approximate] if approximate is not None else []
+
+
+def refusal_for_policy(obj: Mapping[str, Any]) -> str | None:
+    return read_policy(obj).problem
+
+
+def review(
+    request_review: Mapping[str, Any],
+    policies: Callable[[], Iterable[Policy]],
+    namespace_labels: Callable[[str], Mapping[str, str]],
+) -> dict[str, Any]:
+    """The AdmissionReview response for an AdmissionReview request."""
+    request = request_review.get("request") or {}
+    uid = str(request.get("uid", ""))
+    kind = (request.get("kind") or {}).get("kind")
+    obj = request.get("object") or {}
+    old = request.get("oldObject") or {}
+    if request.get("operation") == "UPDATE" and obj.get("spec") == old.get("spec"):
+        # Metadata-only writes (the plugin's commands, labels, finalizers) never depend on
+        # the spec being acceptable now: a policy tightened since must not lock them out.
+        return _verdict(uid, None)
+    if kind == KIND:
+        labels = namespace_labels(str(request.get("namespace", "")))
+        refusal = refusal_for_model_deployment(obj, policies(), labels)
+        return _verdict(uid, refusal, warnings_for_model_deployment(obj))
+    if kind == POLICY_KIND:
+        return _verdict(uid, refusal_for_policy(obj))
+    return _verdict(uid, None)

@@ -1,0 +1,103 @@
+"""Every setting of the operator, from its flags and environment, in one place."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modeldeploy.api.spec import parse_duration
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: list[str] = field(default_factory=list)
+    """Namespaces to watch; all when empty."""
+    prometheus_url: str | None = None
+    min_check_window_s: float = 60.0
+    """Shortest range a check queries, however short its interval."""
+    resync_s: float = 300.0
+    """Every object is reconciled at least this often, from the watch cache: a safety net
+    against a missed event, not how the operator notices changes."""
+    workers: int = 4
+    """Reconciles that may run at once (each of a different object)."""
+    watch_timeout_s: int = 300
+    """How long one WATCH request of the API server lasts before it is resumed."""
+    leader_elect: bool = False
+    """Act only while holding the leader Lease (for more than one replica)."""
+    lease_namespace: str = "default"
+    lease_name: str = "modeldeploy-operator"
+    identity: str = field(default_factory=lambda: default_identity())
+    """This replica's name on the Lease."""
+    webhook_port: int = 0
+    """Port of the admission webhook (HTTPS); 0 serves none."""
+    webhook_cert_dir: Path = Path("/etc/modeldeploy/webhook")
+    """Holds tls.crt and tls.key for the webhook."""
+    pod_transport: str = "direct"
+    """How the preflight reaches a revision's pods: "direct" to their addresses (inside the
+    cluster), "apiserver" through the API server's pod proxy (outside it)."""
+
+    @classmethod
+    def from_env(
+        cls,
+        namespaces: list[str] | None = None,
+        leader_elect: bool = False,
+        lease_namespace: str | None = None,
+        webhook_port: int = 0,
+        webhook_cert_dir: Path | None = None,
+    ) -> Settings:
+        env = os.environ
+        return cls(
+            leader_elect=leader_elect,
+            lease_namespace=lease_namespace or own_namespace(),
+            webhook_port=webhook_port,
+            webhook_cert_dir=webhook_cert_dir or cls.webhook_cert_dir,
+            namespaces=list(namespaces or []),
+            prometheus_url=env.get("MODELDEPLOY_PROMETHEUS_URL") or None,
+            min_check_window_s=parse_duration(env.get("MODELDEPLOY_MIN_CHECK_WINDOW", "1m")),
+            resync_s=parse_duration(env.get("MODELDEPLOY_RESYNC_PERIOD", "5m")),
+            workers=int(env.get("MODELDEPLOY_WORKERS", "4")),
+            watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
+            pod_transport=env.get("MODELDEPLOY_POD_TRANSPORT") or default_pod_transport(),
+        )
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def own_namespace() -> str:
+    """The namespace the operator runs in: POD_NAMESPACE, else its service account's, else
+    "default" (a process outside the cluster)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    if SERVICE_ACCOUNT_NAMESPACE.exists():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    return "default"
+
+
+def default_pod_transport() -> str:
+    """Pod addresses are reachable from a pod of the cluster, seldom from outside it."""
+    return "direct" if os.environ.get("KUBERNETES_SERVICE_HOST") else "apiserver"
+
+
+def default_identity() -> str:
+    """The pod's name in a pod: a restarted container is the same replica, and takes its own
+    Lease back at once, since the kubelet starts it only after the last one exited. Elsewhere
+    the host's name and a suffix that tells two processes on one host apart."""
+    pod = os.environ.get("POD_NAME")
+    return pod or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+_current: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _current
+    _current = settings
+
+
+def current() -> Settings:
+    """The settings `main` configured; read from the environment when nothing did."""
+    return _current if _current is not None else Settings.from_env()

@@ -1,0 +1,147 @@
+"""Runs the preflight: asks the new revision's pods for their model's metadata and sends them
+the smoke test, then hands the verdict to the state machine. The judging is pure
+(`analysis.schema`, `analysis.smoke`); this module only fetches."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from modeldeploy.analysis.schema import schema_changes
+from modeldeploy.analysis.smoke import SmokeAnswer, assess, infer_body
+from modeldeploy.api import names
+from modeldeploy.api.spec import ModelDeploymentSpec, SmokeRequest, SmokeTestSpec, parse_duration
+from modeldeploy.rollout import ERROR, FAIL, PASS, Preflight
+from modeldeploy.rollout.preflight import INCOMPATIBLE_SCHEMA, SMOKE_TEST_FAILED
+from modeldeploy.shell.kube import Kube
+from modeldeploy.shell.pod_http import Pod, PodHttp, PodUnreachable
+
+log = logging.getLogger(__name__)
+
+METADATA_TIMEOUT_S = 5.0
+_SMOKE_REQUESTS = TypeAdapter(list[SmokeRequest])
+
+
+class _Unanswered(Exception):
+    """The pods could not be asked; the preflight is tried again."""
+
+
+def run_preflight(
+    kube: Kube,
+    http: PodHttp,
+    namespace: str,
+    name: str,
+    model_spec: ModelDeploymentSpec,
+    status: dict[str, Any],
+) -> Preflight:
+    rollout = model_spec.rollout
+    assert rollout is not None  # only a spec with a rollout section has a preflight
+    candidate = (status.get("rollout") or {}).get("revision", "")
+    port = model_spec.serving.port
+    try:
+        pods = _ready_pods(kube, namespace, name, candidate)
+        candidate_metadata = _metadata(http, pods[0], port, model_spec.model.name)
+        record: dict[str, Any] = {}
+        stable = status.get("stable")
+        if stable is not None and rollout.schema_change == "Refuse":
+            stable_pods = _ready_pods(kube, namespace, name, stable["revision"])
+            stable_model = ((stable.get("source") or {}).get("model") or {}).get("name")
+            stable_metadata = _metadata(
+                http, stable_pods[0], port, stable_model or model_spec.model.name
+            )
+            changes = schema_changes(stable_metadata, candidate_metadata)
+            record["schemaChanges"] = changes
+            if changes:
+                return Preflight(
+                    FAIL,
+                    f"the model's inputs or outputs changed incompatibly from "
+                    f"{stable['revision']}: {'; '.join(changes)}",
+                    cause=INCOMPATIBLE_SCHEMA,
+                    record=record,
+                )
+        if rollout.smoke_test is None:
+            return Preflight(PASS, "model schema compatible with the stable's", record=record)
+        return _smoke_test(
+            kube, http, namespace, pods, port, model_spec.model.name, rollout.smoke_test, record
+        )
+    except _Unanswered as unanswered:
+        return Preflight(ERROR, str(unanswered))
+
+
+def _ready_pods(kube: Kube, namespace: str, name: str, revision: str) -> list[Pod]:
+    pods = kube.list_ready_pods(namespace, names.selector_labels(name, revision))
+    if not pods:
+        raise _Unanswered(f"no ready pod of revision {revision} to ask")
+    return pods
+
+
+def _metadata(http: PodHttp, pod: Pod, port: int, model: str) -> dict[str, Any]:
+    try:
+        code, body = http.request(pod, port, "GET", f"/v2/models/{model}", None, METADATA_TIMEOUT_S)
+    except PodUnreachable as error:
+        raise _Unanswered(f"no answer to GET /v2/models/{model}: {error}") from error
+    if code != 200 or not isinstance(body, dict):
+        raise _Unanswered(f"{pod.name}: GET /v2/models/{model} answered HTTP {code}")
+    return body
+
+
+def _smoke_test(
+    kube: Kube,
+    http: PodHttp,
+    namespace: str,
+    pods: list[Pod],
+    port: int,
+    model: str,
+    smoke: SmokeTestSpec,
+    record: dict[str, Any],
+) -> Preflight:
+    try:
+        requests = [*(smoke.requests or []), *_requests_from(kube, namespace, smoke)]
+    except ValueError as error:
+        return Preflight(FAIL, f"smoke test: {error}", cause=SMOKE_TEST_FAILED, record=record)
+    timeout_s = parse_duration(smoke.timeout)
+    answers = []
+    # Round robin over the Ready pods, so that one bad pod among good ones is seen too.
+    for index, request in enumerate(requests):
+        pod = pods[index % len(pods)]
+        try:
+            code, body = http.request(
+                pod, port, "POST", f"/v2/models/{model}/infer", infer_body(request), timeout_s
+            )
+            answers.append(SmokeAnswer(request.name, pod.name, code, body))
+        except PodUnreachable as error:
+            answers.append(SmokeAnswer(request.name, pod.name, None, error=str(error)))
+    outcome = assess(requests, answers, smoke.pass_ratio)
+    record = {
+        **record,
+        "smokePassed": outcome.passed,
+        "smokeTotal": outcome.total,
+        "failures": [failure.to_status() for failure in outcome.failures[:5]] or None,
+    }
+    record = {k: v for k, v in record.items() if v is not None}
+    verdict = PASS if outcome.ok else FAIL
+    log.info("smoke test %s: %s", verdict, outcome.summary(), extra={"namespace": namespace})
+    return Preflight(
+        verdict,
+        f"smoke test: {outcome.summary()}",
+        cause=None if outcome.ok else SMOKE_TEST_FAILED,
+        record=record,
+    )
+
+
+def _requests_from(kube: Kube, namespace: str, smoke: SmokeTestSpec) -> list[SmokeRequest]:
+    if smoke.requests_from is None:
+        return []
+    ref = smoke.requests_from.config_map_key_ref
+    text = kube.get_config_map_value(namespace, ref.name, ref.key)
+    if text is None:
+        raise ValueError(f"ConfigMap {ref.name} has no key {ref.key}")
+    try:
+        return _SMOKE_REQUESTS.validate_python(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as error:
+        raise ValueError(
+            f"ConfigMap {ref.name} key {ref.key} is not a list of smoke requests: {error}"
+        ) from error

@@ -1,0 +1,158 @@
+"""Record: a decision as status (written before it is carried out), Events, notifications,
+JSON logs and metrics, so that every decision explains itself."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from modeldeploy import rollout
+from modeldeploy.api.conditions import find_condition
+from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.policy.govern import POLICY_VIOLATION
+from modeldeploy.policy.select import Policy
+from modeldeploy.runtime import mergepatch
+from modeldeploy.shell import metrics
+from modeldeploy.shell.events import build_event
+from modeldeploy.shell.kube import Kube
+from modeldeploy.shell.notify.message import build_message, targets_for
+from modeldeploy.shell.notify.sender import Notifier
+from modeldeploy.shell.stores import ModelDeploymentStore
+
+log = logging.getLogger("modeldeploy.shell.reconcile")
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own words for a refused request."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{error.status} {error.reason}")
+
+
+def policy_events(before: dict[str, Any], after: dict[str, Any]) -> list[rollout.Event]:
+    """A Warning when the rules a ModelDeployment breaks change, and a Normal Event when it
+    complies again."""
+    old = find_condition(before.get("conditions") or [], POLICY_VIOLATION) or {}
+    new = find_condition(after.get("conditions") or [], POLICY_VIOLATION) or {}
+    if new.get("status") == "True" and new.get("message") != old.get("message"):
+        return [rollout.Event("Warning", POLICY_VIOLATION, str(new.get("message")))]
+    if old.get("status") == "True" and new.get("status") == "False":
+        return [rollout.Event("Normal", "PolicyCompliant", str(new.get("message")))]
+    return []
+
+
+class Recorder:
+    def __init__(
+        self,
+        kube: Kube,
+        models: ModelDeploymentStore,
+        notifier: Notifier | None,
+        operator_namespace: str,
+    ) -> None:
+        self.kube = kube
+        self.models = models
+        self.notifier = notifier
+        self.operator_namespace = operator_namespace
+
+    def write_status(
+        self,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        current: dict[str, Any],
+        desired: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """The status patch written ({} when nothing differed), or None when the write lost to
+        a newer version of the object.
+
+        An RFC 7386 merge patch of the whole status, nested objects included, so that what the
+        desired status no longer carries (an old rollout's preflight) is removed.
+        """
+        patch: dict[str, Any] = mergepatch.diff(current, desired)
+        if not patch:
+            return patch
+        written = self.kube.patch_status(namespace, name, patch, resource_version)
+        if written is None:
+            return None
+        self.models.upsert(written)
+        if current.get("phase") != desired.get("phase"):
+            log.info(
+                "phase %s -> %s: %s",
+                current.get("phase"),
+                desired.get("phase"),
+                desired.get("message"),
+                extra={"namespace": namespace, "object": name, "phase": desired.get("phase")},
+            )
+        return patch
+
+    def post(self, namespace: str, name: str, uid: str, event: rollout.Event) -> None:
+        log.info(
+            "%s: %s",
+            event.reason,
+            event.message,
+            extra={"namespace": namespace, "object": name, "reason": event.reason},
+        )
+        metrics.EVENTS.labels(namespace, name, event.reason).inc()
+        self.kube.create_event(
+            build_event(namespace, name, uid, event.type, event.reason, event.message)
+        )
+
+    def notify(
+        self,
+        namespace: str,
+        name: str,
+        model_spec: ModelDeploymentSpec,
+        policy: Policy | None,
+        events: list[rollout.Event],
+        status: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        if self.notifier is None:
+            return
+        policy_hooks = policy.spec.notifications if policy and policy.spec else None
+        targets = targets_for(
+            namespace,
+            name,
+            model_spec.notifications,
+            policy.name if policy else None,
+            policy_hooks,
+            self.operator_namespace,
+        )
+        if not targets:
+            return
+        for event in events:
+            message = build_message(
+                event.reason, event.message, namespace, name, status, rollout.iso(now)
+            )
+            if message is not None:
+                self.notifier.submit(targets, message)
+
+
+def record_metrics(
+    namespace: str,
+    name: str,
+    decision: rollout.Decision,
+    analysis: rollout.Analysis | None,
+) -> None:
+    status = decision.status
+    metrics.record_phase(namespace, name, status["phase"])
+    metrics.READY_REPLICAS.labels(namespace, name).set(status.get("readyReplicas") or 0)
+    metrics.CANARY_WEIGHT.labels(namespace, name).set(decision.weight)
+    metrics.EFFECTIVE_WEIGHT.labels(namespace, name).set(status.get("effectiveWeight") or 0)
+    state = status.get("rollout") or {}
+    metrics.ROLLOUT_STEP.labels(namespace, name).set(state.get("step", -1))
+    for event in decision.events:
+        if event.reason == "RolledBack":
+            metrics.ROLLBACKS.labels(namespace, name).inc()
+        elif event.reason == "Promoted":
+            metrics.PROMOTIONS.labels(namespace, name).inc()
+    for result in analysis.results if analysis else []:
+        metrics.CHECK_RESULTS.labels(namespace, name, result["name"], result["verdict"]).inc()
+        if result.get("value") is not None:
+            metrics.CHECK_VALUE.labels(namespace, name, result["name"]).set(result["value"])
