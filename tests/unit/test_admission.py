@@ -1,18 +1,9 @@
-"""Admission review: what is refused, in which words, and the HTTPS server that answers."""
+"""Admission review: what is refused, and in which words."""
 
-import json
-import shutil
-import ssl
-import urllib.request
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from e2e.localcluster import pki
 from modeldeploy.policy.select import Policy, read_policy
 from modeldeploy.shell.admission import review
-from modeldeploy.shell.webhook import PATH, AdmissionServer
 
 MODEL = {"name": "iris", "version": "v1", "uri": "s3://models-prod/iris", "format": "sklearn"}
 PRODUCTION = read_policy(
@@ -123,42 +114,3 @@ def test_an_invalid_policy_is_refused_with_its_problem() -> None:
         "policy production is invalid: spec.defaults.rollout.interval 10s breaks the policy's "
         "own minInterval 1m"
     )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Any:
-    keys = pki.generate(tmp_path / "pki", "node", "127.0.0.1")
-    certs = tmp_path / "webhook"
-    certs.mkdir()
-    shutil.copy(keys.apiserver.cert, certs / "tls.crt")
-    shutil.copy(keys.apiserver.key, certs / "tls.key")
-    running = AdmissionServer(0, certs, lambda: [PRODUCTION], lambda _ns: PROD_LABELS, "127.0.0.1")
-    running.start()
-    yield running, keys.ca.cert
-    running.stop()
-
-
-def post(port: int, ca: Path, path: str, body: bytes) -> tuple[int, Any]:
-    context = ssl.create_default_context(cafile=str(ca))
-    sent = urllib.request.Request(
-        f"https://127.0.0.1:{port}{path}",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(sent, context=context, timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def test_the_server_answers_reviews_over_tls(server: Any) -> None:
-    running, ca = server
-    body = json.dumps(request(model_deployment(rollout={"stepWeights": [50]}))).encode()
-    status, review_answer = post(running.port, ca, PATH, body)
-    assert status == 200 and review_answer["kind"] == "AdmissionReview"
-    assert not review_answer["response"]["allowed"]
-    assert post(running.port, ca, "/other", body)[0] == 404
-    assert post(running.port, ca, PATH, b"[1, 2]")[0] == 400
-    assert post(running.port, ca, PATH, b"not json")[0] == 400

@@ -1,4 +1,4 @@
-"""Admission review: refuse at `kubectl apply` what the operator would refuse later.
+"""Admission: refuse at `kubectl apply` what the operator would refuse later.
 
 The CRD's schema and CEL rules refuse most bad input in the API server itself; this answers the
 API server's AdmissionReview for what they cannot see: a check's PromQL, the rules of the
@@ -9,6 +9,7 @@ are those the operator puts in status, so a refusal here and a status there read
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.api.policy import POLICY_KIND
@@ -63,6 +64,44 @@ def refusal_for_policy(obj: Mapping[str, Any]) -> str | None:
     return read_policy(obj).problem
 
 
+@dataclass(frozen=True)
+class Verdict:
+    refusal: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+def spec_unchanged(
+    operation: str | None, obj: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> bool:
+    """Metadata-only writes (the plugin's commands, labels, finalizers) never depend on the
+    spec being acceptable now: a policy tightened since must not lock them out."""
+    return operation == "UPDATE" and old is not None and obj.get("spec") == old.get("spec")
+
+
+def judge(
+    kind: str | None,
+    operation: str | None,
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    policies: Callable[[], Iterable[Policy]],
+    namespace_labels: Callable[[str], Mapping[str, str]],
+) -> Verdict:
+    """Whether an object may be written, and what to warn its author of."""
+    if spec_unchanged(operation, obj, old):
+        return Verdict()
+    if kind == KIND:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        refusal = refusal_for_model_deployment(obj, policies(), namespace_labels(namespace))
+        return Verdict(refusal, tuple(warnings_for_model_deployment(obj)))
+    if kind == POLICY_KIND:
+        return Verdict(refusal_for_policy(obj))
+    return Verdict()
+
+
 def review(
     request_review: Mapping[str, Any],
     policies: Callable[[], Iterable[Policy]],
@@ -70,18 +109,15 @@ def review(
 ) -> dict[str, Any]:
     """The AdmissionReview response for an AdmissionReview request."""
     request = request_review.get("request") or {}
-    uid = str(request.get("uid", ""))
-    kind = (request.get("kind") or {}).get("kind")
-    obj = request.get("object") or {}
-    old = request.get("oldObject") or {}
-    if request.get("operation") == "UPDATE" and obj.get("spec") == old.get("spec"):
-        # Metadata-only writes (the plugin's commands, labels, finalizers) never depend on
-        # the spec being acceptable now: a policy tightened since must not lock them out.
-        return _verdict(uid, None)
-    if kind == KIND:
-        labels = namespace_labels(str(request.get("namespace", "")))
-        refusal = refusal_for_model_deployment(obj, policies(), labels)
-        return _verdict(uid, refusal, warnings_for_model_deployment(obj))
-    if kind == POLICY_KIND:
-        return _verdict(uid, refusal_for_policy(obj))
-    return _verdict(uid, None)
+    obj = dict(request.get("object") or {})
+    # The object of a CREATE may not carry its namespace yet; the request always does.
+    obj["metadata"] = {"namespace": request.get("namespace", ""), **(obj.get("metadata") or {})}
+    verdict = judge(
+        (request.get("kind") or {}).get("kind"),
+        request.get("operation"),
+        obj,
+        request.get("oldObject"),
+        policies,
+        namespace_labels,
+    )
+    return _verdict(str(request.get("uid", "")), verdict.refusal, list(verdict.warnings))

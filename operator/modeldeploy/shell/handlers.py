@@ -1,8 +1,16 @@
-"""The kopf layer: start the controller, and hand it every ModelDeployment watch event.
+"""The kopf layer: start the controller, hand it every ModelDeployment watch event, answer
+admission reviews, and report health.
 
 kopf's watch of ModelDeployments (its listing on start included) feeds the controller's
-cache and work queue; the children are watched by the controller's own informers, and every
-reconcile runs on the controller's workers, never in kopf's handlers.
+cache and work queue; every reconcile runs on the controller's workers, never in kopf's
+handlers. The children, policies and namespaces are watched by the controller's own
+list-watch (`runtime.listwatch`): after a watch expires, its re-list replaces the store, so an
+object deleted while the watch was down leaves the cache; kopf's re-list only adds what it
+finds, and a Deployment deleted in that gap would stay cached, and never be made again.
+
+Admission runs on kopf's webhook server (aiohttp, TLS, one task per connection, so a client
+that stalls holds only its own connection), in every replica, leader or not, from the same
+caches the reconciles read; `serve_admission` registers it when the webhook is enabled.
 """
 
 from __future__ import annotations
@@ -14,16 +22,19 @@ from typing import Any
 
 import kopf
 
+from modeldeploy.api.policy import POLICY_PLURAL
 from modeldeploy.api.spec import GROUP, PLURAL, VERSION
 from modeldeploy.runtime.leader import LeaderElector, holder_pod_dead
 from modeldeploy.shell import config, metrics
+from modeldeploy.shell.admission import HTTP_UNPROCESSABLE, Verdict, judge
 from modeldeploy.shell.controller import Controller
-from modeldeploy.shell.webhook import AdmissionServer
 
 log = logging.getLogger("modeldeploy.shell.handlers")
 _controller: Controller | None = None
 _elector: LeaderElector | None = None
-_webhook: AdmissionServer | None = None
+# The path of both webhooks in the chart's ValidatingWebhookConfiguration: kopf routes
+# `/<handler id>` to the handler of that id for the object's resource.
+WEBHOOK_ID = "validate"
 
 
 def controller() -> Controller:
@@ -41,15 +52,13 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = ours.watch_timeout_s + 30
     await asyncio.to_thread(controller().start_caches)
     if ours.webhook_port:
-        # Every replica answers admission reviews, from caches that are warm by now.
-        global _webhook
-        _webhook = AdmissionServer(
-            ours.webhook_port,
-            ours.webhook_cert_dir,
-            controller().policies.all,
-            controller().admission_labels,
+        # kopf starts serving once the startup handlers are done: the caches are warm by then.
+        settings.admission.server = kopf.WebhookServer(
+            addr="0.0.0.0",
+            port=ours.webhook_port,
+            certfile=str(ours.webhook_cert_dir / "tls.crt"),
+            pkeyfile=str(ours.webhook_cert_dir / "tls.key"),
         )
-        _webhook.start()
     if not ours.leader_elect:
         controller().start_workers()
         return
@@ -95,8 +104,6 @@ def _stop_acting() -> None:
 
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
-    if _webhook is not None:
-        _webhook.stop()
     if _elector is not None:
         _elector.stop()
     if _controller is not None:
@@ -114,3 +121,45 @@ async def model_deployment_event(event: kopf.RawEvent, **_: Any) -> None:
     body = event["object"]
     if body.get("kind", "ModelDeployment") == "ModelDeployment":
         controller().model_deployment_event(event["type"], dict(body))
+
+
+def serve_admission() -> None:
+    """Registers the validating handlers; kopf refuses to run admission handlers without a
+    server, so only a replica that serves the webhook has them."""
+    kopf.on.validate(GROUP, VERSION, PLURAL, id=WEBHOOK_ID)(validate)
+    kopf.on.validate(GROUP, VERSION, POLICY_PLURAL, id=WEBHOOK_ID)(validate)
+
+
+def validate(
+    *,
+    body: kopf.Body,
+    warnings: list[str],
+    old: kopf.Body | None = None,
+    operation: str | None = None,
+    **_: Any,
+) -> None:
+    obj = dict(body)
+    kind = str(obj.get("kind", ""))
+    verdict = judge(
+        kind,
+        operation,
+        obj,
+        dict(old) if old is not None else None,
+        controller().policies.all,
+        controller().admission_labels,
+    )
+    _record(kind, obj, verdict)
+    if verdict.refusal is not None:
+        raise kopf.AdmissionError(verdict.refusal, code=HTTP_UNPROCESSABLE)
+    warnings.extend(verdict.warnings)
+
+
+def _record(kind: str, obj: dict[str, Any], verdict: Verdict) -> None:
+    metrics.ADMISSION_REVIEWS.labels(kind, str(verdict.allowed).lower()).inc()
+    if verdict.refusal is not None:
+        meta = obj.get("metadata") or {}
+        log.info(
+            "refused at admission: %s",
+            verdict.refusal,
+            extra={"namespace": meta.get("namespace"), "object": meta.get("name")},
+        )

@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
 
-    import modeldeploy.shell.handlers  # noqa: F401  (registers the handlers)
+    from modeldeploy.shell import handlers  # registers the handlers
+
+    if args.webhook_port:
+        handlers.serve_admission()
 
     kopf.run(
         standalone=True,
