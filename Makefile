@@ -82,8 +82,8 @@ e2e: prepare
 # The harness's own tests start clusters of their own; the integration tests and the scenarios
 # then share one cluster and one operator install.
 cluster-tests: prepare
-	$(PY) -m pytest -q tests/localcluster -m cluster
-	$(PY) -m pytest -q tests/integration e2e/scenarios
+	$(PY) -m pytest -q --durations=15 tests/localcluster -m cluster
+	$(PY) -m pytest -q --durations=40 tests/integration e2e/scenarios
 
 # A skip not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).
 # Each stage is timed, and the times are printed at the end.
