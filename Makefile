@@ -64,7 +64,7 @@ prometheus-tools: install
 lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
-	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench
+	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench tests/fakeapi
 	$(VENV)/bin/lint-imports --no-cache
 
 unit: install prometheus-tools
