@@ -20,6 +20,7 @@ from e2e.fixtures import (
 from e2e.localcluster import traffic
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, train_classifier
+from modeldeploy.api.status import parse_status
 from modeldeploy.rollout import FAIL, PASS
 from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.pod_http import ApiServerPodHttp
@@ -291,10 +292,10 @@ def test_the_preflight_asks_real_pods_through_the_api_server_proxy(
     a smoke test of its real answers, right and wrong."""
     apply_model_deployment(cluster, namespace, manifest(trained))
     body = wait_for(phase_is(cluster, namespace, "Ready"), 180, "Ready")
-    status = body["status"]
-    serving = status["stable"]["revision"]
+    stable = parse_status(body["status"]).stable
+    assert stable is not None
     # The served revision checked as if it were new: against itself, its schema is unchanged.
-    in_flight = {**status, "rollout": {"revision": serving}}
+    serving = stable.revision
 
     def preflight(expected: list[str]) -> Any:
         smoke = {
@@ -320,16 +321,17 @@ def test_the_preflight_asks_real_pods_through_the_api_server_proxy(
             namespace,
             NAME,
             load_spec(raw),
-            in_flight,
+            serving,
+            stable,
         )
 
     right = preflight([str(label) for label in trained.expected])
     assert right.verdict == PASS, right.message
-    assert right.record["schemaChanges"] == []
-    assert right.record["smokePassed"] == 1
+    assert right.record.schema_changes == []
+    assert right.record.smoke_passed == 1
 
     wrong = preflight(["2", "2", "2"])
     assert wrong.verdict == FAIL and wrong.cause == "SmokeTestFailed", wrong.message
-    [failure] = wrong.record["failures"]
-    assert failure["got"] == f"label = {trained.expected}", failure
-    assert failure["pod"].startswith(f"{NAME}-{serving}-")
+    [failure] = wrong.record.failures or []
+    assert failure.got == f"label = {trained.expected}", failure
+    assert failure.pod is not None and failure.pod.startswith(f"{NAME}-{serving}-")

@@ -1,33 +1,39 @@
 from modeldeploy.api.commands import read_commands
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.tools.cli import command_annotations, format_status, status_document
+
+EMPTY = ModelDeploymentStatus()
 
 
 def test_one_shot_command_is_pending_until_handled() -> None:
     annotations = {"modeldeploy.io/abort": "abort@1", "modeldeploy.io/paused": "true"}
-    commands = read_commands(annotations, {})
+    commands = read_commands(annotations, EMPTY)
     assert commands.abort and commands.paused
     assert commands.tokens == {"abort": "abort@1"}
-    handled = read_commands(annotations, {"handledCommands": {"abort": "abort@1"}})
+    handled = read_commands(
+        annotations, ModelDeploymentStatus(handled_commands={"abort": "abort@1"})
+    )
     assert not handled.abort and handled.tokens == {}
     again = read_commands(
-        {"modeldeploy.io/abort": "abort@2"}, {"handledCommands": {"abort": "abort@1"}}
+        {"modeldeploy.io/abort": "abort@2"},
+        ModelDeploymentStatus(handled_commands={"abort": "abort@1"}),
     )
     assert again.abort
 
 
 def test_promote_modes() -> None:
-    assert read_commands({"modeldeploy.io/promote": "full@1"}, {}).promote == "full"
-    assert read_commands({"modeldeploy.io/promote": "step@1"}, {}).promote == "step"
-    assert read_commands({}, {}).promote is None
+    assert read_commands({"modeldeploy.io/promote": "full@1"}, EMPTY).promote == "full"
+    assert read_commands({"modeldeploy.io/promote": "step@1"}, EMPTY).promote == "step"
+    assert read_commands({}, EMPTY).promote is None
 
 
 def test_plugin_writes_the_annotations_the_operator_reads() -> None:
     for verb in ("abort", "retry", "undo"):
         patch = command_annotations(verb)
-        commands = read_commands({k: v for k, v in patch.items() if v}, {})
+        commands = read_commands({k: v for k, v in patch.items() if v}, EMPTY)
         assert getattr(commands, verb) is True
     full = command_annotations("promote", full=True)
-    assert read_commands({k: v for k, v in full.items() if v}, {}).promote == "full"
+    assert read_commands({k: v for k, v in full.items() if v}, EMPTY).promote == "full"
     assert command_annotations("pause") == {"modeldeploy.io/paused": "true"}
     assert command_annotations("resume") == {"modeldeploy.io/paused": None}
 

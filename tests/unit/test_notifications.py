@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modeldeploy.api.spec import Notification
+from modeldeploy.api.status import ModelDeploymentStatus, parse_status
 from modeldeploy.shell.notify import sender as notify
 from modeldeploy.shell.notify.message import (
     SecretKey,
@@ -23,18 +24,21 @@ from modeldeploy.shell.notify.message import (
 )
 from modeldeploy.shell.notify.sender import Notifier
 
-ROLLED_BACK = {
+EMPTY = ModelDeploymentStatus()
+
+ROLLED_BACK = parse_status({
     "phase": "RolledBack",
     "weight": 0,
-    "stable": {"revision": "r1", "version": "v1"},
-    "rolledBack": {"revision": "r3", "version": "v3", "reason": "error-rate 0.5 > max 0.05"},
+    "stable": {"revision": "r1", "version": "v1", "deployment": "fraud-r1"},
+    "rolledBack": {"revision": "r3", "version": "v3", "reason": "error-rate 0.5 > max 0.05",
+                   "at": "T"},
     "policy": {"name": "production", "generation": 2},
     "checks": [
         {"name": "error-rate", "verdict": "Fail", "value": 0.5, "bound": "max 0.05",
          "message": "0.500 > max 0.05"},
         {"name": "latency-p95", "verdict": "Pass", "value": 0.01, "message": "ok"},
     ],
-}  # fmt: skip
+})  # fmt: skip
 
 
 def hook(name: str, **webhook: Any) -> Notification:
@@ -77,16 +81,16 @@ def test_a_rollback_names_the_failing_check() -> None:
      ("PolicyViolation", "policy-violation")],
 )  # fmt: skip
 def test_each_notified_decision_has_its_kind(reason: str, kind: str) -> None:
-    message = build_message(reason, "m", "ml", "fraud", {}, "T")
+    message = build_message(reason, "m", "ml", "fraud", EMPTY, "T")
     assert message is not None and message["kind"] == kind
 
 
 def test_other_events_are_not_notified() -> None:
-    assert build_message("StepReached", "m", "ml", "fraud", {}, "T") is None
+    assert build_message("StepReached", "m", "ml", "fraud", EMPTY, "T") is None
 
 
 def test_the_payload_follows_the_targets_format() -> None:
-    message = build_message("Promoted", "v2 promoted", "ml", "fraud", {}, "T")
+    message = build_message("Promoted", "v2 promoted", "ml", "fraud", EMPTY, "T")
     assert message is not None
     generic = Target("o", "n", "http://x", None, "generic")
     slack = Target("o", "n", "http://x", None, "slack")
@@ -136,7 +140,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_a_failing_receiver_gets_the_message_again(fast_retries: None) -> None:
     receiver = Receiver([503, 500])
     notifier = Notifier(lambda *_: None)
-    message = build_message("Promoted", "v2 promoted", "ml", "fraud", {}, "T")
+    message = build_message("Promoted", "v2 promoted", "ml", "fraud", EMPTY, "T")
     assert message is not None
     notifier.submit([Target("o", "n", receiver.url, None, "generic")], message)
     assert receiver.arrived.wait(10)
@@ -154,7 +158,7 @@ def test_a_url_from_a_secret_is_read_when_sending(fast_retries: None) -> None:
         return receiver.url
 
     notifier = Notifier(read_secret)
-    message = build_message("Paused", "paused", "ml", "fraud", {}, "T")
+    message = build_message("Paused", "paused", "ml", "fraud", EMPTY, "T")
     assert message is not None
     notifier.submit([Target("o", "n", None, SecretKey("ml", "hooks", "url"), "slack")], message)
     assert receiver.arrived.wait(10)
@@ -166,7 +170,7 @@ def test_a_url_from_a_secret_is_read_when_sending(fast_retries: None) -> None:
 def test_submitting_never_waits_for_a_slow_receiver() -> None:
     receiver = Receiver([], delay_s=2.0)
     notifier = Notifier(lambda *_: None, workers=1)
-    message = build_message("StepAdvanced", "step 1 passed", "ml", "fraud", {}, "T")
+    message = build_message("StepAdvanced", "step 1 passed", "ml", "fraud", EMPTY, "T")
     assert message is not None
     began = time.monotonic()
     for _ in range(20):

@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 
 from modeldeploy.api.commands import Commands
 from modeldeploy.api.observed import Crash
-from modeldeploy.rollout import ERROR, FAIL, INCONCLUSIVE, PASS, Decision, Preflight
+from modeldeploy.api.status import ModelDeploymentStatus
+from modeldeploy.rollout import (
+    ERROR,
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Decision,
+    Preflight,
+    PreflightRecord,
+)
 from modeldeploy.rollout import preflight as gate
 from tests.unit.test_rollout_canary import Sim, make_spec
 
@@ -39,7 +48,10 @@ SMOKE = {
 OUTCOMES = {
     "pass": Preflight(PASS, "schema unchanged; 1/1 smoke requests passed"),
     "fail": Preflight(
-        FAIL, "0/1 smoke requests passed", cause=gate.SMOKE_TEST_FAILED, record={"smokeTotal": 1}
+        FAIL,
+        "0/1 smoke requests passed",
+        cause=gate.SMOKE_TEST_FAILED,
+        record=PreflightRecord(smoke_total=1),
     ),
     "unreachable": Preflight(ERROR, "no answer from the new revision's pods"),
 }
@@ -159,11 +171,11 @@ class World:
             self.ever_stable.add(decision.stable_revision)
         return decision
 
-    def judge(self, before: dict[str, Any], decision: Decision, commands: Commands) -> None:
+    def judge(self, before: ModelDeploymentStatus, decision: Decision, commands: Commands) -> None:
         vetted = self.passed | self.ever_stable
         context = (
-            f"before: {before.get('phase')} {before.get('rollout')}\n"
-            f"after: {decision.status.get('phase')} {decision.status.get('rollout')}\n"
+            f"before: {before.phase} {before.rollout}\n"
+            f"after: {decision.status.phase} {decision.status.rollout}\n"
             f"weight {decision.weight}, clients {decision.client_revisions}, "
             f"replicas {decision.replicas}, events {[e.reason for e in decision.events]}"
         )
@@ -184,17 +196,20 @@ class World:
         if commands.paused and self.was_paused and commands.promote is None:
             held = [reason for reason in reasons if reason in HOLDING]
             assert not held, f"paused, yet {held}\n{context}"
-            old_state = before.get("rollout") or {}
-            new_state = decision.status.get("rollout") or {}
-            if _attempt(before) == _attempt(decision.status) and old_state:
-                assert not (before.get("weight", 0) == 0 and decision.weight > 0), (
+            old_state = before.rollout
+            new_state = decision.status.rollout
+            if _attempt(before) == _attempt(decision.status) and old_state is not None:
+                assert new_state is not None
+                assert not ((before.weight or 0) == 0 and decision.weight > 0), (
                     f"paused, yet a first weight\n{context}"
                 )
-                assert new_state.get("step") == old_state.get("step"), context
-        old_state = before.get("rollout") or {}
-        new_state = decision.status.get("rollout") or {}
-        if _attempt(before) == _attempt(decision.status) and "step" in old_state:
-            moved = int(new_state.get("step", 0)) - int(old_state["step"])
+                assert new_state.step == old_state.step, context
+        old_state = before.rollout
+        new_state = decision.status.rollout
+        same_attempt = _attempt(before) == _attempt(decision.status)
+        if same_attempt and old_state is not None and old_state.step is not None:
+            assert new_state is not None
+            moved = (new_state.step or 0) - old_state.step
             assert moved in (0, 1), f"step moved by {moved}\n{context}"
             assert reasons.count("StepAdvanced") == moved, context
 
@@ -229,11 +244,11 @@ class World:
         self.was_paused = self.paused
 
 
-def _attempt(status: dict[str, Any]) -> tuple[str, str] | None:
-    state = status.get("rollout")
-    if not state:
+def _attempt(status: ModelDeploymentStatus) -> tuple[str, str] | None:
+    state = status.rollout
+    if state is None:
         return None
-    return (str(state.get("revision")), str(state.get("startedAt")))
+    return (state.revision, state.started_at)
 
 
 MID_RAMP_CHANGE = [

@@ -26,13 +26,13 @@ def shadow_sim(**overrides: Any) -> Sim:
 
 
 def in_shadow(decision: Any) -> bool:
-    return running(decision.status.get("rollout"))
+    return running(decision.status.rollout)
 
 
 def test_the_shadow_copies_before_any_weight_then_the_ramp_begins() -> None:
     sim = shadow_sim()
     first = sim.run_until(in_shadow)
-    assert first.status["phase"] == "Shadow"
+    assert first.status.phase == "Shadow"
     assert first.shadow is not None and first.shadow.candidate_revision == "r2"
     assert first.shadow.percent == 20 and first.shadow.ttl_s >= 30
     assert first.replicas == {"r1": 4, "r2": 1}  # the stable serves alone, at full size
@@ -42,8 +42,8 @@ def test_the_shadow_copies_before_any_weight_then_the_ramp_begins() -> None:
     assert ramped.shadow is None
     reasons = [e.reason for d in sim.decisions for e in d.events]
     assert reasons.index("ShadowPassed") < reasons.index("StepReached")
-    started = first.status["rollout"]["shadow"]["startedAt"]
-    passed = ramped.status["rollout"]["shadow"]["passedAt"]
+    started = first.status.rollout.shadow.started_at
+    passed = ramped.status.rollout.shadow.passed_at
     assert passed >= started
     assert all(d.weight == 0 for d in sim.decisions if in_shadow(d))
 
@@ -51,10 +51,10 @@ def test_the_shadow_copies_before_any_weight_then_the_ramp_begins() -> None:
 def test_a_failing_shadow_check_rolls_back_before_any_weight() -> None:
     sim = shadow_sim()
     sim.run_until(in_shadow)
-    sim.run_until(lambda d: d.status["rollout"].get("lastAnalysisAt") is not None)
+    sim.run_until(lambda d: d.status.rollout.last_analysis_at is not None)
     rolled_back = sim.step(seconds=10, verdict=FAIL)
-    assert rolled_back.status["phase"] == "RolledBack"
-    assert rolled_back.status["rolledBack"]["cause"] == "CheckFailed"
+    assert rolled_back.status.phase == "RolledBack"
+    assert rolled_back.status.rolled_back.cause == "CheckFailed"
     assert rolled_back.shadow is None
     assert all(d.weight == 0 for d in sim.decisions)
 
@@ -79,13 +79,13 @@ def test_a_person_can_end_the_shadow_or_promote_outright() -> None:
     sim = shadow_sim()
     sim.run_until(in_shadow)
     ended = sim.step(commands=Commands(promote="step", tokens={"promote": "step@1"}))
-    assert not in_shadow(ended) and ended.status["rollout"]["step"] == 0
+    assert not in_shadow(ended) and ended.status.rollout.step == 0
     assert ended.weight == 10
 
     sim = shadow_sim()
     sim.run_until(in_shadow)
     promoted = sim.step(commands=Commands(promote="full", tokens={"promote": "full@1"}))
-    assert promoted.status["stable"]["revision"] == "r2"
+    assert promoted.status.stable.revision == "r2"
 
 
 @settings(max_examples=50, deadline=None)
@@ -96,10 +96,11 @@ def test_no_weight_before_the_shadow_passed(verdicts: list[str]) -> None:
     pending = list(verdicts)
     for _ in range(200):
         decision = sim.step(seconds=5, verdict=pending.pop(0) if pending else None)
-        record = (decision.status.get("rollout") or {}).get("shadow") or {}
+        state = decision.status.rollout
+        record = state.shadow if state is not None else None
         if decision.weight > 0:
-            assert record.get("passedAt"), decision.status
-        if decision.status["phase"] in ("RolledBack", "Ready"):
+            assert record is not None and record.passed_at, decision.status
+        if decision.status.phase in ("RolledBack", "Ready"):
             break
 
 
@@ -109,7 +110,7 @@ def test_pause_holds_the_shadow_until_resumed() -> None:
     paused = Commands(paused=True)
     for _ in range(12):
         held = sim.step(seconds=10, verdict=PASS, commands=paused)
-        assert held.status["phase"] == "Paused" and held.weight == 0
+        assert held.status.phase == "Paused" and held.weight == 0
         assert not any(e.reason == "ShadowPassed" for e in held.events)
     resumed = sim.run_until(lambda d: d.weight > 0)
-    assert resumed.status["rollout"]["shadow"]["passedAt"]
+    assert resumed.status.rollout.shadow.passed_at

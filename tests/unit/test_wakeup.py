@@ -25,9 +25,9 @@ def settle(sim: Sim, commands: Commands | None = None) -> None:
     """Reconciles at the same instant until the status stops changing, as the events of the
     operator's own writes would."""
     for _ in range(10):
-        before = sim.status
+        before = sim.stored
         sim.step(seconds=0, commands=commands)
-        if sim.status == before:
+        if sim.stored == before:
             return
     raise AssertionError("no fixed point at one instant")
 
@@ -46,7 +46,7 @@ def assert_quiet_until_wakeup(sim: Sim, commands: Commands | None = None) -> Non
         at = sim.now + timedelta(seconds=seconds)
         assert not analysis_due(sim.spec, sim.status, at), f"a check due {seconds}s before wake"
         decision = decide_at(sim, at, commands)
-        assert not mergepatch.diff(sim.status, decision.status), (
+        assert not mergepatch.diff(sim.stored, decision.status.wire()), (
             f"time alone changed the status at +{seconds}s"
         )
         assert decision.replicas == decided
@@ -56,7 +56,7 @@ def assert_quiet_until_wakeup(sim: Sim, commands: Commands | None = None) -> Non
         decision = decide_at(sim, wake, commands)
         assert (
             analysis_due(sim.spec, sim.status, wake)
-            or mergepatch.diff(sim.status, decision.status)
+            or mergepatch.diff(sim.stored, decision.status.wire())
             or decision.replicas != decided
         )
 
@@ -65,7 +65,7 @@ def test_a_ready_object_at_rest_never_asks_to_be_woken() -> None:
     sim = Sim(make_spec())
     sim.deploy_stable()
     settle(sim)
-    assert sim.status["phase"] == "Ready"
+    assert sim.status.phase == "Ready"
     assert next_wakeup(sim.spec, sim.status, sim.now) is None
     assert_quiet_until_wakeup(sim)
 
@@ -75,7 +75,7 @@ def test_first_deploy_without_rollout_waits_for_events_only() -> None:
     spec = spec.model_copy(update={"rollout": None})
     sim = Sim(spec, broken={"r1"})
     sim.step()
-    assert sim.status["phase"] == "Progressing"
+    assert sim.status.phase == "Progressing"
     assert next_wakeup(sim.spec, sim.status, sim.now) is None
 
 
@@ -86,22 +86,22 @@ def test_a_step_waiting_for_its_pods_wakes_at_its_progress_deadline() -> None:
     sim.broken.add("r2")
     sim.step()
     settle(sim)
-    state = sim.status["rollout"]
-    assert not state.get("stepReadyAt")
+    state = sim.status.rollout
+    assert not state.step_ready_at
     wake = next_wakeup(sim.spec, sim.status, sim.now)
-    assert wake == parse_stamp(state["stepSetAt"], UTC) + timedelta(seconds=90) + MARGIN
+    assert wake == parse_stamp(state.step_set_at, UTC) + timedelta(seconds=90) + MARGIN
     assert_quiet_until_wakeup(sim)
     # At the wake-up the canary is rolled back for missing its deadline.
     sim.step(seconds=(wake - sim.now).total_seconds())
-    assert sim.status["phase"] == "RolledBack"
-    assert sim.status["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
+    assert sim.status.phase == "RolledBack"
+    assert sim.status.rolled_back.cause == "ProgressDeadlineExceeded"
 
 
 def test_a_step_at_its_weight_wakes_when_its_check_is_due() -> None:
     sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
-    sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("stepReadyAt")))
+    sim.run_until(lambda d: d.status.rollout is not None and bool(d.status.rollout.step_ready_at))
     settle(sim)
     wake = next_wakeup(sim.spec, sim.status, sim.now)
     assert wake is not None
@@ -114,9 +114,11 @@ def test_after_a_check_the_next_one_is_one_interval_later() -> None:
     sim = Sim(make_spec(interval="10s", steps=[{"weight": 10, "pause": "1m"}, {"weight": 50}]))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s", steps=[{"weight": 10, "pause": "1m"}, {"weight": 50}])
-    sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("lastAnalysisAt")))
+    sim.run_until(
+        lambda d: d.status.rollout is not None and bool(d.status.rollout.last_analysis_at)
+    )
     settle(sim)
-    assert sim.status["rollout"]["step"] == 0, "the pause holds the step"
+    assert sim.status.rollout.step == 0, "the pause holds the step"
     wake = next_wakeup(sim.spec, sim.status, sim.now)
     assert wake is not None and wake - sim.now <= timedelta(seconds=10) + MARGIN
     assert_quiet_until_wakeup(sim)
@@ -127,9 +129,9 @@ def test_paused_rollout_still_wakes_for_its_checks() -> None:
     sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
-    sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("stepReadyAt")))
+    sim.run_until(lambda d: d.status.rollout is not None and bool(d.status.rollout.step_ready_at))
     settle(sim, paused)
-    assert sim.status["phase"] == "Paused"
+    assert sim.status.phase == "Paused"
     assert next_wakeup(sim.spec, sim.status, sim.now) is not None
     assert_quiet_until_wakeup(sim, paused)
 
@@ -138,9 +140,9 @@ def test_promotion_wakes_for_the_scale_down_delay_then_the_rollback_window() -> 
     sim = Sim(make_spec(scaleDownDelay="30s", rollbackWindow="5m"))
     sim.deploy_stable()
     sim.change("v2", "r2", scaleDownDelay="30s", rollbackWindow="5m")
-    sim.run_until(lambda d: d.status["stable"]["revision"] == "r2")
+    sim.run_until(lambda d: d.status.stable.revision == "r2")
     settle(sim)
-    promoted_at = sim.status["promotedAt"]
+    promoted_at = sim.status.promoted_at
     assert promoted_at
     first = next_wakeup(sim.spec, sim.status, sim.now)
     assert first is not None
@@ -152,7 +154,7 @@ def test_promotion_wakes_for_the_scale_down_delay_then_the_rollback_window() -> 
     assert second is not None and second > first
     assert_quiet_until_wakeup(sim)
     sim.step(seconds=(second - sim.now).total_seconds())
-    assert "r1" not in sim.replicas and sim.status.get("previous") is None
+    assert "r1" not in sim.replicas and sim.status.previous is None
     settle(sim)
     assert next_wakeup(sim.spec, sim.status, sim.now) is None
 
@@ -164,7 +166,7 @@ def test_rolled_back_object_asks_for_nothing_but_its_undo_window() -> None:
     sim.run_until(lambda d: d.weight == 10)
     sim.step(verdict=FAIL)
     settle(sim)
-    assert sim.status["phase"] == "RolledBack"
+    assert sim.status.phase == "RolledBack"
     assert next_wakeup(sim.spec, sim.status, sim.now) is None
     assert_quiet_until_wakeup(sim)
 
@@ -176,19 +178,19 @@ def test_stable_short_of_ready_wakes_to_turn_degraded() -> None:
     sim.broken.add("r1")
     sim.step()
     settle(sim)
-    assert sim.status["phase"] == "Progressing"
+    assert sim.status.phase == "Progressing"
     wake = next_wakeup(sim.spec, sim.status, sim.now)
     assert wake is not None
     assert_quiet_until_wakeup(sim)
     sim.step(seconds=(wake - sim.now).total_seconds())
-    assert sim.status["phase"] == "Degraded"
+    assert sim.status.phase == "Degraded"
 
 
 def test_moments_already_past_are_left_to_events() -> None:
     sim = Sim(make_spec(interval="10s"))
     sim.deploy_stable()
     sim.change("v2", "r2", interval="10s")
-    sim.run_until(lambda d: bool((d.status.get("rollout") or {}).get("stepReadyAt")))
+    sim.run_until(lambda d: d.status.rollout is not None and bool(d.status.rollout.step_ready_at))
     late = sim.now + timedelta(hours=1)
     wake = next_wakeup(sim.spec, sim.status, late)
     assert wake is None or wake > late
@@ -236,9 +238,9 @@ def test_driven_only_by_wakeups_and_events_a_rollout_misses_no_transition(
         verdict = (pending.pop(0) if pending else PASS) if due else None
         sim.step(seconds=seconds, verdict=verdict)
     settle(sim)
-    outcome = sim.status["phase"]
+    outcome = sim.status.phase
     if broken:
         assert outcome == "RolledBack"
-        assert sim.status["rolledBack"]["cause"] == "ProgressDeadlineExceeded"
+        assert sim.status.rolled_back.cause == "ProgressDeadlineExceeded"
     else:
-        assert sim.status["stable"]["revision"] == "r2" or outcome == "RolledBack"
+        assert sim.status.stable.revision == "r2" or outcome == "RolledBack"

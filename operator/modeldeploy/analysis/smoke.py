@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modeldeploy.api import status as api_status
 from modeldeploy.api.spec import SmokeExpectation, SmokeRequest
 
 SHOWN_CHARS = 240
@@ -33,9 +34,10 @@ class SmokeFailure:
     expected: str
     got: str
 
-    def to_status(self) -> dict[str, Any]:
-        entry = {"request": self.request, "expected": self.expected, "got": self.got}
-        return entry if self.pod is None else {**entry, "pod": self.pod}
+    def to_status(self) -> api_status.SmokeFailure:
+        return api_status.SmokeFailure(
+            request=self.request, pod=self.pod, expected=self.expected, got=self.got
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from modeldeploy.api.status import CheckStatus
 
 
 class Verdict(StrEnum):
@@ -63,21 +64,21 @@ class CheckResult:
     message: str
     measured_at: str
 
-    def to_status(self) -> dict[str, Any]:
+    def to_status(self) -> CheckStatus:
         """The result as an entry of `status.checks`.
 
         JSON has no NaN or Infinity, so a non-finite value is written as null; the message
         still says what was measured.
         """
-        return {
-            "name": self.name,
-            "verdict": self.verdict.value,
-            "value": _finite_or_none(self.value),
-            "stableValue": _finite_or_none(self.stable_value),
-            "bound": self.bound,
-            "message": self.message,
-            "measuredAt": self.measured_at,
-        }
+        return CheckStatus(
+            name=self.name,
+            verdict=self.verdict.value,
+            value=_finite_or_none(self.value),
+            stable_value=_finite_or_none(self.stable_value),
+            bound=self.bound,
+            message=self.message,
+            measured_at=self.measured_at,
+        )
 
 
 def format_value(value: float | None) -> str:

@@ -9,7 +9,8 @@ however often the object is reconciled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from modeldeploy.api.status import ModelDeploymentStatus
 
 PREFIX = "modeldeploy.io/"
 PAUSED = f"{PREFIX}paused"
@@ -27,8 +28,8 @@ class Commands:
     """Command → the token to record as handled once this reconcile has acted on it."""
 
 
-def read_commands(annotations: dict[str, str], status: dict[str, Any]) -> Commands:
-    handled: dict[str, str] = status.get("handledCommands") or {}
+def read_commands(annotations: dict[str, str], status: ModelDeploymentStatus) -> Commands:
+    handled = status.handled_commands or {}
     pending: dict[str, str] = {}
     for verb in ONE_SHOT:
         token = annotations.get(f"{PREFIX}{verb}")

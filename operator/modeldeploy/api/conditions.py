@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from modeldeploy.api.status import Condition
 
 READY = "Ready"
 PROGRESSING = "Progressing"
@@ -25,33 +27,33 @@ class ConditionUpdate:
 
 
 def merge_conditions(
-    current: list[dict[str, Any]],
+    current: list[Condition],
     updates: list[ConditionUpdate],
     now: str,
     generation: int | None,
-) -> list[dict[str, Any]]:
+) -> list[Condition]:
     """The conditions after `updates`, keeping the order of types and untouched conditions."""
-    by_type = {c["type"]: c for c in current}
+    by_type = {c.type: c for c in current}
     merged = dict(by_type)
     for update in updates:
         previous = by_type.get(update.type)
-        changed = previous is None or previous.get("status") != update.status
-        merged[update.type] = {
-            "type": update.type,
-            "status": update.status,
-            "reason": update.reason,
-            "message": update.message,
-            "lastTransitionTime": (
-                now if changed or previous is None else previous.get("lastTransitionTime", now)
+        changed = previous is None or previous.status != update.status
+        merged[update.type] = Condition(
+            type=update.type,
+            status=update.status,
+            reason=update.reason,
+            message=update.message,
+            last_transition_time=(
+                now if changed or previous is None else previous.last_transition_time
             ),
-            "observedGeneration": generation,
-        }
+            observed_generation=generation,
+        )
     order = [READY, PROGRESSING, DEGRADED, RECONCILING, STALLED]
     return sorted(
         merged.values(),
-        key=lambda c: (order.index(c["type"]) if c["type"] in order else len(order), c["type"]),
+        key=lambda c: (order.index(c.type) if c.type in order else len(order), c.type),
     )
 
 
-def find_condition(conditions: list[dict[str, Any]], condition_type: str) -> dict[str, Any] | None:
-    return next((c for c in conditions if c.get("type") == condition_type), None)
+def find_condition(conditions: list[Condition], condition_type: str) -> Condition | None:
+    return next((c for c in conditions if c.type == condition_type), None)

@@ -1,16 +1,32 @@
-"""The ModelDeployment's status: typed here for the CRD's schema; the reconciler writes it."""
+"""The ModelDeployment's status: the CRD's schema is generated from these models, the state
+machine reads and writes them, and the shell parses the stored status with them and writes
+`wire()` back as a merge patch.
+
+Unlike the spec's models they are not frozen: a decision moves a rollout on by setting fields
+of its own copy of the status.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from modeldeploy.api.policy import PolicyRef, PolicySnapshot
-from modeldeploy.api.spec import ApiModel, ModelSpec, ServingSpec
+from modeldeploy.api.spec import ModelDeploymentSpec, ModelSpec, ServingSpec, spec_from_source
 
 
-class Condition(ApiModel):
+class StatusModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are errors."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Condition(StatusModel):
     type: str
     status: Literal["True", "False", "Unknown"]
     reason: str
@@ -19,15 +35,25 @@ class Condition(ApiModel):
     observed_generation: int | None = None
 
 
-class RevisionSource(ApiModel):
+class RevisionSource(StatusModel):
     """The part of the spec that shaped a revision's pods, kept so that its Deployment can be
     rendered (or rebuilt) after the spec has moved on to another revision."""
 
     model: ModelSpec
     serving: ServingSpec
 
+    @classmethod
+    def of(cls, model_spec: ModelDeploymentSpec) -> RevisionSource:
+        return cls(model=model_spec.model, serving=model_spec.serving)
 
-class RevisionStatus(ApiModel):
+    def to_spec(self, replicas: int) -> ModelDeploymentSpec:
+        """The spec this revision's Deployment is rendered from, at `replicas`."""
+        return spec_from_source(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True), replicas
+        )
+
+
+class RevisionStatus(StatusModel):
     revision: str
     version: str
     deployment: str
@@ -41,14 +67,14 @@ class RevisionStatus(ApiModel):
     )
 
 
-class SmokeFailure(ApiModel):
+class SmokeFailure(StatusModel):
     request: str
     pod: str | None = None
     expected: str
     got: str
 
 
-class PreflightStatus(ApiModel):
+class PreflightStatus(StatusModel):
     """The checks a new revision passes before any client traffic: the schema comparison with
     the stable and the smoke test."""
 
@@ -64,14 +90,14 @@ class PreflightStatus(ApiModel):
     schema_changes: list[str] | None = None
 
 
-class ShadowState(ApiModel):
+class ShadowState(StatusModel):
     started_at: str = Field(description="When the stable's pods began copying requests")
     passed_at: str | None = Field(
         default=None, description="When the shadow's checks had passed for its duration"
     )
 
 
-class RolloutState(ApiModel):
+class RolloutState(StatusModel):
     """Where the ramp is; enough for a restarted operator to go on at the same step."""
 
     revision: str
@@ -96,7 +122,7 @@ class RolloutState(ApiModel):
     )
 
 
-class RolledBackStatus(ApiModel):
+class RolledBackStatus(StatusModel):
     revision: str
     version: str
     reason: str
@@ -105,7 +131,7 @@ class RolledBackStatus(ApiModel):
     preflight: PreflightStatus | None = None
 
 
-class CheckStatus(ApiModel):
+class CheckStatus(StatusModel):
     name: str
     verdict: str
     value: float | None = None
@@ -115,7 +141,7 @@ class CheckStatus(ApiModel):
     measured_at: str | None = None
 
 
-class HistoryEntry(ApiModel):
+class HistoryEntry(StatusModel):
     revision: str
     version: str
     outcome: str
@@ -123,7 +149,7 @@ class HistoryEntry(ApiModel):
     at: str
 
 
-class ModelDeploymentStatus(ApiModel):
+class ModelDeploymentStatus(StatusModel):
     observed_generation: int | None = None
     phase: str | None = None
     message: str | None = None
@@ -152,3 +178,38 @@ class ModelDeploymentStatus(ApiModel):
         default=None, description="The ClusterRolloutPolicy that shaped the rollout"
     )
     conditions: list[Condition] = Field(default_factory=list)
+
+    def wire(self) -> dict[str, Any]:
+        """The status as the API server stores it: JSON, camelCase, no nulls."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def parse_status(raw: Mapping[str, Any] | None) -> ModelDeploymentStatus:
+    """The stored status, read as the CRD's schema reads it: JSON types as they are, and a
+    field these models lack is an error."""
+    return ModelDeploymentStatus.model_validate_json(json.dumps(raw or {}), strict=True)
+
+
+def parse_status_leniently(
+    raw: Mapping[str, Any] | None,
+) -> tuple[ModelDeploymentStatus, list[str]]:
+    """`parse_status`, but fields these models lack (another version of the operator wrote
+    them) are left out rather than refused; their paths come back beside the status. Anything
+    else the models refuse is still an error."""
+    try:
+        return parse_status(raw), []
+    except ValidationError as error:
+        problems = error.errors()
+        unknown = [p["loc"] for p in problems if p["type"] == "extra_forbidden"]
+        if not unknown or len(unknown) != len(problems):
+            raise
+    known = copy.deepcopy(dict(raw or {}))
+    for loc in unknown:
+        _drop(known, loc)
+    return parse_status(known), [".".join(str(part) for part in loc) for loc in unknown]
+
+
+def _drop(document: Any, loc: tuple[int | str, ...]) -> None:
+    for part in loc[:-1]:
+        document = document[part]
+    del document[loc[-1]]

@@ -10,7 +10,8 @@ from typing import Any
 
 from modeldeploy.api import conditions as cond
 from modeldeploy.api.policy import PolicyRef, PolicySnapshot
-from modeldeploy.api.spec import ModelDeploymentSpec, spec_from_source
+from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.merge import apply_defaults
 from modeldeploy.policy.rules import floor_checks, violations
 from modeldeploy.policy.select import Policy
@@ -41,17 +42,17 @@ class Governed:
         return PolicyRef(name=self.policy.name, generation=self.policy.generation)
 
 
-def _in_flight_snapshot(status: dict[str, Any], revision: str) -> PolicySnapshot | None:
-    state = status.get("rollout") or {}
-    if state.get("revision") != revision or "policy" not in state:
+def _in_flight_snapshot(status: ModelDeploymentStatus, revision: str) -> PolicySnapshot | None:
+    state = status.rollout
+    if state is None or state.revision != revision:
         return None
-    return PolicySnapshot.model_validate(state["policy"] or {})
+    return state.policy
 
 
 def govern(
     raw_spec: dict[str, Any],
     revision: str,
-    status: dict[str, Any],
+    status: ModelDeploymentStatus,
     current: Policy | None,
     own: ModelDeploymentSpec | None = None,
 ) -> Governed:
@@ -77,39 +78,36 @@ def govern(
     return Governed(model_spec, governing, pinned is not None, found)
 
 
-def served_spec(status: dict[str, Any]) -> tuple[ModelDeploymentSpec, str] | None:
+def served_spec(status: ModelDeploymentStatus) -> tuple[ModelDeploymentSpec, str] | None:
     """What is serving now, as a spec, and its revision: what a blocked object keeps."""
-    stable = status.get("stable") or {}
-    if not stable.get("source"):
+    stable = status.stable
+    if stable is None or stable.source is None:
         return None
-    return spec_from_source(stable["source"], int(stable.get("replicas") or 0)), stable["revision"]
+    return stable.source.to_spec(stable.replicas), stable.revision
 
 
 def record(
-    status: dict[str, Any],
+    status: ModelDeploymentStatus,
     governed: Governed,
     now_iso: str,
     generation: int | None,
-) -> dict[str, Any]:
+) -> ModelDeploymentStatus:
     """`status` with the policy's part: which policy shaped it, the policy a new rollout
     starts under, and the PolicyViolation condition."""
-    updated = dict(status)
+    updated = status.model_copy()
     ref = governed.ref
-    updated["policy"] = ref.model_dump(mode="json") if ref is not None else None
-    state = updated.get("rollout")
-    if isinstance(state, dict) and "policy" not in state:
-        snapshot = governed.policy or PolicySnapshot()
-        updated["rollout"] = {
-            **state,
-            "policy": snapshot.model_dump(mode="json", by_alias=True, exclude_none=True),
-        }
+    updated.policy = ref
+    if updated.rollout is not None and updated.rollout.policy is None:
+        state = updated.rollout.model_copy()
+        state.policy = governed.policy or PolicySnapshot()
+        updated.rollout = state
     updates: list[cond.ConditionUpdate] = []
     if governed.violations:
         message = "; ".join(governed.violations)
         updates.append(cond.ConditionUpdate(POLICY_VIOLATION, "True", "RulesBroken", message))
         if governed.blocked:
-            updated["message"] = f"{message}; no new rollout starts until the spec complies. " + (
-                updated.get("message") or ""
+            updated.message = f"{message}; no new rollout starts until the spec complies. " + (
+                updated.message or ""
             )
             # The spec's revision will not be reached until a person changes the spec.
             updates += [
@@ -122,7 +120,5 @@ def record(
         )
     else:
         updates.append(cond.ConditionUpdate(POLICY_VIOLATION, "False", "NoPolicy", ""))
-    updated["conditions"] = cond.merge_conditions(
-        updated.get("conditions") or [], updates, now_iso, generation
-    )
+    updated.conditions = cond.merge_conditions(updated.conditions, updates, now_iso, generation)
     return updated

@@ -5,9 +5,9 @@ when the run passed."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 from modeldeploy.api.spec import RolloutSpec
+from modeldeploy.api.status import RolloutState
 from modeldeploy.rollout.state import ERROR, FAIL, INCONCLUSIVE, Analysis, Draft
 from modeldeploy.rollout.transitions import roll_back
 
@@ -20,27 +20,27 @@ class Assessed(Enum):
 
 
 def assess(
-    draft: Draft, state: dict[str, Any], rollout_spec: RolloutSpec, analysis: Analysis
+    draft: Draft, state: RolloutState, rollout_spec: RolloutSpec, analysis: Analysis
 ) -> Assessed:
-    state["lastAnalysisAt"] = draft.now_iso
-    draft.checks = analysis.results
+    state.last_analysis_at = draft.now_iso
+    draft.checks = list(analysis.results)
     if analysis.verdict == FAIL:
-        state["failures"] = int(state.get("failures", 0)) + 1
-        if state["failures"] > rollout_spec.failure_limit:
+        state.failures = (state.failures or 0) + 1
+        if state.failures > rollout_spec.failure_limit:
             roll_back(draft, analysis.summary or "a check failed", cause="CheckFailed")
             return Assessed.ROLLED_BACK
         draft.emit(
             "Warning",
             "CheckFailed",
-            f"{analysis.summary} ({state['failures']}/{rollout_spec.failure_limit} tolerated)",
+            f"{analysis.summary} ({state.failures}/{rollout_spec.failure_limit} tolerated)",
         )
         return Assessed.HELD
     if analysis.verdict in (INCONCLUSIVE, ERROR):
-        state["inconclusive"] = int(state.get("inconclusive", 0)) + 1
-        if state["inconclusive"] > rollout_spec.inconclusive_limit:
+        state.inconclusive = (state.inconclusive or 0) + 1
+        if state.inconclusive > rollout_spec.inconclusive_limit:
             roll_back(
                 draft,
-                f"checks inconclusive {state['inconclusive']} times in a row: {analysis.summary}",
+                f"checks inconclusive {state.inconclusive} times in a row: {analysis.summary}",
                 cause="Inconclusive",
             )
             return Assessed.ROLLED_BACK
@@ -48,8 +48,8 @@ def assess(
             "Warning",
             "CheckInconclusive",
             f"{analysis.summary} "
-            f"({state['inconclusive']}/{rollout_spec.inconclusive_limit} tolerated)",
+            f"({state.inconclusive}/{rollout_spec.inconclusive_limit} tolerated)",
         )
         return Assessed.HELD
-    state["inconclusive"] = 0
+    state.inconclusive = 0
     return Assessed.PASSED

@@ -9,6 +9,7 @@ from __future__ import annotations
 from modeldeploy.api import names
 from modeldeploy.api.commands import Commands
 from modeldeploy.api.spec import BlueGreenSpec, RolloutSpec, parse_duration
+from modeldeploy.api.status import ShadowState
 from modeldeploy.rollout import preflight, shadow
 from modeldeploy.rollout.assess import Assessed, assess
 from modeldeploy.rollout.state import (
@@ -63,15 +64,15 @@ class BlueGreen:
         ready = draft.observed.ready(draft.revision)
         reached = draft.revision in draft.observed.deployments and ready >= replicas
         gate = preflight.Gate.PASSED
-        if reached and not state.get("stepReadyAt"):
+        if reached and not state.step_ready_at:
             gate = pass_preflight(draft, state, preflight_result)
             if gate is preflight.Gate.FAILED:
                 return
             if gate is preflight.Gate.PASSED:
-                state["stepReadyAt"] = draft.now_iso
+                state.step_ready_at = draft.now_iso
                 if rollout_spec.shadow is not None:
                     # The preview also gets copies of live requests, judged as they come.
-                    state["shadow"] = {"startedAt": draft.now_iso}
+                    state.shadow = ShadowState(started_at=draft.now_iso)
                 draft.emit(
                     "Normal",
                     "PreviewReady",
@@ -80,9 +81,7 @@ class BlueGreen:
                 )
 
         deadline = rollout_spec.progress_deadline
-        if not reached and seconds_since(state.get("stepSetAt"), draft.now) > parse_duration(
-            deadline
-        ):
+        if not reached and seconds_since(state.step_set_at, draft.now) > parse_duration(deadline):
             roll_back(
                 draft,
                 f"new revision not Ready within progressDeadline {deadline}: "
@@ -95,21 +94,20 @@ class BlueGreen:
         if rollout_spec.shadow is not None:
             preview_s = max(preview_s, parse_duration(rollout_spec.shadow.duration))
         previewed = (
-            bool(state.get("stepReadyAt"))
-            and seconds_since(state.get("stepReadyAt"), draft.now) >= preview_s
+            bool(state.step_ready_at) and seconds_since(state.step_ready_at, draft.now) >= preview_s
         )
         if analysis is not None:
             verdict = assess(draft, state, rollout_spec, analysis)
             if verdict is Assessed.ROLLED_BACK:
                 return
             if verdict is Assessed.PASSED and previewed and reached:
-                state["previewPassedAt"] = state.get("previewPassedAt") or draft.now_iso
-        passed = bool(state.get("previewPassedAt"))
+                state.preview_passed_at = state.preview_passed_at or draft.now_iso
+        passed = bool(state.preview_passed_at)
 
         if commands.promote is not None:
             # The switch never comes before the preview is up at full size and passed its
             # preflight; after that, a person may cut its time short.
-            if not state.get("stepReadyAt"):
+            if not state.step_ready_at:
                 refuse_promote(draft)
             else:
                 promote(draft, "switched as asked")
@@ -121,7 +119,7 @@ class BlueGreen:
         # Both revisions at full size; clients stay on the stable until the switch.
         if shadow.running(state):
             draft.shadow = shadow.shadowing(draft.spec, draft.revision)
-        draft.replicas[draft.stable["revision"]] = replicas
+        draft.replicas[draft.stable.revision] = replicas
         draft.replicas[draft.revision] = replicas
         draft.weight = 0
         if commands.paused:
@@ -130,7 +128,7 @@ class BlueGreen:
             draft.phase = PHASE_AWAITING_APPROVAL
         else:
             draft.phase = PHASE_PREVIEW
-        if not state.get("stepReadyAt"):
+        if not state.step_ready_at:
             doing = (
                 preflight.waiting_text(state)
                 if gate is preflight.Gate.WAITING

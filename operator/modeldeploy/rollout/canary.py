@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from modeldeploy.api.commands import Commands
 from modeldeploy.api.spec import RolloutSpec, RolloutStep, parse_duration
+from modeldeploy.api.status import RolloutState, ShadowState
 from modeldeploy.rollout import preflight, shadow
 from modeldeploy.rollout.assess import Assessed, assess
 from modeldeploy.rollout.state import (
@@ -20,6 +20,7 @@ from modeldeploy.rollout.state import (
     Preflight,
     resolved_steps,
     seconds_since,
+    step_of,
 )
 from modeldeploy.rollout.transitions import (
     pass_preflight,
@@ -67,7 +68,7 @@ def _canary(
     if roll_back_if_crashed(draft):
         return
 
-    step_index = min(int(state["step"]), len(steps) - 1)
+    step_index = min(step_of(state), len(steps) - 1)
     step = steps[step_index]
     stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight)
     canary_ready = draft.observed.ready(draft.revision)
@@ -76,7 +77,7 @@ def _canary(
     # Before the first weight, the new pods pass the preflight: no client request reaches
     # them until it has.
     gate = preflight.Gate.PASSED
-    if reached and step_index == 0 and not state.get("stepReadyAt"):
+    if reached and step_index == 0 and not state.step_ready_at:
         gate = pass_preflight(draft, state, preflight_result)
         if gate is preflight.Gate.FAILED:
             return
@@ -84,9 +85,7 @@ def _canary(
     # A person's promote moves a ramp on, never past the preflight: until the new pods passed
     # it, the command is refused (and said so), not kept for a later moment it did not name.
     vetted = (
-        step_index > 0
-        or bool(state.get("stepReadyAt"))
-        or (reached and gate is preflight.Gate.PASSED)
+        step_index > 0 or bool(state.step_ready_at) or (reached and gate is preflight.Gate.PASSED)
     )
     if commands.promote is not None and not vetted:
         refuse_promote(draft)
@@ -97,9 +96,9 @@ def _canary(
         reached
         and gate is preflight.Gate.PASSED
         and step_index == 0
-        and not state.get("stepReadyAt")
+        and not state.step_ready_at
         and rollout_spec.shadow is not None
-        and not (state.get("shadow") or {}).get("passedAt")
+        and not (state.shadow is not None and state.shadow.passed_at)
     ):
         if commands.promote == "full":
             promote(draft, "promoted as asked")
@@ -115,20 +114,15 @@ def _canary(
 
     # Paused before its first weight, the canary stays at none: pause holds every phase.
     held_at_zero = commands.paused and step_index == 0 and not promoted_shadow
-    if (
-        reached
-        and gate is preflight.Gate.PASSED
-        and not state.get("stepReadyAt")
-        and not held_at_zero
-    ):
-        state["stepReadyAt"] = draft.now_iso
+    if reached and gate is preflight.Gate.PASSED and not state.step_ready_at and not held_at_zero:
+        state.step_ready_at = draft.now_iso
         draft.emit(
             "Normal",
             "StepReached",
             f"step {step_index + 1}/{len(steps)}: canary at weight {step.weight}%",
         )
 
-    if not reached and seconds_since(state.get("stepSetAt"), draft.now) > parse_duration(
+    if not reached and seconds_since(state.step_set_at, draft.now) > parse_duration(
         rollout_spec.progress_deadline
     ):
         roll_back(
@@ -148,13 +142,13 @@ def _canary(
         # Only a step that was reached, its preflight passed, was judged at its weight.
         judged_at_weight = (
             reached
-            and bool(state.get("stepReadyAt"))
-            and seconds_since(state.get("stepReadyAt"), draft.now)
+            and bool(state.step_ready_at)
+            and seconds_since(state.step_ready_at, draft.now)
             >= parse_duration(rollout_spec.interval)
         )
         if verdict is Assessed.PASSED and judged_at_weight:
             pause_s = parse_duration(step.pause) if step.pause else 0.0
-            paused_long_enough = seconds_since(state.get("stepReadyAt"), draft.now) >= pause_s
+            paused_long_enough = seconds_since(state.step_ready_at, draft.now) >= pause_s
             # _advance answers True when it promoted, which ends this decision.
             if (
                 not commands.paused
@@ -175,21 +169,21 @@ def _canary(
         return
 
     # The step may have moved on above: size the tracks for the step the ramp is at now.
-    step_index = int(state["step"])
+    step_index = step_of(state)
     step = steps[step_index]
     stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight)
-    draft.replicas[draft.stable["revision"]] = stable_n
+    draft.replicas[draft.stable.revision] = stable_n
     draft.replicas[draft.revision] = canary_n
     draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
-    state["stepWeight"] = step.weight
-    awaiting = step.approval == "required" and bool(state.get("stepReadyAt"))
+    state.step_weight = step.weight
+    awaiting = step.approval == "required" and bool(state.step_ready_at)
     if commands.paused:
         draft.phase = PHASE_PAUSED
     elif awaiting:
         draft.phase = PHASE_AWAITING_APPROVAL
     else:
         draft.phase = PHASE_CANARY
-    if state.get("stepReadyAt"):
+    if state.step_ready_at:
         waiting = ""
     elif held_at_zero and reached and gate is preflight.Gate.PASSED:
         waiting = ", held at weight 0 until resumed"
@@ -204,7 +198,7 @@ def _canary(
         else ""
     )
     draft.message = (
-        f"step {int(state['step']) + 1}/{len(steps)}: canary {draft.revision} ({version}) "
+        f"step {step_index + 1}/{len(steps)}: canary {draft.revision} ({version}) "
         f"at weight {step.weight}%{pods}"
         f"{waiting}{' (paused)' if commands.paused else ''}"
         f"{'; awaiting approval: kubectl modeldeploy promote ' + draft.name if awaiting else ''}"
@@ -217,10 +211,9 @@ def _routed_weight(
 ) -> int:
     """Weight for the router: a step's weight only once the canary holds it, else the last one
     it held; never weight to a canary without ready pods."""
-    state = draft.rollout or {}
     if draft.observed.ready(draft.revision) == 0:
         return 0
-    if state.get("stepReadyAt"):
+    if draft.rollout is not None and draft.rollout.step_ready_at:
         return steps[step_index].weight
     return steps[step_index - 1].weight if step_index > 0 else 0
 
@@ -232,9 +225,9 @@ def _advance(draft: Draft, steps: list[RolloutStep], step_index: int, why: str) 
     if step_index + 1 >= len(steps):
         promote(draft, f"all {len(steps)} steps passed" if why == "checks passed" else why)
         return True
-    state["step"] = step_index + 1
-    state["stepSetAt"] = draft.now_iso
-    state["stepReadyAt"] = None
+    state.step = step_index + 1
+    state.step_set_at = draft.now_iso
+    state.step_ready_at = None
     nxt = steps[step_index + 1]
     draft.emit(
         "Normal", "StepAdvanced", f"{why}: step {step_index + 2}/{len(steps)}, weight {nxt.weight}%"
@@ -244,7 +237,7 @@ def _advance(draft: Draft, steps: list[RolloutStep], step_index: int, why: str) 
 
 def _shadow_phase(
     draft: Draft,
-    state: dict[str, Any],
+    state: RolloutState,
     rollout_spec: RolloutSpec,
     commands: Commands,
     analysis: Analysis | None,
@@ -253,18 +246,18 @@ def _shadow_phase(
     for its whole duration, or a person promoted), ROLLED_BACK, or HELD while it goes on."""
     assert rollout_spec.shadow is not None
     shadow_spec = rollout_spec.shadow
-    record = dict(state.get("shadow") or {})
-    if not record.get("startedAt"):
-        record["startedAt"] = draft.now_iso
+    record = state.shadow.model_copy() if state.shadow is not None else None
+    if record is None or not record.started_at:
+        record = ShadowState(started_at=draft.now_iso)
         draft.emit(
             "Normal",
             "ShadowStarted",
             f"the stable's pods copy {shadow_spec.percent:g}% of live requests to "
             f"{draft.revision} for {shadow_spec.duration}; its answers reach no client",
         )
-    state["shadow"] = record
+    state.shadow = record
     if commands.promote == "step":
-        record["passedAt"] = draft.now_iso
+        record.passed_at = draft.now_iso
         draft.emit("Normal", "ShadowPassed", "shadow phase ended as asked")
         return Assessed.PASSED
     if analysis is None:
@@ -276,9 +269,9 @@ def _shadow_phase(
     # end: the first weight waits for the resume.
     if commands.paused:
         return Assessed.HELD
-    if seconds_since(record["startedAt"], draft.now) < parse_duration(shadow_spec.duration):
+    if seconds_since(record.started_at, draft.now) < parse_duration(shadow_spec.duration):
         return Assessed.HELD
-    record["passedAt"] = draft.now_iso
+    record.passed_at = draft.now_iso
     draft.emit(
         "Normal",
         "ShadowPassed",
@@ -289,19 +282,20 @@ def _shadow_phase(
 
 def _hold_in_shadow(
     draft: Draft,
-    state: dict[str, Any],
+    state: RolloutState,
     rollout_spec: RolloutSpec,
     commands: Commands,
     canary_n: int,
 ) -> None:
     """Both tracks up, the stable at full size since it alone serves clients, no weight."""
     assert draft.stable is not None and rollout_spec.shadow is not None
-    draft.replicas[draft.stable["revision"]] = draft.spec.replicas
+    assert state.shadow is not None
+    draft.replicas[draft.stable.revision] = draft.spec.replicas
     draft.replicas[draft.revision] = canary_n
     draft.weight = 0
     draft.shadow = shadow.shadowing(draft.spec, draft.revision)
     draft.phase = PHASE_PAUSED if commands.paused else PHASE_SHADOW
-    started = state["shadow"]["startedAt"]
+    started = state.shadow.started_at
     elapsed = seconds_since(started, draft.now)
     draft.message = (
         f"shadow: {rollout_spec.shadow.percent:g}% of live requests copied to {draft.revision} "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from modeldeploy.api.commands import Commands
 from modeldeploy.api.observed import Observed
 from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus, StatusModel
 from modeldeploy.rollout.outcome import finish
 from modeldeploy.rollout.state import Analysis, Decision, Draft, Preflight
 from modeldeploy.rollout.strategy import strategy_for
@@ -20,12 +21,14 @@ from modeldeploy.rollout.transitions import (
 from modeldeploy.rollout.undo import handle_retry, handle_undo, keep_previous
 from modeldeploy.traffic.factory import router_for
 
+Part = TypeVar("Part", bound=StatusModel)
+
 
 def decide(
     name: str,
     model_spec: ModelDeploymentSpec,
     revision: str,
-    status: dict[str, Any],
+    status: ModelDeploymentStatus,
     observed: Observed,
     now: datetime,
     generation: int | None,
@@ -35,20 +38,22 @@ def decide(
     preflight: Preflight | None = None,
 ) -> Decision:
     commands = commands or Commands()
+    # `status` stays as it was given: the draft sets fields of its own copies of the tracks and
+    # the rollout, and replaces what lies below them (a rollout's preflight or shadow record).
     draft = Draft(
         name=name,
         spec=model_spec,
         revision=revision,
         observed=observed,
         now=now,
-        stable=status.get("stable"),
-        previous=status.get("previous"),
-        rollout=status.get("rollout"),
-        rolled_back=status.get("rolledBack"),
-        history=list(status.get("history") or []),
-        handled=dict(status.get("handledCommands") or {}),
-        checks=list(status.get("checks") or []),
-        promoted_at=status.get("promotedAt"),
+        stable=_copy(status.stable),
+        previous=_copy(status.previous),
+        rollout=_copy(status.rollout),
+        rolled_back=_copy(status.rolled_back),
+        history=list(status.history or []),
+        handled=dict(status.handled_commands or {}),
+        checks=list(status.checks or []),
+        promoted_at=status.promoted_at,
         router=router_for(model_spec.rollout.traffic if model_spec.rollout else None),
     )
     handle_undo(draft, commands)
@@ -56,10 +61,10 @@ def decide(
 
     if draft.stable is None:
         first_deploy(draft, preflight)
-    elif draft.rolled_back is not None and draft.rolled_back["revision"] == revision:
+    elif draft.rolled_back is not None and draft.rolled_back.revision == revision:
         supersede_if_stale(draft)
         hold_rolled_back(draft)
-    elif draft.stable["revision"] == revision:
+    elif draft.stable.revision == revision:
         supersede_if_stale(draft, reason="the spec went back to the stable revision")
         steady(draft)
     else:
@@ -69,3 +74,7 @@ def decide(
     keep_previous(draft)
     draft.handled.update(commands.tokens)
     return finish(draft, status, generation, route_weight)
+
+
+def _copy(part: Part | None) -> Part | None:
+    return part.model_copy() if part is not None else None

@@ -4,9 +4,9 @@ revisions; and the status of a spec the operator refuses."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from modeldeploy.api import conditions as cond
+from modeldeploy.api.status import ModelDeploymentStatus, RevisionStatus
 from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
     PHASE_AWAITING_APPROVAL,
@@ -25,16 +25,20 @@ from modeldeploy.rollout.state import (
 
 
 def refused_status(
-    status: dict[str, Any], reason: str, message: str, generation: int | None, now: datetime
-) -> dict[str, Any]:
+    status: ModelDeploymentStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> ModelDeploymentStatus:
     """Status for a spec the operator cannot act on (`reason`: InvalidSpec, PolicyViolation);
     what is serving is left as it is."""
-    updated = dict(status)
-    updated["observedGeneration"] = generation
-    updated["phase"] = PHASE_FAILED
-    updated["message"] = message
-    updated["conditions"] = cond.merge_conditions(
-        status.get("conditions", []),
+    updated = status.model_copy()
+    updated.observed_generation = generation
+    updated.phase = PHASE_FAILED
+    updated.message = message
+    updated.conditions = cond.merge_conditions(
+        status.conditions,
         [
             cond.ConditionUpdate(cond.DEGRADED, "True", reason, message),
             cond.ConditionUpdate(cond.PROGRESSING, "False", reason, message),
@@ -53,11 +57,11 @@ def _filling(draft: Draft, stable_ready: int) -> str | None:
     previous = draft.previous
     if previous is None or stable_ready >= draft.spec.replicas:
         return None
-    if draft.replicas.get(previous["revision"], 0) <= 0:
+    if draft.replicas.get(previous.revision, 0) <= 0:
         return None
-    if draft.observed.ready(previous["revision"]) <= 0:
+    if draft.observed.ready(previous.revision) <= 0:
         return None
-    return str(previous["revision"])
+    return previous.revision
 
 
 def _client_revisions(draft: Draft, stable_ready: int) -> list[str]:
@@ -68,15 +72,15 @@ def _client_revisions(draft: Draft, stable_ready: int) -> list[str]:
         if preflight.needed(draft.spec, has_stable=False):
             return []
         return [draft.revision] if draft.replicas.get(draft.revision, 0) > 0 else []
-    canary = draft.rollout["revision"] if draft.rollout is not None else None
+    canary = draft.rollout.revision if draft.rollout is not None else None
     chosen = draft.router.client_revisions(
-        draft.stable["revision"], canary, draft.weight, _filling(draft, stable_ready)
+        draft.stable.revision, canary, draft.weight, _filling(draft, stable_ready)
     )
     # A Service selects by equality only: for two revisions it selects every pod of the model.
     # A canary with pods but without weight (its preflight under way) would be among them, so
     # then the stable alone serves.
     if len(chosen) > 1 and canary not in chosen and draft.replicas.get(str(canary), 0) > 0:
-        return [draft.stable["revision"]]
+        return [draft.stable.revision]
     return chosen
 
 
@@ -99,9 +103,9 @@ _STUCK = {
 
 
 def finish(
-    draft: Draft, status: dict[str, Any], generation: int | None, route_weight: int | None
+    draft: Draft, status: ModelDeploymentStatus, generation: int | None, route_weight: int | None
 ) -> Decision:
-    before = status.get("phase")
+    before = status.phase
     if draft.phase == PHASE_PAUSED and before != PHASE_PAUSED:
         draft.emit("Normal", "Paused", draft.message)
     elif draft.phase == PHASE_AWAITING_APPROVAL and before != PHASE_AWAITING_APPROVAL:
@@ -110,27 +114,25 @@ def finish(
         draft.emit("Normal", "Resumed", draft.message)
     stable = draft.stable
     if stable is not None:
-        stable = {**stable, "readyReplicas": draft.observed.ready(stable["revision"])}
-    canary: dict[str, Any] | None = None
+        stable.ready_replicas = draft.observed.ready(stable.revision)
+    canary: RevisionStatus | None = None
     canary_revision: str | None = None
     if draft.rollout is not None and stable is not None:
-        canary_revision = draft.rollout["revision"]
+        canary_revision = draft.rollout.revision
         canary = draft.revision_status(
-            canary_revision,
-            draft.rollout.get("version", ""),
-            draft.replicas.get(canary_revision, 0),
+            canary_revision, draft.rollout.version, draft.replicas.get(canary_revision, 0)
         )
     if draft.weight == 0 and canary is None:
         effective = 0
     else:
         effective = draft.router.effective_weight(
             draft.weight,
-            draft.observed.ready(stable["revision"]) if stable else 0,
+            draft.observed.ready(stable.revision) if stable else 0,
             draft.observed.ready(canary_revision) if canary_revision else 0,
             route_weight,
         )
     replicas = draft.spec.replicas
-    stable_ready = draft.observed.ready(stable["revision"]) if stable else 0
+    stable_ready = draft.observed.ready(stable.revision) if stable else 0
     phase = draft.phase
     ramping = phase in (
         PHASE_CANARY,
@@ -168,36 +170,32 @@ def finish(
             for kind in (cond.DEGRADED, cond.STALLED)
         ),
     ]
-    new_status: dict[str, Any] = {
-        "observedGeneration": generation,
-        "phase": phase,
-        "message": draft.message,
-        "revision": draft.revision,
-        "stable": stable,
-        "canary": canary,
-        "previous": draft.previous,
-        "promotedAt": draft.promoted_at if draft.previous is not None else None,
-        "rollout": draft.rollout,
-        "rolledBack": draft.rolled_back,
-        "weight": draft.weight,
-        "effectiveWeight": effective,
-        "checks": draft.checks
-        if (draft.rollout is not None or draft.rolled_back is not None)
-        else [],
-        "replicas": replicas,
-        "readyReplicas": stable_ready,
-        "ready": f"{stable_ready}/{replicas}",
-        "history": draft.history,
-        "handledCommands": draft.handled or None,
-        "conditions": cond.merge_conditions(
-            status.get("conditions", []), updates, draft.now_iso, generation
-        ),
-    }
+    new_status = ModelDeploymentStatus(
+        observed_generation=generation,
+        phase=phase,
+        message=draft.message,
+        revision=draft.revision,
+        stable=stable,
+        canary=canary,
+        previous=draft.previous,
+        promoted_at=draft.promoted_at if draft.previous is not None else None,
+        rollout=draft.rollout,
+        rolled_back=draft.rolled_back,
+        weight=draft.weight,
+        effective_weight=effective,
+        checks=draft.checks if (draft.rollout is not None or draft.rolled_back is not None) else [],
+        replicas=replicas,
+        ready_replicas=stable_ready,
+        ready=f"{stable_ready}/{replicas}",
+        history=draft.history,
+        handled_commands=draft.handled or None,
+        conditions=cond.merge_conditions(status.conditions, updates, draft.now_iso, generation),
+    )
     sources = {rev: src for rev in draft.replicas if (src := draft.source_of(rev)) is not None}
     return Decision(
         replicas=draft.replicas,
         sources=sources,
-        stable_revision=stable["revision"] if stable else None,
+        stable_revision=stable.revision if stable else None,
         canary_revision=canary_revision,
         weight=draft.weight,
         client_revisions=_client_revisions(draft, stable_ready),

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from modeldeploy.api.spec import ModelDeploymentSpec, parse_duration
+from modeldeploy.api.status import ModelDeploymentStatus, RolloutState
 from modeldeploy.rollout import shadow
 from modeldeploy.rollout.state import parse_stamp
 
 
-def analysis_due(model_spec: ModelDeploymentSpec, status: dict[str, Any], now: datetime) -> bool:
+def analysis_due(
+    model_spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+) -> bool:
     """Whether the shell should run the checks before deciding."""
-    due = next_check_at(model_spec, status.get("rollout") or {}, now.tzinfo)
+    due = next_check_at(model_spec, status.rollout, now.tzinfo)
     return due is not None and now >= due
 
 
 def next_check_at(
-    model_spec: ModelDeploymentSpec, state: dict[str, Any], tz: tzinfo | None
+    model_spec: ModelDeploymentSpec, state: RolloutState | None, tz: tzinfo | None
 ) -> datetime | None:
     """When the next check is due.
 
@@ -28,9 +30,11 @@ def next_check_at(
     after each step is reached, since only a pass at least an interval into a step, on data of
     its own split, moves the ramp on (the strategy's rule)."""
     # The shadow phase is checked like a step, from the moment the copies begin.
-    anchor = state.get("stepReadyAt") or shadow.started_at(state or {})
-    last = (state or {}).get("lastAnalysisAt")
-    if not state or model_spec.rollout is None or not (last or anchor):
+    if state is None or model_spec.rollout is None:
+        return None
+    anchor = state.step_ready_at or shadow.started_at(state)
+    last = state.last_analysis_at
+    if not (last or anchor):
         return None
     interval = timedelta(seconds=parse_duration(model_spec.rollout.interval))
     last_at = parse_stamp(last, tz) if last else None

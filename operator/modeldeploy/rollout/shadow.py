@@ -4,9 +4,9 @@ new revision and compare its answers with theirs. Which checks judge it, and whe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from modeldeploy.api.spec import CheckSpec, ModelDeploymentSpec, ShadowSpec, parse_duration
+from modeldeploy.api.status import ModelDeploymentStatus, RolloutState
 
 MIN_TTL_S = 30.0
 
@@ -21,13 +21,13 @@ class Shadowing:
     """The setting lapses on the pods unless renewed within this time."""
 
 
-def running(state: dict[str, Any] | None) -> bool:
-    record = (state or {}).get("shadow") or {}
-    return bool(record.get("startedAt")) and not record.get("passedAt")
+def running(state: RolloutState | None) -> bool:
+    record = state.shadow if state is not None else None
+    return record is not None and bool(record.started_at) and not record.passed_at
 
 
-def started_at(state: dict[str, Any]) -> str | None:
-    return ((state.get("shadow") or {}).get("startedAt")) if running(state) else None
+def started_at(state: RolloutState) -> str | None:
+    return state.shadow.started_at if state.shadow is not None and running(state) else None
 
 
 def checks(shadow: ShadowSpec) -> list[CheckSpec]:
@@ -40,12 +40,12 @@ def checks(shadow: ShadowSpec) -> list[CheckSpec]:
     return derived
 
 
-def checks_for(spec: ModelDeploymentSpec, status: dict[str, Any]) -> list[CheckSpec]:
+def checks_for(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[CheckSpec]:
     """The checks to run now: the rollout's, and the shadow's own while it runs."""
     rollout = spec.rollout
     if rollout is None:
         return []
-    if rollout.shadow is not None and running(status.get("rollout")):
+    if rollout.shadow is not None and running(status.rollout):
         return [*rollout.checks, *checks(rollout.shadow)]
     return list(rollout.checks)
 

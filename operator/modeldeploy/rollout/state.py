@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
 
 from modeldeploy.api import names
 from modeldeploy.api.observed import Observed
-from modeldeploy.api.spec import (
-    ModelDeploymentSpec,
-    RolloutSpec,
-    RolloutStep,
-    parse_duration,
-    revision_source,
+from modeldeploy.api.spec import ModelDeploymentSpec, RolloutSpec, RolloutStep, parse_duration
+from modeldeploy.api.status import (
+    CheckStatus,
+    HistoryEntry,
+    ModelDeploymentStatus,
+    RevisionSource,
+    RevisionStatus,
+    RolledBackStatus,
+    RolloutState,
+    SmokeFailure,
 )
 from modeldeploy.rollout.shadow import Shadowing
 from modeldeploy.traffic.base import Router
@@ -64,8 +67,18 @@ class Analysis:
     """The outcome of running the checks once, handed in by the shell."""
 
     verdict: str
-    results: list[dict[str, Any]]
+    results: list[CheckStatus]
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class PreflightRecord:
+    """What status keeps of a preflight's findings, beside its phase."""
+
+    smoke_passed: int | None = None
+    smoke_total: int | None = None
+    failures: list[SmokeFailure] | None = None
+    schema_changes: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ class Preflight:
     verdict: str
     message: str
     cause: str | None = None
-    record: dict[str, Any] = field(default_factory=dict)
+    record: PreflightRecord = field(default_factory=PreflightRecord)
     """What status keeps of it: smoke counts, failures, schema changes."""
 
 
@@ -91,9 +104,9 @@ class Decision:
     """Percent of traffic the router must send to the canary."""
     client_revisions: list[str]
     """The revisions whose pods the client Service sends to."""
-    status: dict[str, Any]
+    status: ModelDeploymentStatus
     events: list[Event] = field(default_factory=list)
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, RevisionSource] = field(default_factory=dict)
     """Revision → the spec snapshot its Deployment is rendered from."""
     shadow: Shadowing | None = None
     """Set while the stable's pods must copy requests to the new revision."""
@@ -145,13 +158,13 @@ class Draft:
     revision: str
     observed: Observed
     now: datetime
-    stable: dict[str, Any] | None
-    previous: dict[str, Any] | None
-    rollout: dict[str, Any] | None
-    rolled_back: dict[str, Any] | None
-    history: list[dict[str, Any]]
+    stable: RevisionStatus | None
+    previous: RevisionStatus | None
+    rollout: RolloutState | None
+    rolled_back: RolledBackStatus | None
+    history: list[HistoryEntry]
     handled: dict[str, str]
-    checks: list[dict[str, Any]]
+    checks: list[CheckStatus]
     promoted_at: str | None
     router: Router
     replicas: dict[str, int] = field(default_factory=dict)
@@ -165,53 +178,50 @@ class Draft:
     def now_iso(self) -> str:
         return iso(self.now)
 
-    def revision_status(self, revision: str, version: str, replicas: int) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "revision": revision,
-            "version": version,
-            "deployment": names.deployment_name(self.name, revision),
-            "replicas": replicas,
-            "readyReplicas": self.observed.ready(revision),
-        }
-        source = self.source_of(revision)
-        if source is not None:
-            entry["source"] = source
-        return entry
+    def revision_status(self, revision: str, version: str, replicas: int) -> RevisionStatus:
+        return RevisionStatus(
+            revision=revision,
+            version=version,
+            deployment=names.deployment_name(self.name, revision),
+            replicas=replicas,
+            ready_replicas=self.observed.ready(revision),
+            source=self.source_of(revision),
+        )
 
-    def source_of(self, revision: str) -> dict[str, Any] | None:
+    def source_of(self, revision: str) -> RevisionSource | None:
         """The spec snapshot that shaped `revision`: the spec's own for its revision, else the
         one recorded with the track that runs it."""
         if revision == self.revision:
-            return revision_source(self.spec)
+            return RevisionSource.of(self.spec)
         for track in (self.stable, self.previous):
-            if track is not None and track.get("revision") == revision and track.get("source"):
-                return dict(track["source"])
+            if track is not None and track.revision == revision and track.source is not None:
+                return track.source
         return None
 
     def emit(self, event_type: str, reason: str, message: str) -> None:
         self.events.append(Event(event_type, reason, message))
 
     def record(self, revision: str, version: str, outcome: str, reason: str) -> None:
-        entry = {
-            "revision": revision,
-            "version": version,
-            "outcome": outcome,
-            "reason": reason,
-            "at": self.now_iso,
-        }
+        entry = HistoryEntry(
+            revision=revision, version=version, outcome=outcome, reason=reason, at=self.now_iso
+        )
         self.history = [entry, *self.history][:HISTORY_LENGTH]
 
 
-def new_rollout_state(draft: Draft) -> dict[str, Any]:
+def new_rollout_state(draft: Draft) -> RolloutState:
     """`status.rollout` when a strategy starts taking the spec's revision to stable."""
-    return {
-        "revision": draft.revision,
-        "version": draft.spec.model.version,
-        "step": 0,
-        "startedAt": draft.now_iso,
-        "stepSetAt": draft.now_iso,
-        "stepReadyAt": None,
-        "lastAnalysisAt": None,
-        "failures": 0,
-        "inconclusive": 0,
-    }
+    return RolloutState(
+        revision=draft.revision,
+        version=draft.spec.model.version,
+        step=0,
+        started_at=draft.now_iso,
+        step_set_at=draft.now_iso,
+        failures=0,
+        inconclusive=0,
+    )
+
+
+def step_of(state: RolloutState) -> int:
+    """The step a ramp under way is at (one begun by `new_rollout_state` always has one)."""
+    assert state.step is not None
+    return state.step

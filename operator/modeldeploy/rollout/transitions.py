@@ -3,8 +3,7 @@ back revision, dropping a superseded rollout, rolling back and promoting."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from modeldeploy.api.status import RolledBackStatus, RolloutState
 from modeldeploy.rollout import approximation, preflight
 from modeldeploy.rollout.state import (
     PHASE_DEGRADED,
@@ -26,12 +25,12 @@ def first_deploy(draft: Draft, preflight_result: Preflight | None = None) -> Non
     and, when the spec has one, its smoke test passed. One that fails it is scaled to zero and
     never becomes stable: nothing was served before it, and nothing wrong is served after."""
     version = draft.spec.model.version
-    if draft.rolled_back is not None and draft.rolled_back["revision"] == draft.revision:
+    if draft.rolled_back is not None and draft.rolled_back.revision == draft.revision:
         draft.replicas[draft.revision] = 0
         draft.rollout = None
         draft.phase = PHASE_FAILED
         draft.message = (
-            f"first deploy of {draft.revision} ({version}) failed: {draft.rolled_back['reason']}"
+            f"first deploy of {draft.revision} ({version}) failed: {draft.rolled_back.reason}"
         )
         return
     replicas = draft.spec.replicas
@@ -42,14 +41,11 @@ def first_deploy(draft: Draft, preflight_result: Preflight | None = None) -> Non
         draft.message = f"first deploy: {ready}/{replicas} replicas of {draft.revision} ready"
         return
     if preflight.needed(draft.spec, has_stable=False):
-        if draft.rollout is None or draft.rollout.get("revision") != draft.revision:
-            draft.rollout = {
-                "revision": draft.revision,
-                "version": version,
-                "startedAt": draft.now_iso,
-            }
-        state = dict(draft.rollout)
-        draft.rollout = state
+        if draft.rollout is None or draft.rollout.revision != draft.revision:
+            draft.rollout = RolloutState(
+                revision=draft.revision, version=version, started_at=draft.now_iso
+            )
+        state = draft.rollout
         assert draft.spec.rollout is not None
         limit = draft.spec.rollout.inconclusive_limit
         gate = preflight.check(draft, state, preflight_result, limit)
@@ -66,24 +62,25 @@ def first_deploy(draft: Draft, preflight_result: Preflight | None = None) -> Non
             return
     draft.rollout = None
     draft.stable = draft.revision_status(draft.revision, version, replicas)
-    draft.stable["since"] = draft.now_iso
+    draft.stable.since = draft.now_iso
     draft.emit("Normal", "Deployed", f"revision {draft.revision} ({version}) is Ready")
     draft.record(draft.revision, version, "Deployed", "first deploy")
     steady(draft)
 
 
-def _fail_first_deploy(draft: Draft, state: dict[str, Any], cause: str) -> None:
+def _fail_first_deploy(draft: Draft, state: RolloutState, cause: str) -> None:
     version = draft.spec.model.version
-    record = state["preflight"]
-    reason = str(record.get("message"))
-    draft.rolled_back = {
-        "revision": draft.revision,
-        "version": version,
-        "reason": reason,
-        "at": draft.now_iso,
-        "cause": cause,
-        "preflight": record,
-    }
+    record = state.preflight
+    assert record is not None
+    reason = str(record.message)
+    draft.rolled_back = RolledBackStatus(
+        revision=draft.revision,
+        version=version,
+        reason=reason,
+        at=draft.now_iso,
+        cause=cause,
+        preflight=record,
+    )
     draft.rollout = None
     draft.replicas[draft.revision] = 0
     draft.emit("Warning", cause, f"first deploy of {draft.revision} ({version}) failed: {reason}")
@@ -95,16 +92,14 @@ def _fail_first_deploy(draft: Draft, state: dict[str, Any], cause: str) -> None:
 def steady(draft: Draft) -> None:
     assert draft.stable is not None
     replicas = draft.spec.replicas
-    revision = draft.stable["revision"]
-    since = draft.stable.get("since")
-    if draft.stable.get("replicas") != replicas:
+    revision = draft.stable.revision
+    since = draft.stable.since
+    if draft.stable.replicas != replicas:
         since = draft.now_iso  # a scale change restarts the clock on becoming Ready
-    draft.stable = {
-        **draft.revision_status(revision, draft.stable["version"], replicas),
-        "since": since,
-    }
+    draft.stable = draft.revision_status(revision, draft.stable.version, replicas)
+    draft.stable.since = since
     draft.replicas[revision] = replicas
-    if draft.rolled_back is not None and draft.rolled_back["revision"] != draft.revision:
+    if draft.rolled_back is not None and draft.rolled_back.revision != draft.revision:
         draft.rolled_back = None  # the spec moved on from the revision that failed
     stable_phase(draft)
 
@@ -112,12 +107,12 @@ def steady(draft: Draft) -> None:
 def stable_phase(draft: Draft) -> None:
     assert draft.stable is not None
     replicas = draft.spec.replicas
-    ready = draft.observed.ready(draft.stable["revision"])
+    ready = draft.observed.ready(draft.stable.revision)
     stable = draft.stable
-    text = f"{ready}/{replicas} replicas of {stable['revision']} ({stable['version']}) ready"
+    text = f"{ready}/{replicas} replicas of {stable.revision} ({stable.version}) ready"
     if ready >= replicas:
         draft.phase, draft.message = PHASE_READY, text
-    elif seconds_since(draft.stable.get("since"), draft.now) < progress_deadline_s(draft.spec):
+    elif seconds_since(draft.stable.since, draft.now) < progress_deadline_s(draft.spec):
         draft.phase, draft.message = PHASE_PROGRESSING, text
     else:
         draft.phase, draft.message = PHASE_DEGRADED, text
@@ -128,27 +123,25 @@ def hold_rolled_back(draft: Draft) -> None:
     Deployment at zero for inspection, and wait for a new spec or a retry."""
     assert draft.stable is not None and draft.rolled_back is not None
     steady(draft)
-    draft.replicas[draft.rolled_back["revision"]] = 0
-    ready = draft.observed.ready(draft.stable["revision"])
+    draft.replicas[draft.rolled_back.revision] = 0
+    ready = draft.observed.ready(draft.stable.revision)
     draft.phase = PHASE_ROLLED_BACK
     failed = draft.rolled_back
     draft.message = (
-        f"revision {failed['revision']} ({failed['version']}) was rolled back: "
-        f"{failed['reason']}; serving {draft.stable['revision']} "
-        f"({draft.stable['version']}), {ready}/{draft.spec.replicas} ready"
+        f"revision {failed.revision} ({failed.version}) was rolled back: "
+        f"{failed.reason}; serving {draft.stable.revision} "
+        f"({draft.stable.version}), {ready}/{draft.spec.replicas} ready"
     )
 
 
 def supersede_if_stale(draft: Draft, reason: str | None = None) -> None:
     """A canary of a revision the spec no longer asks for is dropped."""
-    if draft.rollout is None or draft.rollout["revision"] == draft.revision:
+    if draft.rollout is None or draft.rollout.revision == draft.revision:
         return
     old = draft.rollout
     why = reason or f"the spec now asks for revision {draft.revision}"
-    draft.emit(
-        "Normal", "Superseded", f"canary {old['revision']} ({old.get('version')}) dropped: {why}"
-    )
-    draft.record(old["revision"], old.get("version", ""), "Superseded", why)
+    draft.emit("Normal", "Superseded", f"canary {old.revision} ({old.version}) dropped: {why}")
+    draft.record(old.revision, old.version, "Superseded", why)
     draft.rollout = None
     draft.checks = []
 
@@ -168,18 +161,13 @@ def roll_back_if_crashed(draft: Draft) -> bool:
 def roll_back(draft: Draft, reason: str, *, cause: str) -> None:
     """Weight 0 and the canary scaled to zero in this very decision; stable back to full size."""
     assert draft.stable is not None
-    state = draft.rollout or {}
-    version = state.get("version", draft.spec.model.version)
-    draft.replicas[draft.stable["revision"]] = draft.spec.replicas
+    version = draft.rollout.version if draft.rollout is not None else draft.spec.model.version
+    draft.replicas[draft.stable.revision] = draft.spec.replicas
     draft.replicas[draft.revision] = 0
     draft.weight = 0
-    draft.rolled_back = {
-        "revision": draft.revision,
-        "version": version,
-        "reason": reason,
-        "at": draft.now_iso,
-        "cause": cause,
-    }
+    draft.rolled_back = RolledBackStatus(
+        revision=draft.revision, version=version, reason=reason, at=draft.now_iso, cause=cause
+    )
     draft.rollout = None
     draft.emit(
         "Warning", "RolledBack", f"canary {draft.revision} ({version}) rolled back: {reason}"
@@ -187,7 +175,8 @@ def roll_back(draft: Draft, reason: str, *, cause: str) -> None:
     draft.record(draft.revision, version, "RolledBack", reason)
     draft.phase = PHASE_ROLLED_BACK
     draft.message = f"revision {draft.revision} ({version}) was rolled back: {reason}"
-    draft.stable = {**draft.stable, "replicas": draft.spec.replicas, "since": draft.now_iso}
+    draft.stable.replicas = draft.spec.replicas
+    draft.stable.since = draft.now_iso
 
 
 def promote(draft: Draft, why: str) -> None:
@@ -195,13 +184,12 @@ def promote(draft: Draft, why: str) -> None:
     assert draft.stable is not None
     version = draft.spec.model.version
     old = draft.stable
-    running = draft.observed.deployments.get(old["revision"])
-    warm_replicas = running.replicas if running is not None else old.get("replicas", 0)
-    draft.previous = {**old, "replicas": warm_replicas}
-    draft.stable = {
-        **draft.revision_status(draft.revision, version, draft.spec.replicas),
-        "since": draft.now_iso,
-    }
+    running = draft.observed.deployments.get(old.revision)
+    if running is not None:
+        old.replicas = running.replicas
+    draft.previous = old
+    draft.stable = draft.revision_status(draft.revision, version, draft.spec.replicas)
+    draft.stable.since = draft.now_iso
     draft.promoted_at = draft.now_iso
     draft.rollout = None
     draft.replicas[draft.revision] = draft.spec.replicas
@@ -210,7 +198,7 @@ def promote(draft: Draft, why: str) -> None:
         "Normal",
         "Promoted",
         f"revision {draft.revision} ({version}) promoted, {why}; "
-        f"{old['revision']} ({old['version']}) is kept for undo",
+        f"{old.revision} ({old.version}) is kept for undo",
     )
     draft.record(draft.revision, version, "Promoted", why)
     stable_phase(draft)
@@ -226,9 +214,9 @@ def refuse_promote(draft: Draft) -> None:
     )
 
 
-def start_rollout(draft: Draft, announcement: str) -> dict[str, Any]:
+def start_rollout(draft: Draft, announcement: str) -> RolloutState:
     """`status.rollout` of the spec's revision, begun now (with its Events) unless under way."""
-    if draft.rollout is None or "step" not in draft.rollout:
+    if draft.rollout is None or draft.rollout.step is None:
         draft.rollout = new_rollout_state(draft)
         draft.checks = []
         draft.emit("Normal", "RolloutStarted", announcement)
@@ -238,12 +226,10 @@ def start_rollout(draft: Draft, announcement: str) -> dict[str, Any]:
         approximate = approximation.warning(draft.spec)
         if approximate is not None:
             draft.emit("Warning", "WeightApproximated", approximate)
-    state = dict(draft.rollout)
-    draft.rollout = state
-    return state
+    return draft.rollout
 
 
-def pass_preflight(draft: Draft, state: dict[str, Any], result: Preflight | None) -> preflight.Gate:
+def pass_preflight(draft: Draft, state: RolloutState, result: Preflight | None) -> preflight.Gate:
     """The preflight of new pods that are Ready and have no weight yet; a failed one is rolled
     back here, its record kept with the rollback."""
     if not preflight.needed(draft.spec, has_stable=True):
@@ -252,8 +238,9 @@ def pass_preflight(draft: Draft, state: dict[str, Any], result: Preflight | None
     gate = preflight.check(draft, state, result, draft.spec.rollout.inconclusive_limit)
     if gate is preflight.Gate.FAILED:
         assert result is not None
-        record = state["preflight"]
-        roll_back(draft, str(record.get("message")), cause=preflight.cause_of(result))
+        record = state.preflight
+        assert record is not None
+        roll_back(draft, str(record.message), cause=preflight.cause_of(result))
         assert draft.rolled_back is not None
-        draft.rolled_back["preflight"] = record
+        draft.rolled_back.preflight = record
     return gate

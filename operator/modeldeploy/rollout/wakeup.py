@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from modeldeploy.api.spec import ModelDeploymentSpec, parse_duration
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.rollout import (
     PHASE_PROGRESSING,
     next_check_at,
@@ -29,7 +29,7 @@ MARGIN = timedelta(milliseconds=10)
 
 
 def next_wakeup(
-    model_spec: ModelDeploymentSpec, status: dict[str, Any], now: datetime
+    model_spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
 ) -> datetime | None:
     """The earliest moment after `now` at which time alone changes the decision, or None.
 
@@ -41,29 +41,29 @@ def next_wakeup(
 
 
 def _moments(
-    model_spec: ModelDeploymentSpec, status: dict[str, Any], tz: tzinfo | None
+    model_spec: ModelDeploymentSpec, status: ModelDeploymentStatus, tz: tzinfo | None
 ) -> Iterator[datetime]:
-    state = status.get("rollout") or {}
+    state = status.rollout
     rollout = model_spec.rollout
-    if rollout is not None and "step" in state:
+    if rollout is not None and state is not None and state.step is not None:
         check = next_check_at(model_spec, state, tz)
         if check is not None:
             yield check
-        elif state.get("stepSetAt"):
-            yield _after(state["stepSetAt"], parse_duration(rollout.progress_deadline), tz)
+        elif state.step_set_at:
+            yield _after(state.step_set_at, parse_duration(rollout.progress_deadline), tz)
     retry = preflight.next_try_at(status, tz)
     if retry is not None:
         yield retry
 
-    promoted_at = status.get("promotedAt")
-    if status.get("previous") and promoted_at:
+    promoted_at = status.promoted_at
+    if status.previous is not None and promoted_at:
         yield _after(promoted_at, scale_down_delay_s(model_spec), tz)
         yield _after(promoted_at, rollback_window_s(model_spec), tz)
 
-    stable = status.get("stable") or {}
-    if status.get("phase") == PHASE_PROGRESSING and not state and stable.get("since"):
+    stable = status.stable
+    if status.phase == PHASE_PROGRESSING and state is None and stable and stable.since:
         # A stable revision short of Ready turns Degraded once its deadline passes.
-        yield _after(stable["since"], progress_deadline_s(model_spec), tz)
+        yield _after(stable.since, progress_deadline_s(model_spec), tz)
 
 
 def _after(stamp: str, seconds: float, tz: tzinfo | None) -> datetime:

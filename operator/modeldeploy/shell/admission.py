@@ -15,6 +15,7 @@ from typing import Any
 from modeldeploy.api.policy import POLICY_KIND
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import KIND
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.govern import govern
 from modeldeploy.policy.select import Policy, read_policy, select_policy
 from modeldeploy.rollout import approximation
@@ -41,7 +42,9 @@ def refusal_for_model_deployment(
     try:
         own = load_spec(raw)
         revision = compute_revision(str(meta.get("name", "")), own)
-        governed = govern(raw, revision, {}, select_policy(policies, namespace_labels), own)
+        governed = govern(
+            raw, revision, ModelDeploymentStatus(), select_policy(policies, namespace_labels), own
+        )
     except InvalidSpec as error:
         return f"{KIND} {meta.get('name')}: {error}"
     if governed.violations:

@@ -38,6 +38,9 @@ class Settings:
     pod_transport: str = "direct"
     """How the preflight reaches a revision's pods: "direct" to their addresses (inside the
     cluster), "apiserver" through the API server's pod proxy (outside it)."""
+    strict_status: bool = False
+    """A stored status field the models lack fails the reconcile (for tests), rather than being
+    ignored (as written by another version of the operator)."""
 
     @classmethod
     def from_env(
@@ -61,6 +64,7 @@ class Settings:
             workers=int(env.get("MODELDEPLOY_WORKERS", "4")),
             watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
             pod_transport=env.get("MODELDEPLOY_POD_TRANSPORT") or default_pod_transport(),
+            strict_status=env.get("MODELDEPLOY_STRICT_STATUS", "").lower() == "true",
         )
 
 

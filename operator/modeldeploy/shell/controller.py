@@ -78,6 +78,7 @@ class Controller:
             notifier=self.notifier,
             operator_namespace=settings.lease_namespace,
             pod_http=pod_http_for(settings.pod_transport, self.kube.api_client),
+            strict_status=settings.strict_status,
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [

@@ -5,6 +5,7 @@ the smoke test, then hands the verdict to the state machine. The judging is pure
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -14,7 +15,8 @@ from modeldeploy.analysis.schema import schema_changes
 from modeldeploy.analysis.smoke import SmokeAnswer, assess, infer_body
 from modeldeploy.api import names
 from modeldeploy.api.spec import ModelDeploymentSpec, SmokeRequest, SmokeTestSpec, parse_duration
-from modeldeploy.rollout import ERROR, FAIL, PASS, Preflight
+from modeldeploy.api.status import RevisionStatus
+from modeldeploy.rollout import ERROR, FAIL, PASS, Preflight, PreflightRecord
 from modeldeploy.rollout.preflight import INCOMPATIBLE_SCHEMA, SMOKE_TEST_FAILED
 from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.pod_http import Pod, PodHttp, PodUnreachable
@@ -35,30 +37,30 @@ def run_preflight(
     namespace: str,
     name: str,
     model_spec: ModelDeploymentSpec,
-    status: dict[str, Any],
+    candidate: str,
+    stable: RevisionStatus | None,
 ) -> Preflight:
+    """The preflight of revision `candidate` (shaped by `model_spec`) beside `stable`."""
     rollout = model_spec.rollout
     assert rollout is not None  # only a spec with a rollout section has a preflight
-    candidate = (status.get("rollout") or {}).get("revision", "")
     port = model_spec.serving.port
     try:
         pods = _ready_pods(kube, namespace, name, candidate)
         candidate_metadata = _metadata(http, pods[0], port, model_spec.model.name)
-        record: dict[str, Any] = {}
-        stable = status.get("stable")
+        record = PreflightRecord()
         if stable is not None and rollout.schema_change == "Refuse":
-            stable_pods = _ready_pods(kube, namespace, name, stable["revision"])
-            stable_model = ((stable.get("source") or {}).get("model") or {}).get("name")
+            stable_pods = _ready_pods(kube, namespace, name, stable.revision)
+            stable_model = stable.source.model.name if stable.source is not None else None
             stable_metadata = _metadata(
                 http, stable_pods[0], port, stable_model or model_spec.model.name
             )
             changes = schema_changes(stable_metadata, candidate_metadata)
-            record["schemaChanges"] = changes
+            record = replace(record, schema_changes=changes)
             if changes:
                 return Preflight(
                     FAIL,
                     f"the model's inputs or outputs changed incompatibly from "
-                    f"{stable['revision']}: {'; '.join(changes)}",
+                    f"{stable.revision}: {'; '.join(changes)}",
                     cause=INCOMPATIBLE_SCHEMA,
                     record=record,
                 )
@@ -96,7 +98,7 @@ def _smoke_test(
     port: int,
     model: str,
     smoke: SmokeTestSpec,
-    record: dict[str, Any],
+    record: PreflightRecord,
 ) -> Preflight:
     try:
         requests = [*(smoke.requests or []), *_requests_from(kube, namespace, smoke)]
@@ -115,13 +117,12 @@ def _smoke_test(
         except PodUnreachable as error:
             answers.append(SmokeAnswer(request.name, pod.name, None, error=str(error)))
     outcome = assess(requests, answers, smoke.pass_ratio)
-    record = {
-        **record,
-        "smokePassed": outcome.passed,
-        "smokeTotal": outcome.total,
-        "failures": [failure.to_status() for failure in outcome.failures[:5]] or None,
-    }
-    record = {k: v for k, v in record.items() if v is not None}
+    record = replace(
+        record,
+        smoke_passed=outcome.passed,
+        smoke_total=outcome.total,
+        failures=[failure.to_status() for failure in outcome.failures[:5]] or None,
+    )
     verdict = PASS if outcome.ok else FAIL
     log.info("smoke test %s: %s", verdict, outcome.summary(), extra={"namespace": namespace})
     return Preflight(

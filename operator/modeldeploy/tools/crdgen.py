@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from modeldeploy.api import policy, spec, status
 
@@ -94,7 +95,7 @@ def _int_or_string(node: JsonSchema) -> JsonSchema:
     return result
 
 
-def _model_schema(model: type[spec.ApiModel]) -> JsonSchema:
+def _model_schema(model: type[BaseModel]) -> JsonSchema:
     return structural_schema(model.model_json_schema(by_alias=True, mode="validation"))
 
 

@@ -233,7 +233,7 @@ def test_invalid_bounds(kwargs: dict[str, float]) -> None:
 
 def test_to_status_is_camel_case() -> None:
     result = evaluate("latency-p95", Bounds(max_increase=0.1), 0.15, 0.12, measured_at=AT)
-    assert result.to_status() == {
+    assert result.to_status().model_dump(by_alias=True) == {
         "name": "latency-p95",
         "verdict": "Fail",
         "value": 0.15,
@@ -246,7 +246,8 @@ def test_to_status_is_camel_case() -> None:
 
 @given(b=bounds(), value=any_value, stable=any_value)
 def test_status_is_always_valid_json(b: Bounds, value: float | None, stable: float | None) -> None:
-    json.dumps(evaluate("c", b, value, stable, measured_at=AT).to_status(), allow_nan=False)
+    entry = evaluate("c", b, value, stable, measured_at=AT).to_status()
+    json.dumps(entry.model_dump(mode="json", by_alias=True), allow_nan=False)
 
 
 def test_results_are_immutable() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from modeldeploy.api.policy import PolicyRules, parse_policy_spec
 from modeldeploy.api.spec import BUILTIN_CHECK_NAMES, CheckSpec, RolloutSpec, parse_spec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.govern import govern
 from modeldeploy.policy.rules import (
     ALL_TRAFFIC,
@@ -322,14 +323,14 @@ def test_a_shadow_may_only_tighten_the_defaults_shadow() -> None:
     )
     assert strict.problem is None
     own = {"model": MODEL, "rollout": {"shadow": {"minAgreement": 0.5, "maxErrorRate": 0.2}}}
-    assert govern(own, "rev2", {}, strict).violations == [
+    assert govern(own, "rev2", ModelDeploymentStatus(), strict).violations == [
         "policy production, rule requiredChecks: spec.rollout.shadow (shadow-agreement) is "
         "min=0.5; bounds may only tighten: min must be at least 0.99",
         "policy production, rule requiredChecks: spec.rollout.shadow (shadow-error-rate) is "
         "max=0.2; bounds may only tighten: max must be at most 0.01",
     ]
     tighter = {"model": MODEL, "rollout": {"shadow": {"minAgreement": 0.999}}}
-    assert govern(tighter, "rev2", {}, strict).violations == []
+    assert govern(tighter, "rev2", ModelDeploymentStatus(), strict).violations == []
 
 
 def test_floor_checks_are_the_defaults_checks_and_their_shadows() -> None:
@@ -423,7 +424,7 @@ def test_admission_and_the_operator_refuse_alike(rollout: dict[str, Any], expect
         {"metadata": {"name": "iris"}, "spec": raw}, [PRODUCTION], {"tier": "production"}
     )
     assert refusal is not None and refusal.startswith("ModelDeployment iris: " + expected)
-    governed = govern(raw, "rev2", {}, PRODUCTION)
+    governed = govern(raw, "rev2", ModelDeploymentStatus(), PRODUCTION)
     assert governed.blocked and governed.violations[0].startswith(expected)
     assert refusal == "ModelDeployment iris: " + "; ".join(governed.violations)
 
@@ -432,7 +433,7 @@ def test_a_compliant_canary_is_admitted_and_run() -> None:
     raw = {"model": MODEL, "rollout": {"stepWeights": [5, 25, 100], "checks": [ERROR_RATE]}}
     obj = {"metadata": {"name": "iris"}, "spec": raw}
     assert refusal_for_model_deployment(obj, [PRODUCTION], {"tier": "production"}) is None
-    assert govern(raw, "rev2", {}, PRODUCTION).violations == []
+    assert govern(raw, "rev2", ModelDeploymentStatus(), PRODUCTION).violations == []
 
 
 def test_blue_green_from_the_policys_defaults_is_judged_too() -> None:
@@ -440,7 +441,7 @@ def test_blue_green_from_the_policys_defaults_is_judged_too() -> None:
     # one refuses the same merged spec.
     lenient = policy(defaults={"rollout": {"strategy": "blueGreen"}}, rules={"maxStepWeight": 100})
     assert lenient.problem is None
-    merged = govern({"model": MODEL, "rollout": {}}, "rev2", {}, lenient)
+    merged = govern({"model": MODEL, "rollout": {}}, "rev2", ModelDeploymentStatus(), lenient)
     assert merged.spec.rollout is not None and merged.spec.rollout.strategy == "blueGreen"
     assert merged.violations == []
     assert broken(merged.spec, maxStepWeight=50)[0].startswith(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modeldeploy.api.spec import Notification
+from modeldeploy.api.status import ModelDeploymentStatus
 
 # Event reason -> the notification's kind.
 NOTIFIED_EVENTS = {
@@ -78,24 +79,21 @@ def build_message(
     event_message: str,
     namespace: str,
     name: str,
-    status: dict[str, Any],
+    status: ModelDeploymentStatus,
     at: str,
 ) -> dict[str, Any] | None:
     """The generic payload for an Event of `reason`; None when that reason is not notified."""
     kind = NOTIFIED_EVENTS.get(reason)
     if kind is None:
         return None
-    state = status.get("rollout") or {}
-    failed = status.get("rolledBack") if kind == "rolled-back" else None
-    subject = failed or state or status.get("stable") or {}
+    failed = status.rolled_back if kind == "rolled-back" else None
+    subject = failed or status.rollout or status.stable
     failing = [
-        {
-            key: check[key]
-            for key in ("name", "verdict", "value", "bound", "message")
-            if key in check
-        }
-        for check in status.get("checks") or []
-        if check.get("verdict") != "Pass"
+        check.model_dump(
+            mode="json", include={"name", "verdict", "value", "bound", "message"}, exclude_none=True
+        )
+        for check in status.checks or []
+        if check.verdict != "Pass"
     ]
     message: dict[str, Any] = {
         "kind": kind,
@@ -104,12 +102,12 @@ def build_message(
         "at": at,
         "namespace": namespace,
         "name": name,
-        "revision": subject.get("revision"),
-        "version": subject.get("version"),
-        "phase": status.get("phase"),
-        "weight": status.get("weight"),
-        "stable": (status.get("stable") or {}).get("version"),
-        "policy": status.get("policy"),
+        "revision": subject.revision if subject is not None else None,
+        "version": subject.version if subject is not None else None,
+        "phase": status.phase,
+        "weight": status.weight,
+        "stable": status.stable.version if status.stable is not None else None,
+        "policy": status.policy.model_dump(mode="json") if status.policy is not None else None,
     }
     if failing:
         message["checks"] = failing

@@ -10,7 +10,8 @@ from typing import Any
 from modeldeploy import rollout
 from modeldeploy.api import names
 from modeldeploy.api.observed import Observed
-from modeldeploy.api.spec import ModelDeploymentSpec, spec_from_source
+from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.rollout import shadow
 from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.pod_http import PodHttp, PodUnreachable
@@ -48,7 +49,7 @@ class Actor:
                 # revision's spec, only set its size.
                 self._scale_if_needed(namespace, names.deployment_name(name, rev), replicas)
                 continue
-            revision_spec = spec_from_source(source, replicas)
+            revision_spec = source.to_spec(replicas)
             applied = self._apply_if_needed(
                 DEPLOYMENT, render.build_deployment(owner, revision_spec, rev, replicas)
             )
@@ -97,12 +98,12 @@ class Actor:
         name: str,
         model_spec: ModelDeploymentSpec,
         decision: rollout.Decision,
-        before: dict[str, Any],
+        before: ModelDeploymentStatus,
     ) -> None:
         """Tells the stable's pods to copy requests to the new revision while the shadow phase
         runs (renewed at every reconcile, lapsing on its own otherwise), and to stop after."""
         copying = decision.shadow
-        if copying is None and not shadow.running(before.get("rollout")):
+        if copying is None and not shadow.running(before.rollout):
             return
         stable = decision.stable_revision
         if stable is None:

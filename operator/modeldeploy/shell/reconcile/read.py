@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from modeldeploy import rollout
 from modeldeploy.analysis.duration import analysis_window
@@ -16,6 +15,7 @@ from modeldeploy.analysis.verdict import CheckResult, Verdict, aggregate
 from modeldeploy.api import names
 from modeldeploy.api.observed import Observed
 from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.rollout import shadow
 from modeldeploy.shell import metrics
 from modeldeploy.shell.kube import Kube
@@ -52,27 +52,27 @@ def measure_checks(
     namespace: str,
     name: str,
     model_spec: ModelDeploymentSpec,
-    status: dict[str, Any],
+    status: ModelDeploymentStatus,
     now: datetime,
     min_window_s: float,
 ) -> rollout.Analysis:
     """The checks that are due, measured now; the verdict is the state machine's to act on."""
     assert model_spec.rollout is not None
-    state = status.get("rollout") or {}
-    stable = status.get("stable") or {}
+    state, stable = status.rollout, status.stable
     due = rollout.next_check_at(model_spec, state, now.tzinfo)
-    assert due is not None  # the shell analyzes only when a check is due
+    # The shell analyzes only when a check is due, which it is only for a rollout under way.
+    assert due is not None and state is not None
     lag_s = (now - due).total_seconds()
     metrics.CHECK_LAG.observe(max(lag_s, 0.0))
     context = QueryContext(
         namespace=namespace,
         name=name,
         model=model_spec.model.name,
-        version=state.get("version", model_spec.model.version),
-        canary_revision=state.get("revision", ""),
-        stable_revision=stable.get("revision"),
+        version=state.version,
+        canary_revision=state.revision,
+        stable_revision=stable.revision if stable is not None else None,
         window=analysis_window(model_spec.rollout.interval, min_window_s),
-        stable_version=stable.get("version"),
+        stable_version=stable.version if stable is not None else None,
     )
     results = run_checks(
         shadow.checks_for(model_spec, status),

@@ -21,6 +21,7 @@ from modeldeploy.analysis.providers import MetricsProvider
 from modeldeploy.api.commands import read_commands
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus, parse_status, parse_status_leniently
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
 from modeldeploy.policy.select import Policy, select_policy
@@ -85,6 +86,7 @@ class Reconciler:
         notifier: Notifier | None = None,
         operator_namespace: str = "default",
         pod_http: PodHttp | None = None,
+        strict_status: bool = False,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -97,6 +99,10 @@ class Reconciler:
         self.min_window_s = min_window_s
         self.actor = Actor(kube, children, self.pod_http)
         self.recorder = Recorder(kube, models, notifier, operator_namespace)
+        # Strict, a stored status field the models lack fails the reconcile; else it is left out
+        # of what is read (and so removed at the next status write), and said once.
+        self.strict_status = strict_status
+        self._unknown_logged: set[str] = set()
 
     def forget(self, namespace: str, name: str) -> None:
         metrics.forget(namespace, name)
@@ -119,7 +125,8 @@ class Reconciler:
             return Outcome()
         meta = body["metadata"]
         generation = meta.get("generation")
-        status: dict[str, Any] = body.get("status") or {}
+        stored: dict[str, Any] = body.get("status") or {}
+        status = self._read_status(namespace, name, stored)
         now = self.clock()
         raw_spec = body.get("spec") or {}
         labels = self.namespace_labels.labels(namespace)
@@ -129,7 +136,7 @@ class Reconciler:
             revision = compute_revision(name, own)
             governed = govern(raw_spec, revision, status, current_policy, own)
         except InvalidSpec as error:
-            return self._refuse(body, status, "InvalidSpec", str(error), now)
+            return self._refuse(body, stored, status, "InvalidSpec", str(error), now)
         model_spec = governed.spec
         asked_for = revision
         if governed.blocked:
@@ -137,7 +144,7 @@ class Reconciler:
             if served is None:
                 message = "; ".join(governed.violations) + "; nothing is deployed"
                 return self._refuse(
-                    body, status, POLICY_VIOLATION, message, now, governed, current_policy
+                    body, stored, status, POLICY_VIOLATION, message, now, governed, current_policy
                 )
             # Whatever serves goes on serving, at its size, and nothing new starts.
             model_spec, revision = served
@@ -154,7 +161,7 @@ class Reconciler:
         found_preflight = None
         if preflight.due(status, revision, now):
             found_preflight = run_preflight(
-                self.kube, self.pod_http, namespace, name, model_spec, status
+                self.kube, self.pod_http, namespace, name, model_spec, revision, status.stable
             )
             log.info(
                 "preflight %s: %s",
@@ -184,11 +191,11 @@ class Reconciler:
         )
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
         # Blocked, the decision was taken for what serves; status still names what is asked.
-        new_status["revision"] = asked_for
+        new_status.revision = asked_for
 
         # Record, before acting.
         written = self.recorder.write_status(
-            namespace, name, meta["resourceVersion"], status, new_status
+            namespace, name, meta["resourceVersion"], stored, status, new_status
         )
         if written is None:
             return self._stale(namespace, name)
@@ -218,10 +225,30 @@ class Reconciler:
         # the cache already holds the written version, so the echo is no news.
         return Outcome(wake_at=next_wakeup(model_spec, decision.status, now), again=bool(written))
 
+    def _read_status(
+        self, namespace: str, name: str, stored: dict[str, Any]
+    ) -> ModelDeploymentStatus:
+        """The stored status, parsed. Fields these models lack (another version of the operator
+        wrote them) are left out and said once each, unless the status is read strictly."""
+        if self.strict_status:
+            return parse_status(stored)
+        status, unknown = parse_status_leniently(stored)
+        for path in unknown:
+            if path not in self._unknown_logged:
+                self._unknown_logged.add(path)
+                log.warning(
+                    "status.%s is unknown to this version of the operator: ignored, and removed "
+                    "at the next status write",
+                    path,
+                    extra={"namespace": namespace, "object": name},
+                )
+        return status
+
     def _refuse(
         self,
         body: dict[str, Any],
-        status: dict[str, Any],
+        stored: dict[str, Any],
+        status: ModelDeploymentStatus,
         reason: str,
         message: str,
         now: datetime,
@@ -235,11 +262,11 @@ class Reconciler:
         if governed is not None:
             new_status = record_policy(new_status, governed, rollout.iso(now), generation)
         written = self.recorder.write_status(
-            namespace, name, meta["resourceVersion"], status, new_status
+            namespace, name, meta["resourceVersion"], stored, status, new_status
         )
         if written is None:
             return self._stale(namespace, name)
-        if status.get("message") != message:
+        if status.message != message:
             event = rollout.Event("Warning", reason, message)
             self.recorder.post(namespace, name, meta["uid"], event)
             if governed is not None:

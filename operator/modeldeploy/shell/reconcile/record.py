@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from modeldeploy import rollout
 from modeldeploy.api.conditions import find_condition
 from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.govern import POLICY_VIOLATION
 from modeldeploy.policy.select import Policy
 from modeldeploy.runtime import mergepatch
@@ -35,15 +36,19 @@ def api_message(error: ApiException) -> str:
     return str(message or f"{error.status} {error.reason}")
 
 
-def policy_events(before: dict[str, Any], after: dict[str, Any]) -> list[rollout.Event]:
+def policy_events(
+    before: ModelDeploymentStatus, after: ModelDeploymentStatus
+) -> list[rollout.Event]:
     """A Warning when the rules a ModelDeployment breaks change, and a Normal Event when it
     complies again."""
-    old = find_condition(before.get("conditions") or [], POLICY_VIOLATION) or {}
-    new = find_condition(after.get("conditions") or [], POLICY_VIOLATION) or {}
-    if new.get("status") == "True" and new.get("message") != old.get("message"):
-        return [rollout.Event("Warning", POLICY_VIOLATION, str(new.get("message")))]
-    if old.get("status") == "True" and new.get("status") == "False":
-        return [rollout.Event("Normal", "PolicyCompliant", str(new.get("message")))]
+    old = find_condition(before.conditions, POLICY_VIOLATION)
+    new = find_condition(after.conditions, POLICY_VIOLATION)
+    if new is None:
+        return []
+    if new.status == "True" and (old is None or new.message != old.message):
+        return [rollout.Event("Warning", POLICY_VIOLATION, new.message)]
+    if old is not None and old.status == "True" and new.status == "False":
+        return [rollout.Event("Normal", "PolicyCompliant", new.message)]
     return []
 
 
@@ -65,29 +70,32 @@ class Recorder:
         namespace: str,
         name: str,
         resource_version: str,
-        current: dict[str, Any],
-        desired: dict[str, Any],
+        stored: dict[str, Any],
+        before: ModelDeploymentStatus,
+        desired: ModelDeploymentStatus,
     ) -> dict[str, Any] | None:
         """The status patch written ({} when nothing differed), or None when the write lost to
-        a newer version of the object.
+        a newer version of the object. `stored` is the status as read, `before` what was made
+        of it.
 
         An RFC 7386 merge patch of the whole status, nested objects included, so that what the
-        desired status no longer carries (an old rollout's preflight) is removed.
+        desired status no longer carries (an old rollout's preflight, a field this version of
+        the operator does not know) is removed.
         """
-        patch: dict[str, Any] = mergepatch.diff(current, desired)
+        patch: dict[str, Any] = mergepatch.diff(stored, desired.wire())
         if not patch:
             return patch
         written = self.kube.patch_status(namespace, name, patch, resource_version)
         if written is None:
             return None
         self.models.upsert(written)
-        if current.get("phase") != desired.get("phase"):
+        if before.phase != desired.phase:
             log.info(
                 "phase %s -> %s: %s",
-                current.get("phase"),
-                desired.get("phase"),
-                desired.get("message"),
-                extra={"namespace": namespace, "object": name, "phase": desired.get("phase")},
+                before.phase,
+                desired.phase,
+                desired.message,
+                extra={"namespace": namespace, "object": name, "phase": desired.phase},
             )
         return patch
 
@@ -110,7 +118,7 @@ class Recorder:
         model_spec: ModelDeploymentSpec,
         policy: Policy | None,
         events: list[rollout.Event],
-        status: dict[str, Any],
+        status: ModelDeploymentStatus,
         now: datetime,
     ) -> None:
         if self.notifier is None:
@@ -141,18 +149,20 @@ def record_metrics(
     analysis: rollout.Analysis | None,
 ) -> None:
     status = decision.status
-    metrics.record_phase(namespace, name, status["phase"])
-    metrics.READY_REPLICAS.labels(namespace, name).set(status.get("readyReplicas") or 0)
+    if status.phase is not None:
+        metrics.record_phase(namespace, name, status.phase)
+    metrics.READY_REPLICAS.labels(namespace, name).set(status.ready_replicas or 0)
     metrics.CANARY_WEIGHT.labels(namespace, name).set(decision.weight)
-    metrics.EFFECTIVE_WEIGHT.labels(namespace, name).set(status.get("effectiveWeight") or 0)
-    state = status.get("rollout") or {}
-    metrics.ROLLOUT_STEP.labels(namespace, name).set(state.get("step", -1))
+    metrics.EFFECTIVE_WEIGHT.labels(namespace, name).set(status.effective_weight or 0)
+    state = status.rollout
+    step = state.step if state is not None and state.step is not None else -1
+    metrics.ROLLOUT_STEP.labels(namespace, name).set(step)
     for event in decision.events:
         if event.reason == "RolledBack":
             metrics.ROLLBACKS.labels(namespace, name).inc()
         elif event.reason == "Promoted":
             metrics.PROMOTIONS.labels(namespace, name).inc()
     for result in analysis.results if analysis else []:
-        metrics.CHECK_RESULTS.labels(namespace, name, result["name"], result["verdict"]).inc()
-        if result.get("value") is not None:
-            metrics.CHECK_VALUE.labels(namespace, name, result["name"]).set(result["value"])
+        metrics.CHECK_RESULTS.labels(namespace, name, result.name, result.verdict).inc()
+        if result.value is not None:
+            metrics.CHECK_VALUE.labels(namespace, name, result.name).set(result.value)
