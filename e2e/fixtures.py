@@ -356,7 +356,12 @@ def operator(cluster: Cluster, crds: None) -> Iterator[Any]:
     """The operator as users run it: installed by its Helm chart into the cluster."""
     from e2e.in_cluster import InClusterOperator
 
-    installed = InClusterOperator.install(cluster)
+    # A status field the operator's models lack fails the scenarios, not only the unit tests.
+    installed = InClusterOperator.install(
+        cluster,
+        "extraEnv[0].name=MODELDEPLOY_STRICT_STATUS",
+        "extraEnv[0].value=true",
+    )
     _OPERATORS.append(installed)
     yield installed
 
