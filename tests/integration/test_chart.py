@@ -33,6 +33,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "webhook": {"failurePolicy": "Fail", "timeoutSeconds": 3},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops"}],
+        "grafanaDashboard": {"enabled": True},
+        "extraEnv": [
+            {"name": "MODELDEPLOY_STRICT_STATUS", "value": True},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        ],
     },
 }
 

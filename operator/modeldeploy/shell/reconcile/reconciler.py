@@ -218,7 +218,7 @@ class Reconciler:
                 )
             raise
         self.actor.steer_shadow(namespace, name, model_spec, decision, status)
-        record_metrics(namespace, name, decision, analysis)
+        record_metrics(namespace, name, status, decision, analysis, now)
         # A decision that changed the status may not be the last one at this instant (a step
         # that advanced onto a canary already at its size is reached at once): look again until
         # deciding changes nothing. The echo of the status write cannot be relied on for that:

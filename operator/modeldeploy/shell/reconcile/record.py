@@ -145,8 +145,10 @@ class Recorder:
 def record_metrics(
     namespace: str,
     name: str,
+    before: ModelDeploymentStatus,
     decision: rollout.Decision,
     analysis: rollout.Analysis | None,
+    now: datetime,
 ) -> None:
     status = decision.status
     if status.phase is not None:
@@ -154,6 +156,8 @@ def record_metrics(
     metrics.READY_REPLICAS.labels(namespace, name).set(status.ready_replicas or 0)
     metrics.CANARY_WEIGHT.labels(namespace, name).set(decision.weight)
     metrics.EFFECTIVE_WEIGHT.labels(namespace, name).set(status.effective_weight or 0)
+    tracks = {"stable": decision.stable_revision, "canary": decision.canary_revision}
+    metrics.record_revisions(namespace, name, {k: v for k, v in tracks.items() if v})
     state = status.rollout
     step = state.step if state is not None and state.step is not None else -1
     metrics.ROLLOUT_STEP.labels(namespace, name).set(step)
@@ -162,6 +166,12 @@ def record_metrics(
             metrics.ROLLBACKS.labels(namespace, name).inc()
         elif event.reason == "Promoted":
             metrics.PROMOTIONS.labels(namespace, name).inc()
+        else:
+            continue
+        ended = before.rollout
+        if ended is not None:
+            took = (now - rollout.parse_stamp(ended.started_at, now.tzinfo)).total_seconds()
+            metrics.ROLLOUT_SECONDS.labels(event.reason).observe(max(took, 0.0))
     for result in analysis.results if analysis else []:
         metrics.CHECK_RESULTS.labels(namespace, name, result.name, result.verdict).inc()
         if result.value is not None:
