@@ -1,6 +1,15 @@
+import json
+import socket
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
 from modeldeploy.api.commands import read_commands
 from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.tools.cli import command_annotations, format_status, status_document
+from modeldeploy.tools.failures import describe
 
 EMPTY = ModelDeploymentStatus()
 
@@ -123,3 +132,44 @@ def test_the_json_document_carries_the_status_and_the_rollout_run() -> None:
         "checks: none",
         "status": {"phase": "Canary", "weight": 10},
     }
+
+
+def api_error(status: int, reason: str, body: dict[str, Any] | str) -> ApiException:
+    error = ApiException(status=status, reason=reason)
+    error.body = json.dumps(body) if isinstance(body, dict) else body
+    return error
+
+
+def test_api_errors_are_said_in_one_line_without_their_body() -> None:
+    not_found = api_error(
+        404,
+        "Not Found",
+        {"kind": "Status", "reason": "NotFound", "message": 'x "iris" not found',
+         "details": {"name": "iris", "group": "modeldeploy.io", "kind": "modeldeployments"}},
+    )  # fmt: skip
+    assert describe(not_found, "ml") == "modeldeployment iris not found in namespace ml"
+    no_crd = api_error(404, "Not Found", "404 page not found")
+    assert describe(no_crd, "ml").startswith("the cluster does not serve modeldeployments.")
+    forbidden = api_error(403, "Forbidden", {"kind": "Status", "message": 'User "a" cannot get'})
+    assert describe(forbidden) == 'User "a" cannot get'
+    unauthorized = api_error(401, "Unauthorized", {"kind": "Status", "message": "Unauthorized"})
+    assert describe(unauthorized) == "the cluster refused the credentials: Unauthorized"
+    assert describe(api_error(500, "Internal Server Error", "<html>oops</html>")) == (
+        "the API server answered 500: Internal Server Error"
+    )
+
+
+def test_network_errors_name_the_server_and_the_cause() -> None:
+    resolving = NewConnectionError(None, "Failed to resolve 'api.example.com'")  # type: ignore[arg-type]
+    resolving.__cause__ = socket.gaierror(-2, "Name or service not known")
+    outer = MaxRetryError(None, "/apis", resolving)  # type: ignore[arg-type]
+    assert describe(outer, server="https://api.example.com") == (
+        "cannot reach the cluster at https://api.example.com: Name or service not known"
+    )
+    quiet = ReadTimeoutError(None, "/apis", "Read timed out. (read timeout=60)")  # type: ignore[arg-type]
+    assert describe(quiet, server="https://k") == (
+        "cannot reach the cluster at https://k: Read timed out. (read timeout=60)"
+    )
+    assert describe(ConfigException("Invalid kube-config file.\nNo user.")) == (
+        "kubeconfig: Invalid kube-config file. No user."
+    )
