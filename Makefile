@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
 .PHONY: install system-deps binaries helm prometheus-tools images prepare lint unit integration e2e \
-        cluster-tests test crds demo \
+        cluster-tests test crds reference demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         bench-gateway \
         e2e-kind clean
@@ -98,9 +98,15 @@ test:
 	done; \
 	printf "make test stages:\n$$summary"
 
+# The CRDs from the API's models (descriptions included: kubectl explain), the chart's copy of
+# them, and the API reference generated from the same models.
 crds: install
 	$(PY) -m modeldeploy.tools.crdgen crds
 	cp crds/*.yaml charts/modeldeploy/crds/
+	$(PY) -m modeldeploy.tools.refdoc docs/reference.md
+
+reference: install
+	$(PY) -m modeldeploy.tools.refdoc docs/reference.md
 
 cluster-up: prepare
 	@$(PY) -m e2e.localcluster up

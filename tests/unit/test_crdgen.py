@@ -55,3 +55,37 @@ def test_schema_is_structural() -> None:
 def test_printer_columns() -> None:
     columns = crdgen.model_deployment_crd()["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [c["name"] for c in columns] == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]
+
+
+def _without(node: Any, key: str) -> Any:
+    """`node` less every schema keyword `key` (a property of that name is kept)."""
+    if isinstance(node, dict):
+        return {
+            k: (
+                {name: _without(prop, key) for name, prop in v.items()}
+                if k == "properties"
+                else _without(v, key)
+            )
+            for k, v in node.items()
+            if k != key
+        }
+    if isinstance(node, list):
+        return [_without(item, key) for item in node]
+    return node
+
+
+def test_crds_carry_no_defaults() -> None:
+    """The API server would write them into every object, and a policy's defaults fill only
+    what the object leaves out; the operator applies them instead."""
+    for file_name, crd in crdgen.all_crds().items():
+        for path, node in _walk(crd):
+            if not path.endswith(".properties"):
+                assert "default" not in node, f"{file_name}{path}"
+
+
+def test_defaults_for_the_reference_change_nothing_else() -> None:
+    with_defaults = crdgen.model_deployment_crd(with_defaults=True)
+    assert _without(with_defaults, "default") == crdgen.model_deployment_crd()
+    assert with_defaults != crdgen.model_deployment_crd()
+    policy = crdgen.cluster_rollout_policy_crd(with_defaults=True)
+    assert _without(policy, "default") == crdgen.cluster_rollout_policy_crd()

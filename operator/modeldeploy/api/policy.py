@@ -25,9 +25,20 @@ POLICY_SHORT_NAMES = ["crp"]
 
 
 class LabelSelectorRequirement(ApiModel):
-    key: Annotated[str, Field(min_length=1, max_length=316)]
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: Annotated[list[str] | None, Field(max_length=64)] = None
+    """One requirement on a label: its key, an operator and values."""
+
+    key: Annotated[str, Field(min_length=1, max_length=316, description="The label's key.")]
+    operator: Annotated[
+        Literal["In", "NotIn", "Exists", "DoesNotExist"],
+        Field(
+            description="In: the label has one of values. NotIn: it has none of them, or is "
+            "absent. Exists, DoesNotExist: the label is there, or is not."
+        ),
+    ]
+    values: Annotated[
+        list[Annotated[str, Field(description="A label value.")]] | None,
+        Field(max_length=64, description="For In and NotIn, which need them; no other."),
+    ] = None
 
     @model_validator(mode="after")
     def _values_fit_operator(self) -> LabelSelectorRequirement:
@@ -42,8 +53,14 @@ class LabelSelectorRequirement(ApiModel):
 class LabelSelector(ApiModel):
     """A standard Kubernetes label selector; empty selects every namespace."""
 
-    match_labels: StringMap | None = None
-    match_expressions: Annotated[list[LabelSelectorRequirement] | None, Field(max_length=32)] = None
+    match_labels: Annotated[
+        StringMap | None,
+        Field(description="Labels a namespace must have, with these values."),
+    ] = None
+    match_expressions: Annotated[
+        list[LabelSelectorRequirement] | None,
+        Field(max_length=32, description="Requirements a namespace's labels must all meet."),
+    ] = None
 
 
 def _all_optional(model: type[ApiModel], name: str, doc: str) -> type[ApiModel]:
@@ -74,7 +91,18 @@ RolloutDefaults = _all_optional(
 
 
 class PolicyDefaults(ApiModel):
-    rollout: RolloutDefaults | None = None  # type: ignore[valid-type]
+    """Defaults under the ModelDeployments of the selected namespaces."""
+
+    rollout: Annotated[
+        RolloutDefaults | None,  # type: ignore[valid-type]
+        Field(
+            description="Rollout settings under each ModelDeployment's own: what it leaves "
+            "out is taken from here, object by object; a list (steps, checks) is taken whole, "
+            "and steps and stepWeights both give way when it sets either. A ModelDeployment "
+            "without a rollout section runs this one. Changes apply to rollouts that start "
+            "afterwards."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _rollout_is_coherent(self) -> PolicyDefaults:
@@ -87,15 +115,25 @@ class PolicyDefaults(ApiModel):
 class PolicyRules(ApiModel):
     """Guardrails every ModelDeployment in the selected namespaces must keep."""
 
-    require_rollout: bool = False
-    require_sha256: bool = False
+    require_rollout: Annotated[
+        bool,
+        Field(
+            description="A ModelDeployment must roll a new revision out (its own rollout "
+            "section, or defaults.rollout), never replace it at once. Default false."
+        ),
+    ] = False
+    require_sha256: Annotated[
+        bool,
+        Field(description="spec.model.sha256 must be set. Default false."),
+    ] = False
     required_checks: Annotated[
-        list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]] | None,
+        list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN, description="A built-in's name.")]]
+        | None,
         Field(
             max_length=32,
             description="Built-in checks every rollout must run, named without a query: a "
             "custom query under a built-in's name does not count, a shadow's own checks do; "
-            "where the defaults bound one, a ModelDeployment may only tighten the bounds",
+            "where the defaults bound one, a ModelDeployment may only tighten the bounds.",
         ),
     ] = None
     max_step_weight: Annotated[
@@ -105,40 +143,87 @@ class PolicyRules(ApiModel):
             le=100,
             description="No step above this weight, except the promotion (a last step of 100 "
             "after smaller ones); a canary without steps is judged on its default steps, and "
-            "blue/green, one switch of all traffic, is a step of 100",
+            "blue/green, one switch of all traffic, is a step of 100. The rule judges the "
+            "weight, not the replicas router's coarser share of pods.",
         ),
     ] = None
-    min_interval: Duration | None = None
+    min_interval: Annotated[
+        Duration | None,
+        Field(description="The shortest rollout.interval allowed, whatever the strategy."),
+    ] = None
     allowed_model_uris: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=2048)]] | None,
-        Field(max_length=64, description="Prefixes a model URI must start with"),
+        list[
+            Annotated[
+                str,
+                Field(min_length=1, max_length=2048, description="A prefix, e.g. s3://models/."),
+            ]
+        ]
+        | None,
+        Field(
+            max_length=64,
+            description="Prefixes spec.model.uri must start with, one of them; unset, any.",
+        ),
     ] = None
     allowed_images: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=512)]] | None,
-        Field(max_length=64, description="Prefixes a serving image must start with"),
+        list[
+            Annotated[
+                str,
+                Field(
+                    min_length=1,
+                    max_length=512,
+                    description="A prefix, e.g. registry.example.com/modeldeploy/.",
+                ),
+            ]
+        ]
+        | None,
+        Field(
+            max_length=64,
+            description="Prefixes spec.serving.image must start with, one of them, the default "
+            "image included; unset, any.",
+        ),
     ] = None
-    max_replicas: Annotated[int | None, Field(ge=0, le=1000)] = None
+    max_replicas: Annotated[
+        int | None,
+        Field(ge=0, le=1000, description="The most spec.replicas a ModelDeployment may ask for."),
+    ] = None
 
 
 class ClusterRolloutPolicySpec(ApiModel):
-    namespace_selector: LabelSelector | None = None
+    namespace_selector: Annotated[
+        LabelSelector | None,
+        Field(
+            description="The namespaces whose ModelDeployments this policy governs, by their "
+            "labels; absent or empty, every namespace. Where several policies select a "
+            "namespace, priority decides."
+        ),
+    ] = None
     priority: Annotated[
         int,
         Field(
             ge=-1000,
             le=1000,
-            description="The highest-priority matching policy applies; ties go to the first "
-            "name in alphabetical order",
+            description="Of the policies selecting a namespace, the one of highest priority "
+            "alone applies; ties go to the first name in alphabetical order. Default 0.",
         ),
     ] = 0
-    defaults: PolicyDefaults | None = None
-    rules: PolicyRules = PolicyRules()
+    defaults: Annotated[
+        PolicyDefaults | None,
+        Field(description="What the ModelDeployments leave out of their rollout."),
+    ] = None
+    rules: Annotated[
+        PolicyRules,
+        Field(
+            description="Rules the ModelDeployments must keep. The admission webhook refuses "
+            "one that breaks them at apply; one already stored keeps serving what it serves, "
+            "at its size, starts nothing new, and says why in its PolicyViolation condition."
+        ),
+    ] = PolicyRules()
     notifications: Annotated[
         list[Notification] | None,
         Field(
             max_length=16,
             description="Webhooks told of every rollout in the selected namespaces; a urlFrom "
-            "Secret lives in the operator's namespace",
+            "Secret lives in the operator's namespace.",
         ),
     ] = None
 
@@ -146,18 +231,26 @@ class ClusterRolloutPolicySpec(ApiModel):
 class PolicyRef(ApiModel):
     """The policy, and its generation, that shaped a ModelDeployment's rollout."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN)]
-    generation: int
+    name: Annotated[
+        str, Field(pattern=DNS_SUBDOMAIN_PATTERN, description="The ClusterRolloutPolicy's name.")
+    ]
+    generation: Annotated[int, Field(description="Its metadata.generation.")]
 
 
 class PolicySnapshot(ApiModel):
     """What a rollout in flight keeps of the policy it started under: a later change to the
     policy applies to the next rollout only. No name: it started under no policy."""
 
-    name: Annotated[str | None, Field(pattern=DNS_SUBDOMAIN_PATTERN)] = None
-    generation: int = 0
-    defaults: PolicyDefaults | None = None
-    rules: PolicyRules = PolicyRules()
+    name: Annotated[
+        str | None,
+        Field(
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            description="The ClusterRolloutPolicy's name; absent when no policy applied.",
+        ),
+    ] = None
+    generation: Annotated[int, Field(description="Its metadata.generation then.")] = 0
+    defaults: Annotated[PolicyDefaults | None, Field(description="Its defaults then.")] = None
+    rules: Annotated[PolicyRules, Field(description="Its rules then.")] = PolicyRules()
 
 
 def parse_policy_spec(raw: dict[str, Any]) -> ClusterRolloutPolicySpec:

@@ -3,6 +3,12 @@
 Every bound declared here ends up in the CRD's OpenAPI schema (or its CEL rules), so the API
 server rejects bad objects before the operator ever sees them; the same models validate again
 in the operator, which is what unit tests exercise.
+
+Every field's description and every model's docstring become the CRD's descriptions, which
+`kubectl explain` and docs/reference.md show: say what the field does, its unit and default,
+and how it bears on others. A field's own description wins over its model's docstring; a field
+without one is described by its model's. `tests/unit/test_crd_descriptions.py` finds any node
+left without.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_ENV_PREFIXES = ("MODEL_",)
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+"""A duration: numbers with a unit each (ms, s, m, h), e.g. 30s, 1m30s, 1.5h, 250ms."""
 
 # The checks a name alone selects (their PromQL lives in analysis/builtins.py); any other name
 # needs its own `query`.
@@ -130,42 +137,145 @@ class TensorDatatype(StrEnum):
 class TensorSpec(ApiModel):
     """One named input or output tensor, as the Open Inference Protocol describes it."""
 
-    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
-    datatype: TensorDatatype
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9_.:/-]+$",
+            description="The tensor's name, as clients send it (an input) or read it (an "
+            "output) in an infer request.",
+        ),
+    ]
+    datatype: Annotated[
+        TensorDatatype,
+        Field(
+            description="The Open Inference Protocol datatype of its elements: BOOL, UINT8, "
+            "INT8, INT16, INT32, INT64, FP16, FP32, FP64 or BYTES (strings). The server "
+            "converts nothing: an input must be sent in exactly this datatype."
+        ),
+    ]
     shape: Annotated[
-        list[Annotated[int, Field(ge=-1)]],
-        Field(min_length=1, max_length=8, description="-1 marks a variable dimension"),
+        list[Annotated[int, Field(ge=-1, description="A dimension's size; -1 for any size.")]],
+        Field(
+            min_length=1,
+            max_length=8,
+            description="The tensor's dimensions, the first being the batch (rows); -1 marks "
+            "a dimension of any size, e.g. [-1, 4] for any number of rows of 4 values.",
+        ),
     ]
 
 
 class ModelSpec(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN, description="Name the model serves as")]
-    version: Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_PATTERN)]
+    """The model to serve: its artifact, its format, and the name and version it is served
+    under. Every field is part of the revision: changing any of them starts a rollout."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL_PATTERN,
+            description="The name the model is served under: the serving pods answer at "
+            "/v2/models/<name>, label their metrics model=<name>, and a check's query can use "
+            "it as {{model}}. A DNS label.",
+        ),
+    ]
+    version: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=63,
+            pattern=LABEL_VALUE_PATTERN,
+            description="The model's version, shown in status (stable, canary, history) and "
+            "by `kubectl get md`; the pods' app.kubernetes.io/version label and their "
+            "metrics' version label ({{version}} in a check's query). A label value. A new "
+            "version starts a rollout even when uri stays the same.",
+        ),
+    ]
     uri: Annotated[
         str,
-        Field(max_length=2048, pattern=URI_PATTERN, description="file://, http(s):// or s3://"),
+        Field(
+            max_length=2048,
+            pattern=URI_PATTERN,
+            description="Where each serving pod fetches the artifact when it starts: "
+            "file:// (a path in the container, e.g. on one of serving.volumes), http(s):// or "
+            "s3://bucket/key (credentials from serving.env, envFrom or serviceAccountName). "
+            "A ClusterRolloutPolicy may restrict it (rules.allowedModelUris).",
+        ),
     ]
-    format: ModelFormat
-    sha256: Annotated[str | None, Field(pattern=SHA256_PATTERN)] = None
-    inputs: Annotated[list[TensorSpec] | None, Field(max_length=64)] = None
-    outputs: Annotated[list[TensorSpec] | None, Field(max_length=64)] = None
+    format: Annotated[
+        ModelFormat,
+        Field(
+            description="The artifact's format: sklearn (a scikit-learn estimator in a joblib "
+            "or pickle file) or onnx."
+        ),
+    ]
+    sha256: Annotated[
+        str | None,
+        Field(
+            pattern=SHA256_PATTERN,
+            description="The SHA-256 digest (64 lowercase hex digits) the artifact must have. "
+            "On a mismatch the serving pods never become Ready, so a new revision is rolled "
+            "back (see serving.startupTimeout and rollout.progressDeadline). Pin pickled "
+            "scikit-learn models: loading one runs its code. A ClusterRolloutPolicy may require "
+            "it (rules.requireSha256).",
+        ),
+    ] = None
+    inputs: Annotated[
+        list[TensorSpec] | None,
+        Field(
+            max_length=64,
+            description="The input tensors the server accepts, declared here instead of by "
+            "the artifact (a scikit-learn model: one FP64 input named input-0 of shape "
+            "[-1, features]; ONNX: the graph's inputs). Every request is validated against "
+            "them, and with rollout.schemaChange Refuse a new revision's inputs are compared "
+            "with the stable's before any client traffic.",
+        ),
+    ] = None
+    outputs: Annotated[
+        list[TensorSpec] | None,
+        Field(
+            max_length=64,
+            description="The output tensors the server returns, declared here instead of by "
+            "the artifact: when every name is one of the model's outputs, those are selected "
+            "and declared; otherwise the list must have one entry per output and renames them "
+            "in order. Unset: label and probabilities for a scikit-learn classifier, "
+            "prediction for other estimators, the graph's outputs for ONNX.",
+        ),
+    ] = None
 
 
 Quantity = Annotated[
     int | str,
     Field(
+        description="A Kubernetes quantity: a number with an optional suffix, e.g. 500m, 2, "
+        "512Mi or 1Gi.",
         json_schema_extra={
             "x-kubernetes-int-or-string": True,
             "pattern": QUANTITY_PATTERN,
             "minimum": 0,
-        }
+        },
     ),
 ]
 
 
 class ResourceRequirements(ApiModel):
-    requests: dict[str, Quantity] | None = None
-    limits: dict[str, Quantity] | None = None
+    """Compute resources of the serving container, by resource name (cpu, memory,
+    ephemeral-storage or an extended resource), as in a Kubernetes container."""
+
+    requests: Annotated[
+        dict[str, Quantity] | None,
+        Field(
+            description="What the scheduler reserves for each serving container, by resource name."
+        ),
+    ] = None
+    limits: Annotated[
+        dict[str, Quantity] | None,
+        Field(
+            description="The most each serving container may use, by resource name. Above "
+            "its memory limit a container is killed (OOMKilled), which during a rollout rolls "
+            "the new revision back with cause Crashed."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _quantities_are_valid(self) -> ResourceRequirements:
@@ -190,26 +300,60 @@ def _count_set(model: BaseModel, fields: tuple[str, ...]) -> int:
 
 
 class LocalObjectReference(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+    """An object in the ModelDeployment's namespace, by name."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            max_length=253,
+            description="The object's name, in the ModelDeployment's namespace.",
+        ),
+    ]
 
 
 class KeySelector(ApiModel):
     """One key of a Secret or ConfigMap in the ModelDeployment's namespace."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
-    key: Annotated[str, Field(pattern=CONFIG_KEY_PATTERN, max_length=253)]
-    optional: bool | None = None
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            max_length=253,
+            description="The Secret's or ConfigMap's name.",
+        ),
+    ]
+    key: Annotated[
+        str, Field(pattern=CONFIG_KEY_PATTERN, max_length=253, description="The key in it.")
+    ]
+    optional: Annotated[
+        bool | None,
+        Field(
+            description="For env only: true lets the pods start while the Secret, ConfigMap "
+            "or key is missing (the variable is then unset), as in Kubernetes; default false. "
+            "smokeTest.requestsFrom and a webhook's urlFrom ignore it: a missing key fails the "
+            "smoke test, or the notification."
+        ),
+    ] = None
 
 
 class EnvVarSource(ApiModel):
+    """Where a variable's value comes from: exactly one of secretKeyRef, configMapKeyRef."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [_exactly_one("secretKeyRef", "configMapKeyRef")]
         }
     )
 
-    secret_key_ref: KeySelector | None = None
-    config_map_key_ref: KeySelector | None = None
+    secret_key_ref: Annotated[
+        KeySelector | None,
+        Field(description="A key of a Secret in the ModelDeployment's namespace."),
+    ] = None
+    config_map_key_ref: Annotated[
+        KeySelector | None,
+        Field(description="A key of a ConfigMap in the ModelDeployment's namespace."),
+    ] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVarSource:
@@ -233,9 +377,31 @@ class EnvVar(ApiModel):
         }
     )
 
-    name: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=256)]
-    value: Annotated[str, Field(max_length=32768)] = ""
-    value_from: EnvVarSource | None = None
+    name: Annotated[
+        str,
+        Field(
+            pattern=ENV_NAME_PATTERN,
+            max_length=256,
+            description="The variable's name, unique in env. Names starting with MODEL_ are "
+            "the operator's (it sets MODEL_NAME, MODEL_URI and the like from spec.model), and "
+            "it sets SERVING_PORT from serving.port; other SERVING_* variables tune the "
+            "serving image, e.g. SERVING_MAX_REQUESTS_PER_CONNECTION.",
+        ),
+    ]
+    value: Annotated[
+        str,
+        Field(
+            max_length=32768,
+            description="The value; empty by default. Not with valueFrom.",
+        ),
+    ] = ""
+    value_from: Annotated[
+        EnvVarSource | None,
+        Field(
+            description="Read the value from a Secret or ConfigMap key instead, so that "
+            "credentials never go into the ModelDeployment."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _value_or_source(self) -> EnvVar:
@@ -251,9 +417,23 @@ class EnvFromSource(ApiModel):
         json_schema_extra={"x-kubernetes-validations": [_exactly_one("secretRef", "configMapRef")]}
     )
 
-    prefix: Annotated[str | None, Field(pattern=ENV_NAME_PATTERN, max_length=128)] = None
-    secret_ref: LocalObjectReference | None = None
-    config_map_ref: LocalObjectReference | None = None
+    prefix: Annotated[
+        str | None,
+        Field(
+            pattern=ENV_NAME_PATTERN,
+            max_length=128,
+            description="Put before every key's name; it may not start with MODEL_, the "
+            "operator's own variables.",
+        ),
+    ] = None
+    secret_ref: Annotated[
+        LocalObjectReference | None,
+        Field(description="A Secret whose every key becomes a variable."),
+    ] = None
+    config_map_ref: Annotated[
+        LocalObjectReference | None,
+        Field(description="A ConfigMap whose every key becomes a variable."),
+    ] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvFromSource:
@@ -270,6 +450,17 @@ OpaqueObject = Annotated[
     dict[str, Any],
     Field(json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
 ]
+
+
+def _volume_source(kind: str, example: str) -> Any:
+    """The description of one opaque volume source field."""
+    return Field(
+        description=f"The volume's source of kind {kind}, as in a Kubernetes pod (e.g. "
+        f"{example}); passed to the pods as written and validated by the API server when the "
+        "operator applies the Deployment (a refusal shows as a Warning Event ApplyFailed)."
+    )
+
+
 VOLUME_SOURCES = (
     "configMap",
     "secret",
@@ -282,20 +473,39 @@ VOLUME_SOURCES = (
 
 
 class Volume(ApiModel):
-    """A pod volume of a kind the restricted Pod Security Standard allows (no hostPath)."""
+    """A pod volume of a kind the restricted Pod Security Standard allows (no hostPath):
+    exactly one source, mounted with serving.volumeMounts."""
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [_exactly_one(*VOLUME_SOURCES)]}
     )
 
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
-    config_map: OpaqueObject | None = None
-    secret: OpaqueObject | None = None
-    empty_dir: OpaqueObject | None = None
-    persistent_volume_claim: OpaqueObject | None = None
-    projected: OpaqueObject | None = None
-    csi: OpaqueObject | None = None
-    ephemeral: OpaqueObject | None = None
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL_PATTERN,
+            description="The volume's name, which volumeMounts refer to: unique, and not tmp "
+            "(the operator's own writable /tmp).",
+        ),
+    ]
+    config_map: Annotated[OpaqueObject | None, _volume_source("configMap", "{name: settings}")] = (
+        None
+    )
+    secret: Annotated[OpaqueObject | None, _volume_source("secret", "{secretName: creds}")] = None
+    empty_dir: Annotated[OpaqueObject | None, _volume_source("emptyDir", "{sizeLimit: 1Gi}")] = None
+    persistent_volume_claim: Annotated[
+        OpaqueObject | None,
+        _volume_source("persistentVolumeClaim", "{claimName: models, readOnly: true}"),
+    ] = None
+    projected: Annotated[OpaqueObject | None, _volume_source("projected", "{sources: [...]}")] = (
+        None
+    )
+    csi: Annotated[
+        OpaqueObject | None, _volume_source("csi", "{driver: ..., volumeAttributes: {...}}")
+    ] = None
+    ephemeral: Annotated[
+        OpaqueObject | None, _volume_source("ephemeral", "{volumeClaimTemplate: {...}}")
+    ] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
@@ -306,27 +516,101 @@ class Volume(ApiModel):
 
 
 class VolumeMount(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
-    mount_path: Annotated[str, Field(pattern=r"^/.*$", max_length=1024)]
-    read_only: bool | None = None
-    sub_path: Annotated[str | None, Field(pattern=r"^[^/].*$", max_length=1024)] = None
+    """A volume of serving.volumes, mounted in the serving container."""
+
+    name: Annotated[
+        str,
+        Field(pattern=DNS_LABEL_PATTERN, description="The volume: a name in serving.volumes."),
+    ]
+    mount_path: Annotated[
+        str,
+        Field(
+            pattern=r"^/.*$",
+            max_length=1024,
+            description="Where in the container, an absolute path; not /tmp, which the "
+            "operator mounts itself.",
+        ),
+    ]
+    read_only: Annotated[bool | None, Field(description="Mount it read-only; default false.")] = (
+        None
+    )
+    sub_path: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[^/].*$",
+            max_length=1024,
+            description="A relative path in the volume to mount instead of its root.",
+        ),
+    ] = None
 
 
 class Toleration(ApiModel):
-    key: Annotated[str | None, Field(max_length=316)] = None
-    operator: Literal["Exists", "Equal"] | None = None
-    value: Annotated[str | None, Field(max_length=63)] = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    """A Kubernetes toleration: lets the serving pods onto nodes with a matching taint."""
+
+    key: Annotated[
+        str | None,
+        Field(
+            max_length=316,
+            description="The taint key to match; empty with operator Exists matches every taint.",
+        ),
+    ] = None
+    operator: Annotated[
+        Literal["Exists", "Equal"] | None,
+        Field(
+            description="Exists (any value) or Equal (the value must match); Kubernetes' "
+            "default is Equal."
+        ),
+    ] = None
+    value: Annotated[
+        str | None, Field(max_length=63, description="The taint value, for operator Equal.")
+    ] = None
+    effect: Annotated[
+        Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None,
+        Field(description="The taint effect to match; empty matches every effect."),
+    ] = None
+    toleration_seconds: Annotated[
+        int | None,
+        Field(
+            description="For effect NoExecute: how long, in seconds, a pod stays on a node "
+            "once the taint is there; unset, for ever."
+        ),
+    ] = None
 
 
 class TopologySpread(ApiModel):
     """Spreads each revision's pods; the operator selects them, so no labelSelector here."""
 
-    max_skew: Annotated[int, Field(ge=1)]
-    topology_key: Annotated[str, Field(min_length=1, max_length=316)]
-    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"]
-    min_domains: Annotated[int | None, Field(ge=1)] = None
+    max_skew: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="The most the count of a revision's pods may differ between two domains.",
+        ),
+    ]
+    topology_key: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=316,
+            description="The node label whose values are the domains, e.g. "
+            "topology.kubernetes.io/zone or kubernetes.io/hostname.",
+        ),
+    ]
+    when_unsatisfiable: Annotated[
+        Literal["DoNotSchedule", "ScheduleAnyway"],
+        Field(
+            description="DoNotSchedule leaves a pod Pending rather than exceed maxSkew; "
+            "ScheduleAnyway only prefers the nodes that keep it."
+        ),
+    ]
+    min_domains: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            description="With DoNotSchedule: the fewest domains the skew is counted over, "
+            "empty ones included.",
+        ),
+    ] = None
 
 
 _QUALIFIED_KEYS = {
@@ -335,14 +619,25 @@ _QUALIFIED_KEYS = {
     "to 63 characters)",
 }
 StringMap = Annotated[
-    dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_OR_EMPTY_PATTERN)]],
+    dict[
+        str,
+        Annotated[
+            str,
+            Field(
+                max_length=63,
+                pattern=LABEL_VALUE_OR_EMPTY_PATTERN,
+                description="A label value: up to 63 letters, digits, -, _ and ., beginning "
+                "and ending with a letter or digit; or empty.",
+            ),
+        ],
+    ],
     Field(
         max_length=64,
         json_schema_extra={"x-kubernetes-validations": [_QUALIFIED_KEYS]},
     ),
 ]
 AnnotationMap = Annotated[
-    dict[str, Annotated[str, Field(max_length=65536)]],
+    dict[str, Annotated[str, Field(max_length=65536, description="An annotation value.")]],
     Field(
         max_length=64,
         json_schema_extra={"x-kubernetes-validations": [_QUALIFIED_KEYS]},
@@ -351,16 +646,20 @@ AnnotationMap = Annotated[
 
 
 class DisruptionBudget(ApiModel):
-    """How many of a revision's pods voluntary disruptions (a node drain) may take at once."""
+    """How many of a revision's pods voluntary disruptions (a node drain) may take at once:
+    each revision's Deployment gets a PodDisruptionBudget of its own, maxUnavailable 1 when
+    this is not set."""
 
     max_unavailable: Annotated[
         int | str,
         Field(
+            description="Pods of one revision that voluntary disruptions may take down at "
+            "once: a count, or a percentage of its pods such as 25%. Default 1.",
             json_schema_extra={
                 "x-kubernetes-int-or-string": True,
                 "pattern": r"^[0-9]+%$",
                 "minimum": 0,
-            }
+            },
         ),
     ] = 1
 
@@ -380,13 +679,46 @@ _DEFAULT_RESOURCES = ResourceRequirements(
 
 
 class ServingSpec(ApiModel):
-    image: Annotated[str, Field(min_length=1, max_length=512)] = DEFAULT_SERVING_IMAGE
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
-    resources: ResourceRequirements = _DEFAULT_RESOURCES
+    """How the model is served: the serving pods' image, port, resources, environment and
+    placement, each field with a default of its own. Every field is part of the revision:
+    changing any of them starts a rollout."""
+
+    image: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=512,
+            description=f"The serving container's image; default {DEFAULT_SERVING_IMAGE}. "
+            "Another image must serve the Open Inference Protocol v2 on port, answer "
+            "/v2/health/ready and /v2/health/live, load the model the MODEL_* variables name, "
+            "and export the modeldeploy_serving_* metrics the built-in checks read. A "
+            "ClusterRolloutPolicy may restrict it (rules.allowedImages).",
+        ),
+    ] = DEFAULT_SERVING_IMAGE
+    port: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=65535,
+            description="The port the serving container listens on (it is told with "
+            "SERVING_PORT) for inference, probes and the /metrics Prometheus scrapes. The "
+            "Services listen on port 80 and forward to it. Default 8080.",
+        ),
+    ] = 8080
+    resources: Annotated[
+        ResourceRequirements,
+        Field(
+            description="The serving container's requests and limits. Default: requests cpu "
+            "100m and memory 256Mi, limits memory 1Gi. When set it replaces the default "
+            "whole: a limit not given here is no limit."
+        ),
+    ] = _DEFAULT_RESOURCES
     env: Annotated[
         list[EnvVar],
         Field(
             max_length=128,
+            description="Environment variables of the serving container, after the "
+            "operator's own; names unique, none starting with MODEL_.",
             json_schema_extra={
                 "x-kubernetes-validations": [
                     {
@@ -401,20 +733,98 @@ class ServingSpec(ApiModel):
             },
         ),
     ] = []
-    startup_timeout: Duration = "5m"
-    env_from: Annotated[list[EnvFromSource] | None, Field(max_length=16)] = None
-    service_account_name: Annotated[
-        str | None, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)
+    startup_timeout: Annotated[
+        Duration,
+        Field(
+            description="How long a serving container may take to load its model and pass a "
+            "warm-up inference before the kubelet restarts it (its startup probe); during a "
+            "rollout that restart rolls the new revision back with cause Crashed. It also "
+            "sets each Deployment's progressDeadlineSeconds (twice this, at least 10m) and, "
+            "without a rollout section, how long the stable may lack Ready replicas before "
+            "phase Degraded (as long). Default 5m."
+        ),
+    ] = "5m"
+    env_from: Annotated[
+        list[EnvFromSource] | None,
+        Field(
+            max_length=16,
+            description="Secrets and ConfigMaps whose every key becomes a variable of the "
+            "serving container.",
+        ),
     ] = None
-    volumes: Annotated[list[Volume] | None, Field(max_length=32)] = None
-    volume_mounts: Annotated[list[VolumeMount] | None, Field(max_length=32)] = None
-    node_selector: StringMap | None = None
-    tolerations: Annotated[list[Toleration] | None, Field(max_length=32)] = None
-    affinity: OpaqueObject | None = None
-    topology_spread_constraints: Annotated[list[TopologySpread] | None, Field(max_length=8)] = None
-    image_pull_secrets: Annotated[list[LocalObjectReference] | None, Field(max_length=16)] = None
-    pod_labels: StringMap | None = None
-    pod_annotations: AnnotationMap | None = None
+    service_account_name: Annotated[
+        str | None,
+        Field(
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            max_length=253,
+            description="The ServiceAccount the serving pods run as; its token is mounted "
+            "only when this is set (IRSA, workload identity to a model store). Unset, the "
+            "namespace's default account, without a token.",
+        ),
+    ] = None
+    volumes: Annotated[
+        list[Volume] | None,
+        Field(
+            max_length=32,
+            description="Volumes of the serving pods, mounted with volumeMounts: configMap, "
+            "secret, emptyDir, persistentVolumeClaim, projected, csi or ephemeral (no "
+            "hostPath). Names unique; tmp is the operator's.",
+        ),
+    ] = None
+    volume_mounts: Annotated[
+        list[VolumeMount] | None,
+        Field(
+            max_length=32,
+            description="Where volumes are mounted in the serving container.",
+        ),
+    ] = None
+    node_selector: Annotated[
+        StringMap | None,
+        Field(description="Labels a node must have, with these values, to run serving pods."),
+    ] = None
+    tolerations: Annotated[
+        list[Toleration] | None,
+        Field(max_length=32, description="Taints the serving pods tolerate."),
+    ] = None
+    affinity: Annotated[
+        OpaqueObject | None,
+        Field(
+            description="A Kubernetes affinity (nodeAffinity, podAffinity, podAntiAffinity) "
+            "for the serving pods, passed to them as written and validated by the API server "
+            "when the operator applies the Deployment (a refusal shows as a Warning Event "
+            "ApplyFailed)."
+        ),
+    ] = None
+    topology_spread_constraints: Annotated[
+        list[TopologySpread] | None,
+        Field(
+            max_length=8,
+            description="How each revision's pods spread over zones or nodes; the operator "
+            "adds the selector of the revision's pods.",
+        ),
+    ] = None
+    image_pull_secrets: Annotated[
+        list[LocalObjectReference] | None,
+        Field(
+            max_length=16,
+            description="Secrets in the namespace to pull the serving image with.",
+        ),
+    ] = None
+    pod_labels: Annotated[
+        StringMap | None,
+        Field(
+            description="More labels of the serving pods; keys under modeldeploy.io/ and "
+            "app.kubernetes.io/ are the operator's."
+        ),
+    ] = None
+    pod_annotations: Annotated[
+        AnnotationMap | None,
+        Field(
+            description="More annotations of the serving pods; the operator's "
+            "prometheus.io/scrape, prometheus.io/port and prometheus.io/path win over the "
+            "same keys here."
+        ),
+    ] = None
     disruption_budget: DisruptionBudget | None = None
 
     @model_validator(mode="after")
@@ -450,19 +860,51 @@ class ServingSpec(ApiModel):
 
 
 class RolloutStep(ApiModel):
-    weight: Annotated[int, Field(ge=1, le=100, description="Percent of traffic to the canary")]
-    pause: Duration | None = None
+    """One step of a canary: the weight the canary gets, and what must happen before the
+    next step."""
+
+    weight: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100,
+            description="Percent of client traffic to the canary at this step. With the "
+            "replicas router the canary gets its share of Ready pods instead, coarser with "
+            "few replicas (status.effectiveWeight). A last step of 100 gives the canary all "
+            "traffic before its promotion.",
+        ),
+    ]
+    pause: Annotated[
+        Duration | None,
+        Field(
+            description="The least time the ramp stays at this step once its weight was "
+            "reached, however soon the checks pass: it moves on at the first passing check "
+            "run after both this and one interval. Unset, one interval."
+        ),
+    ] = None
     approval: Annotated[
         Literal["required"] | None,
         Field(
-            description="required: the ramp holds at this step until `kubectl modeldeploy "
-            "promote`; checks keep running and a breach still rolls back"
+            description="required: once reached, the ramp holds at this step (phase "
+            "AwaitingApproval) until `kubectl modeldeploy promote` moves it on; checks keep "
+            "running and a breach still rolls back."
         ),
     ] = None
 
 
 class HTTPRouteRef(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    """An HTTPRoute in the ModelDeployment's namespace."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL_PATTERN,
+            description="The HTTPRoute's name. You create it, attached to your Gateway, with "
+            "a rule whose backendRefs name the Service <name>-stable or <name>-canary; the "
+            "operator sets that rule's backendRefs to exactly these two (port 80), weighted "
+            "by the canary's weight, and leaves other rules alone.",
+        ),
+    ]
 
 
 class RouterKind(StrEnum):
@@ -471,6 +913,8 @@ class RouterKind(StrEnum):
 
 
 class TrafficSpec(ApiModel):
+    """How the canary's weight becomes client traffic."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -484,8 +928,24 @@ class TrafficSpec(ApiModel):
         }
     )
 
-    router: RouterKind = RouterKind.REPLICAS
-    http_route: HTTPRouteRef | None = Field(default=None, alias="httpRoute")
+    router: Annotated[
+        RouterKind,
+        Field(
+            description="replicas (default): no mesh or gateway; during a ramp the client "
+            "Service <name> sends to both revisions' pods, and the weight becomes the canary's "
+            "share of Ready pods, spec.replicas in all (with 4, 5% is 1 pod of 4: 25%; a step "
+            "more than 5 points off is warned of at apply, in a WeightApproximated Event and "
+            "in status.message). A Service balances connections, not requests. gateway-api: "
+            "exact weights on the backendRefs of your HTTPRoute (httpRoute); both revisions "
+            "run spec.replicas pods during the ramp."
+        ),
+    ] = RouterKind.REPLICAS
+    http_route: HTTPRouteRef | None = Field(
+        default=None,
+        alias="httpRoute",
+        description="The HTTPRoute whose weights the gateway-api router sets; required with "
+        "it, unused by replicas.",
+    )
 
     @model_validator(mode="after")
     def _gateway_needs_route(self) -> TrafficSpec:
@@ -495,7 +955,9 @@ class TrafficSpec(ApiModel):
 
 
 class CheckSpec(ApiModel):
-    """A Prometheus check: a built-in by name, or custom PromQL in `query`."""
+    """A Prometheus check: a built-in by name, or custom PromQL in `query`. Measured every
+    interval over the last interval (at least the operator's minimum check window), and
+    judged against every bound it sets: it fails when one is breached."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -523,12 +985,47 @@ class CheckSpec(ApiModel):
         }
     )
 
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
-    query: Annotated[str | None, Field(min_length=1, max_length=8192)] = None
-    max: float | None = None
-    min: float | None = None
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL_PATTERN,
+            description="The check's name in status.checks and Events. Without query it runs "
+            "the built-in of that name, on the serving pods' metrics: error-rate (share of "
+            "infer requests answered 5xx), latency-p95 and latency-p99 (seconds), "
+            "prediction-drift (relative difference of the mean prediction from the stable's, "
+            "worst output), prediction-psi (population stability index of the predictions "
+            "against the stable's, worst output), request-count (infer requests in the "
+            "window), shadow-agreement, shadow-error-rate and shadow-mean-abs-diff (see "
+            "shadow).",
+        ),
+    ]
+    query: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=8192,
+            description="Custom PromQL giving one number: a scalar or a single series "
+            "(aggregate with sum() or max()); no result, NaN or an infinity is inconclusive, "
+            "several series an error. Templates: {{namespace}}, {{name}}, {{model}}, "
+            "{{version}}, {{revision}}, {{canary_revision}}, {{stable_revision}} inside label "
+            "values (escaped), and {{interval}}, the window, in a range selector.",
+        ),
+    ] = None
+    max: Annotated[float | None, Field(description="The value must not be above this.")] = None
+    min: Annotated[
+        float | None,
+        Field(description="The value must not be below this; at most max."),
+    ] = None
     max_increase: Annotated[
-        float | None, Field(ge=0, description="Largest allowed rise over stable, 0.1 = 10%")
+        float | None,
+        Field(
+            ge=0,
+            description="The largest rise of the canary's value over the stable's, as a "
+            "fraction of the stable's (0.1 = 10%). The query runs a second time with "
+            "{{revision}} set to the stable's revision, so a custom query must select by it. "
+            "A stable value of 0 passes only a canary at 0. Not for the built-ins that "
+            "already compare with the stable.",
+        ),
     ] = None
 
     @model_validator(mode="after")
@@ -558,16 +1055,41 @@ class CheckSpec(ApiModel):
 
 
 # Any JSON value, kept as it is (the tensor data of a smoke request).
-JsonValue = Annotated[Any, Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
+JsonValue = Annotated[
+    Any,
+    Field(
+        description="An element (number, string, boolean), or a list of them for a dimension.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    ),
+]
 
 
 class SmokeInput(ApiModel):
     """One input tensor of a smoke request, as an Open Inference Protocol infer body names it."""
 
-    name: Annotated[str, Field(min_length=1, max_length=128)]
-    shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=8)]
-    datatype: TensorDatatype
-    data: Annotated[list[JsonValue], Field(min_length=1, max_length=4096)]
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=128, description="The input's name, as the model has it."),
+    ]
+    shape: Annotated[
+        list[Annotated[int, Field(ge=0, description="A dimension's size.")]],
+        Field(
+            min_length=1,
+            max_length=8,
+            description="The tensor's dimensions, the first being the batch (rows).",
+        ),
+    ]
+    datatype: Annotated[
+        TensorDatatype, Field(description="The tensor's datatype, as the model has it.")
+    ]
+    data: Annotated[
+        list[JsonValue],
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="The elements, nested by dimension or flat in row-major order.",
+        ),
+    ]
 
 
 class SmokeExpectation(ApiModel):
@@ -579,15 +1101,38 @@ class SmokeExpectation(ApiModel):
 
     output: Annotated[
         str | None,
-        Field(min_length=1, max_length=128, description="Output to compare; the first if unset"),
+        Field(
+            min_length=1,
+            max_length=128,
+            description="The output to compare, by name; unset, the first the answer holds.",
+        ),
     ] = None
-    values: Annotated[list[float] | None, Field(min_length=1, max_length=4096)] = None
+    values: Annotated[
+        list[Annotated[float, Field(description="An expected number.")]] | None,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="The numbers the output must hold, in row-major order and as many as "
+            "it has, each within tolerance. Not with labels.",
+        ),
+    ] = None
     labels: Annotated[
-        list[Annotated[str, Field(max_length=256)]] | None, Field(min_length=1, max_length=4096)
+        list[Annotated[str, Field(max_length=256, description="An expected label.")]] | None,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="The labels the output must hold, in row-major order and as many as "
+            "it has: a string as written, a number equal to the label read as a number, a "
+            "boolean as true or false. Not with values.",
+        ),
     ] = None
     tolerance: Annotated[
         float,
-        Field(ge=0, description="Largest allowed absolute difference of each value; 0 = exact"),
+        Field(
+            ge=0,
+            description="The largest absolute difference allowed between a value and its "
+            "expected number; 0 (default) is exact. For values only.",
+        ),
     ] = 0.0
 
     @model_validator(mode="after")
@@ -598,20 +1143,37 @@ class SmokeExpectation(ApiModel):
 
 
 class SmokeRequest(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
-    inputs: Annotated[list[SmokeInput], Field(min_length=1, max_length=16)]
+    """One golden request: an Open Inference Protocol infer request, and what its answer must
+    hold."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL_PATTERN,
+            description="The request's name, in status (preflight.failures) and Events.",
+        ),
+    ]
+    inputs: Annotated[
+        list[SmokeInput],
+        Field(min_length=1, max_length=16, description="The request's input tensors."),
+    ]
     expect: SmokeExpectation
 
 
 class SmokeRequestsSource(ApiModel):
+    """Smoke requests kept outside the ModelDeployment."""
+
     config_map_key_ref: KeySelector = Field(
-        description="A key holding a YAML or JSON list of smoke requests"
+        description="A ConfigMap key holding a YAML or JSON list of smoke requests (each with "
+        "name, inputs and expect), read at every preflight; a missing ConfigMap or key fails "
+        "the smoke test."
     )
 
 
 class SmokeTestSpec(ApiModel):
     """Golden requests sent to the new revision's pods once they are Ready, before any client
-    traffic reaches it."""
+    traffic reaches it: each to one Ready pod in turn, directly, not through a Service. A first
+    deploy passes it before it becomes stable; one that fails it is scaled to zero."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -624,12 +1186,31 @@ class SmokeTestSpec(ApiModel):
         }
     )
 
-    requests: Annotated[list[SmokeRequest] | None, Field(min_length=1, max_length=64)] = None
-    requests_from: SmokeRequestsSource | None = None
+    requests: Annotated[
+        list[SmokeRequest] | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="Golden requests written here; with requestsFrom, both are sent.",
+        ),
+    ] = None
+    requests_from: Annotated[
+        SmokeRequestsSource | None,
+        Field(description="Golden requests read from a ConfigMap key."),
+    ] = None
     pass_ratio: Annotated[
-        float, Field(gt=0, le=1, description="Share of requests that must pass; 1 = all")
+        float,
+        Field(
+            gt=0,
+            le=1,
+            description="The share of requests that must pass (passRatio times their count, "
+            "rounded up); 1 (default) is all. Fewer roll the new revision back with cause "
+            "SmokeTestFailed.",
+        ),
     ] = 1.0
-    timeout: Duration = "5s"
+    timeout: Annotated[
+        Duration, Field(description="How long each request may take; default 5s.")
+    ] = "5s"
 
     @model_validator(mode="after")
     def _has_requests(self) -> SmokeTestSpec:
@@ -640,7 +1221,10 @@ class SmokeTestSpec(ApiModel):
 
 class ShadowSpec(ApiModel):
     """Before any weight, the stable's own pods copy a sample of live requests to the new
-    revision and compare its answers with theirs; the new revision's answers reach no one."""
+    revision and compare its answers with theirs; the new revision's answers reach no one.
+    The shadow's own checks (shadow-error-rate, and shadow-agreement or shadow-mean-abs-diff
+    from its bounds) run every interval beside the rollout's; with blue/green the copies go to
+    the preview."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -654,26 +1238,39 @@ class ShadowSpec(ApiModel):
     )
 
     percent: Annotated[
-        float, Field(gt=0, le=100, description="Share of live requests copied, in percent")
+        float,
+        Field(
+            gt=0,
+            le=100,
+            description="Percent of the stable's live requests copied to the new revision; "
+            "default 10.",
+        ),
     ] = 10.0
     duration: Annotated[
-        Duration, Field(description="How long the copies go on; checks run every interval")
+        Duration,
+        Field(
+            description="How long the copies go on before the first step's weight: the "
+            "shadow ends at the first passing check run after this. A blue/green preview "
+            "lasts at least this long. Default 2m."
+        ),
     ] = "2m"
     min_agreement: Annotated[
         float | None,
         Field(
             ge=0,
             le=1,
-            description="Least share of label outputs (class, integer, string) on which the new "
-            "revision must answer as the stable does",
+            description="Adds the check shadow-agreement with this min: the least share of "
+            "label outputs (classes, integers, strings) on which the new revision must answer "
+            "as the stable does.",
         ),
     ] = None
     max_mean_abs_diff: Annotated[
         float | None,
         Field(
             ge=0,
-            description="Largest mean absolute difference of floating-point outputs (scores, "
-            "probabilities, regression values) from the stable's",
+            description="Adds the check shadow-mean-abs-diff with this max: the largest mean "
+            "absolute difference of floating-point outputs (scores, probabilities, regression "
+            "values) from the stable's.",
         ),
     ] = None
     max_error_rate: Annotated[
@@ -681,7 +1278,8 @@ class ShadowSpec(ApiModel):
         Field(
             ge=0,
             le=1,
-            description="Largest share of copies the new revision fails to answer with 200",
+            description="The max of the check shadow-error-rate, always run: the largest share "
+            "of copies the new revision fails to answer with 200. Default 0.05.",
         ),
     ] = 0.05
 
@@ -693,20 +1291,31 @@ class ShadowSpec(ApiModel):
 
 
 class BlueGreenSpec(ApiModel):
+    """Options of the blueGreen strategy."""
+
     preview_duration: Annotated[
         Duration,
         Field(
-            description="How long the new revision, at full size behind the preview Service, "
-            "is checked before all traffic switches to it"
+            description="How long the new revision, Ready at full size behind the preview "
+            "Service <name>-canary and past its preflight, is checked before all traffic "
+            "switches to it: the switch follows the first passing check run after this. "
+            "Default 1m."
         ),
     ] = "1m"
     approval: Annotated[
         Literal["required"] | None,
-        Field(description="required: hold before the switch until a person promotes"),
+        Field(
+            description="required: after the preview passed, hold (phase AwaitingApproval) "
+            "until `kubectl modeldeploy promote`. With or without it, a promote once the "
+            "preview is Ready and past its preflight switches at once."
+        ),
     ] = None
 
 
 class RolloutSpec(ApiModel):
+    """How a new revision reaches clients: the strategy, its steps, the checks that gate
+    them, and what happens before the first client request and after the promotion."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -726,17 +1335,24 @@ class RolloutSpec(ApiModel):
     strategy: Annotated[
         Literal["canary", "blueGreen"],
         Field(
-            description="canary: weighted steps; blueGreen: the new revision at full size "
-            "behind the preview Service, then one switch of all traffic"
+            description="canary (default): weighted steps, each gated by the checks; "
+            "blueGreen: the new revision at full size behind the preview Service "
+            "<name>-canary, then one switch of all traffic."
         ),
     ] = "canary"
-    blue_green: BlueGreenSpec | None = None
+    blue_green: Annotated[
+        BlueGreenSpec | None,
+        Field(description="Options of the blueGreen strategy; only with strategy blueGreen."),
+    ] = None
 
     steps: Annotated[
         list[RolloutStep] | None,
         Field(
             min_length=1,
             max_length=32,
+            description="The canary's steps, weights rising; the promotion follows the last. "
+            "Not with stepWeights; with neither, the steps are 10 and 50. Blue/green does "
+            "not use them.",
             json_schema_extra={
                 "x-kubernetes-validations": [
                     {
@@ -749,10 +1365,21 @@ class RolloutSpec(ApiModel):
         ),
     ] = None
     step_weights: Annotated[
-        list[Annotated[int, Field(ge=1, le=100)]] | None,
+        list[
+            Annotated[
+                int,
+                Field(
+                    ge=1,
+                    le=100,
+                    description="A step's weight: percent of client traffic to the canary.",
+                ),
+            ]
+        ]
+        | None,
         Field(
             min_length=1,
             max_length=32,
+            description="The short form of steps: their weights alone, rising. Not with steps.",
             json_schema_extra={
                 "x-kubernetes-list-type": "set",
                 "x-kubernetes-validations": [
@@ -761,30 +1388,97 @@ class RolloutSpec(ApiModel):
             },
         ),
     ] = None
-    interval: Duration = "30s"
-    failure_limit: Annotated[int, Field(ge=0, le=100)] = 0
-    inconclusive_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    interval: Annotated[
+        Duration,
+        Field(
+            description="How often the checks run: from the moment the first step's weight "
+            "is reached (or a shadow or a blue/green preview begins) to the end of the "
+            "rollout, between steps too. Also the window they look back over ({{interval}}, "
+            "at least the operator's minimum check window, 1m by default), and the least "
+            "time at a step: the ramp moves on only on a passing run at least an interval "
+            "after the step's weight was reached. Default 30s."
+        ),
+    ] = "30s"
+    failure_limit: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100,
+            description="Failed check runs tolerated before the rollout rolls back with cause "
+            "CheckFailed. A run fails when any check breaches a bound; failures add up over "
+            "the whole rollout (a pass does not reset them), and a failed run never moves the "
+            "ramp on. Default 0: the first failure rolls back.",
+        ),
+    ] = 0
+    inconclusive_limit: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100,
+            description="Inconclusive check runs (no data, too few requests, Prometheus "
+            "unreachable or refusing the query) tolerated since the last passing run, which "
+            "resets the count; one more rolls back with cause Inconclusive. It also bounds "
+            "the preflight's tries while the new pods cannot be asked (then cause "
+            "PreflightUnreachable). Default 3.",
+        ),
+    ] = 3
     min_requests: Annotated[
         int,
         Field(
             ge=0,
-            description="Canary inference requests needed in a check window; fewer makes every "
-            "check inconclusive, never a pass",
+            description="Canary infer requests needed in a check's window; with fewer, every "
+            "check of the run is inconclusive, never a pass. Default 0: no minimum.",
         ),
     ] = 0
-    progress_deadline: Duration = "10m"
-    scale_down_delay: Duration = "30s"
-    rollback_window: Duration = "10m"
-    traffic: TrafficSpec = TrafficSpec()
-    checks: Annotated[list[CheckSpec], Field(max_length=32)] = []
+    progress_deadline: Annotated[
+        Duration,
+        Field(
+            description="How long after a step begins (or the blue/green preview is asked "
+            "for) the new revision may take to have the Ready pods it needs; from then on, "
+            "fewer roll it back with cause ProgressDeadlineExceeded. Also how long the stable "
+            "may lack Ready replicas before phase Degraded. Default 10m."
+        ),
+    ] = "10m"
+    scale_down_delay: Annotated[
+        Duration,
+        Field(
+            description="After a promotion, how long the old stable keeps its pods: it "
+            "serves until the new stable is at full strength, and an undo needs no new pods. "
+            "Then it is scaled to zero. Default 30s."
+        ),
+    ] = "30s"
+    rollback_window: Annotated[
+        Duration,
+        Field(
+            description="After a promotion, how long `kubectl modeldeploy undo` can bring "
+            "the old stable back (its pods Ready first when at zero, then the traffic); its "
+            "Deployment is deleted when the window ends. Default 10m."
+        ),
+    ] = "10m"
+    traffic: Annotated[
+        TrafficSpec,
+        Field(description="How the weight becomes traffic; default router replicas."),
+    ] = TrafficSpec()
+    checks: Annotated[
+        list[CheckSpec],
+        Field(
+            max_length=32,
+            description="The checks that gate the rollout, all run every interval: a run "
+            "fails if any check fails, else is inconclusive if any could not be judged, else "
+            "passes. With none, every step moves on by time alone (a Warning Event "
+            "Unguarded says so).",
+        ),
+    ] = []
     smoke_test: SmokeTestSpec | None = None
     shadow: ShadowSpec | None = None
     schema_change: Annotated[
         Literal["Refuse", "Allow"],
         Field(
-            description="Refuse: a new revision whose model inputs or outputs differ "
-            "incompatibly from the stable's is rolled back before any traffic; Allow: the "
-            "change is intended"
+            description="Refuse (default): a new revision whose model inputs or outputs "
+            "differ incompatibly from the stable's (an input removed, renamed, added or "
+            "reshaped, a datatype changed, an output removed or reshaped) is rolled back "
+            "before any traffic with cause IncompatibleSchema; Allow: the change is intended. "
+            "A first deploy has nothing to compare with."
         ),
     ] = "Refuse"
 
@@ -809,17 +1503,40 @@ class RolloutSpec(ApiModel):
 
 
 class SecretKeySource(ApiModel):
-    secret_key_ref: KeySelector
+    """A value held in a Secret."""
+
+    secret_key_ref: Annotated[
+        KeySelector,
+        Field(
+            description="The Secret key holding the URL, read at each notification: in the "
+            "ModelDeployment's namespace, or, for a ClusterRolloutPolicy, the operator's."
+        ),
+    ]
 
 
 class WebhookTarget(ApiModel):
+    """Where a notification is POSTed: exactly one of url, urlFrom."""
+
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [_exactly_one("url", "urlFrom")]}
     )
 
-    url: Annotated[str | None, Field(pattern=r"^https?://.+$", max_length=2048)] = None
-    url_from: SecretKeySource | None = None
-    format: Literal["generic", "slack"] = "generic"
+    url: Annotated[
+        str | None,
+        Field(pattern=r"^https?://.+$", max_length=2048, description="The http(s) URL."),
+    ] = None
+    url_from: Annotated[
+        SecretKeySource | None,
+        Field(description="A Secret key holding the URL, for a URL that carries a token."),
+    ] = None
+    format: Annotated[
+        Literal["generic", "slack"],
+        Field(
+            description="generic (default): a JSON document (kind, reason, message, "
+            "namespace, name, revision, version, phase, weight, stable version, policy, "
+            "failing checks); slack: a Slack-compatible {text} message."
+        ),
+    ] = "generic"
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookTarget:
@@ -829,21 +1546,44 @@ class WebhookTarget(ApiModel):
 
 
 class Notification(ApiModel):
-    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+    """A webhook told of rollouts: started, step passed, paused, awaiting approval, promoted,
+    rolled back (with the failing checks), policy violation. Sent off the rollout's path (5 s
+    timeout, 3 tries): a failing receiver never slows a rollout."""
+
+    name: Annotated[
+        str, Field(pattern=DNS_LABEL_PATTERN, description="Its name, in the operator's logs.")
+    ]
     webhook: WebhookTarget
 
 
 class ModelDeploymentSpec(ApiModel):
     model: ModelSpec
     serving: ServingSpec = ServingSpec()
-    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
-    rollout: RolloutSpec | None = None
+    replicas: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1000,
+            description="Serving pods of the stable revision. During a canary with the "
+            "replicas router both revisions share this many (at least one each); with "
+            "gateway-api, and in blue/green, each runs this many. Not part of the revision: "
+            "scaling starts no rollout. Default 1.",
+        ),
+    ] = 1
+    rollout: Annotated[
+        RolloutSpec | None,
+        Field(
+            description="How a new revision is rolled out. Without it (and without a "
+            "ClusterRolloutPolicy's defaults.rollout), a new revision replaces the stable "
+            "once all its replicas are Ready, with no checks."
+        ),
+    ] = None
     notifications: Annotated[
         list[Notification] | None,
         Field(
             max_length=8,
-            description="Webhooks told of this object's rollouts; a urlFrom Secret lives in its "
-            "namespace",
+            description="Webhooks told of this object's rollouts; a urlFrom Secret lives in "
+            "its namespace.",
         ),
     ] = None
 

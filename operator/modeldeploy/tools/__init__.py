@@ -1,2 +1,2 @@
-"""What people run beside the operator: the kubectl plugin (`cli`) and the CRD generator
-(`crdgen`)."""
+"""What people run beside the operator: the kubectl plugin (`cli`), the CRD generator
+(`crdgen`) and the API reference generator (`refdoc`)."""

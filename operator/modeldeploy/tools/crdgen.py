@@ -2,6 +2,11 @@
 
 Kubernetes wants a structural schema: every node typed, no $ref, nullable instead of an anyOf
 with null, int-or-string marked as such, and no additionalProperties beside properties.
+
+Every node carries the description of its field (or of its model's docstring), which is what
+`kubectl explain` shows. The models' defaults stay out of the CRD: the API server would write
+them into every stored object, and a ClusterRolloutPolicy's defaults fill only what the
+object leaves out. The operator applies them instead; `refdoc` shows them.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ _DROPPED_KEYS = {"title", "default", "$defs", "examples"}
 _EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
-def structural_schema(schema: JsonSchema) -> JsonSchema:
-    """A Kubernetes structural schema for a pydantic model's JSON schema."""
+def structural_schema(schema: JsonSchema, *, with_defaults: bool = False) -> JsonSchema:
+    """A Kubernetes structural schema for a pydantic model's JSON schema. `with_defaults`
+    keeps the models' defaults, for documentation only: a CRD must not carry them."""
     definitions: JsonSchema = schema.get("$defs", {})
-    return _convert(schema, definitions)
+    dropped = _DROPPED_KEYS - {"default"} if with_defaults else _DROPPED_KEYS
+    return _convert(schema, definitions, frozenset(dropped))
 
 
 def _resolve(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
@@ -36,23 +43,27 @@ def _resolve(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
     return _resolve(merged, definitions)
 
 
-def _convert(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
+def _convert(node: JsonSchema, definitions: JsonSchema, dropped: frozenset[str]) -> JsonSchema:
     node = _resolve(node, definitions)
     if node.get("x-kubernetes-int-or-string"):
-        return _int_or_string(node)
+        return _int_or_string(node, dropped)
     if "anyOf" in node:
-        return _convert_any_of(node, definitions)
+        return _convert_any_of(node, definitions, dropped)
     result: JsonSchema = {}
     for key, value in node.items():
-        if key in _DROPPED_KEYS:
+        if key in dropped:
             continue
         if key == "properties":
-            result[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
+            result[key] = {
+                name: _convert(prop, definitions, dropped) for name, prop in value.items()
+            }
         elif key == "items":
-            result[key] = _convert(value, definitions)
+            result[key] = _convert(value, definitions, dropped)
         elif key == "additionalProperties":
             if isinstance(value, dict):
-                result[key] = _convert(value, definitions)
+                result[key] = _convert(value, definitions, dropped)
+        elif key == "description":
+            result[key] = _flowed(value)
         elif key == "const":
             # OpenAPI v3 has no const: a one-value enum says the same.
             result["enum"] = [value]
@@ -70,33 +81,43 @@ def _convert(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
     return result
 
 
-def _convert_any_of(node: JsonSchema, definitions: JsonSchema) -> JsonSchema:
+def _flowed(text: str) -> str:
+    """A docstring's lines joined into one paragraph each, as `kubectl explain` flows them."""
+    return "\n\n".join(" ".join(part.split()) for part in text.split("\n\n"))
+
+
+def _convert_any_of(
+    node: JsonSchema, definitions: JsonSchema, dropped: frozenset[str]
+) -> JsonSchema:
     options = [_resolve(option, definitions) for option in node["anyOf"]]
     non_null = [option for option in options if option.get("type") != "null"]
     if len(non_null) != 1:
         raise ValueError(f"cannot express anyOf {node['anyOf']} in a structural schema")
     outer = {k: v for k, v in node.items() if k != "anyOf"}
-    merged = _convert({**non_null[0], **outer}, definitions)
+    merged = _convert({**non_null[0], **outer}, definitions, dropped)
     if len(non_null) != len(options):
         merged["nullable"] = True
     return merged
 
 
-def _int_or_string(node: JsonSchema) -> JsonSchema:
+def _int_or_string(node: JsonSchema, dropped: frozenset[str]) -> JsonSchema:
     # The one anyOf a structural schema allows; a pattern beside it applies to strings only,
     # as in Kubernetes' own schemas for quantities, and a minimum to integers only.
     result: JsonSchema = {
         "x-kubernetes-int-or-string": True,
         "anyOf": [{"type": "integer"}, {"type": "string"}],
     }
-    for key in ("pattern", "minimum"):
-        if key in node:
+    if "description" in node:
+        result["description"] = _flowed(node["description"])
+    for key in ("default", "pattern", "minimum"):
+        if key in node and key not in dropped:
             result[key] = node[key]
     return result
 
 
-def _model_schema(model: type[BaseModel]) -> JsonSchema:
-    return structural_schema(model.model_json_schema(by_alias=True, mode="validation"))
+def _model_schema(model: type[BaseModel], with_defaults: bool) -> JsonSchema:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    return structural_schema(schema, with_defaults=with_defaults)
 
 
 PRINTER_COLUMNS = [
@@ -145,21 +166,91 @@ def _crd(
     }
 
 
-def _root(spec_schema: JsonSchema, status_schema: JsonSchema | None = None) -> JsonSchema:
+# The root fields as Kubernetes' own CRDs describe them.
+_API_CONVENTIONS = (
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+)
+API_VERSION_DESCRIPTION = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers "
+    "should convert recognized schemas to the latest internal value, and may reject "
+    f"unrecognized values. More info: {_API_CONVENTIONS}#resources"
+)
+KIND_DESCRIPTION = (
+    "Kind is a string value representing the REST resource this object represents. Servers "
+    "may infer this from the endpoint the client submits requests to. Cannot be updated. In "
+    f"CamelCase. More info: {_API_CONVENTIONS}#types-kinds"
+)
+METADATA_DESCRIPTION = f"Standard object's metadata. More info: {_API_CONVENTIONS}#metadata"
+
+MODEL_DEPLOYMENT_DESCRIPTION = (
+    "ModelDeployment serves one ML model through the Open Inference Protocol v2 and rolls each "
+    "new version of it out: in weighted canary steps or a blue/green switch, gated by "
+    "Prometheus checks, a preflight (schema and smoke test) and optionally a shadow phase, "
+    "rolled back by itself when a check breaches its bound. The operator never writes the "
+    "spec; everything it decides is in status. Its name is at most "
+    f"{spec.MAX_NAME_LENGTH} characters."
+)
+MODEL_DEPLOYMENT_SPEC_DESCRIPTION = (
+    "Specification of the desired behavior of the ModelDeployment: the model, how it is "
+    "served, and how a new revision of it (a change of model or serving) is rolled out. "
+    f"More info: {_API_CONVENTIONS}#spec-and-status"
+)
+MODEL_DEPLOYMENT_STATUS_DESCRIPTION = (
+    "Most recently observed status of the ModelDeployment: the revisions that serve, the "
+    "rollout under way, check results and history. Written by the operator alone; this data "
+    "may be out of date by some window of time. Read-only. More info: "
+    f"{_API_CONVENTIONS}#spec-and-status"
+)
+POLICY_DESCRIPTION = (
+    "ClusterRolloutPolicy gives the ModelDeployments of the namespaces it selects rollout "
+    "defaults (under their own settings) and rules they must keep (refused at apply by the "
+    "admission webhook, or held in status), and webhooks told of their rollouts. Of the "
+    "policies selecting a namespace, the one of highest priority applies."
+)
+POLICY_SPEC_DESCRIPTION = (
+    "Specification of the desired behavior of the ClusterRolloutPolicy: which namespaces it "
+    "governs, the defaults it gives their rollouts and the rules they must keep. A change "
+    f"applies to rollouts that start afterwards. More info: {_API_CONVENTIONS}#spec-and-status"
+)
+
+
+def _described(schema: JsonSchema, description: str) -> JsonSchema:
+    """`schema` with `description` first, in place of any it had."""
+    return {"description": description, **{k: v for k, v in schema.items() if k != "description"}}
+
+
+def _root(
+    description: str,
+    spec_schema: JsonSchema,
+    spec_description: str,
+    status_schema: JsonSchema | None = None,
+    status_description: str = "",
+) -> JsonSchema:
     properties: JsonSchema = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
-        "spec": spec_schema,
+        "apiVersion": {"description": API_VERSION_DESCRIPTION, "type": "string"},
+        "kind": {"description": KIND_DESCRIPTION, "type": "string"},
+        "metadata": {"description": METADATA_DESCRIPTION, "type": "object"},
+        "spec": _described(spec_schema, spec_description),
     }
     if status_schema is not None:
-        properties["status"] = status_schema
-    return {"type": "object", "required": ["spec"], "properties": properties}
+        properties["status"] = _described(status_schema, status_description)
+    return {
+        "description": description,
+        "type": "object",
+        "required": ["spec"],
+        "properties": properties,
+    }
 
 
-def model_deployment_crd() -> JsonSchema:
+def model_deployment_crd(*, with_defaults: bool = False) -> JsonSchema:
+    """The ModelDeployment CRD; `with_defaults` adds the operator's defaults to its schema,
+    for documentation only (see the module's docstring)."""
     root = _root(
-        _model_schema(spec.ModelDeploymentSpec), _model_schema(status.ModelDeploymentStatus)
+        MODEL_DEPLOYMENT_DESCRIPTION,
+        _model_schema(spec.ModelDeploymentSpec, with_defaults),
+        MODEL_DEPLOYMENT_SPEC_DESCRIPTION,
+        _model_schema(status.ModelDeploymentStatus, with_defaults),
+        MODEL_DEPLOYMENT_STATUS_DESCRIPTION,
     )
     root["x-kubernetes-validations"] = [
         {
@@ -186,14 +277,19 @@ POLICY_PRINTER_COLUMNS = [
 ]
 
 
-def cluster_rollout_policy_crd() -> JsonSchema:
+def cluster_rollout_policy_crd(*, with_defaults: bool = False) -> JsonSchema:
+    """The ClusterRolloutPolicy CRD; `with_defaults` as for `model_deployment_crd`."""
     return _crd(
         policy.POLICY_PLURAL,
         policy.POLICY_KIND,
         policy.POLICY_SINGULAR,
         policy.POLICY_SHORT_NAMES,
         "Cluster",
-        _root(_model_schema(policy.ClusterRolloutPolicySpec)),
+        _root(
+            POLICY_DESCRIPTION,
+            _model_schema(policy.ClusterRolloutPolicySpec, with_defaults),
+            POLICY_SPEC_DESCRIPTION,
+        ),
         POLICY_PRINTER_COLUMNS,
         ["modeldeploy"],
         status_subresource=False,
