@@ -4,7 +4,7 @@ environment and file system a spec could use to get around either."""
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from modeldeploy.api.envnames import ENDPOINT_NAMES, EnvClass, classify, prefix_reaches
@@ -245,6 +245,10 @@ NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 
 
 @given(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True), NAME)
+@example("LD_PRE", "LOAD")
+@example("ssl_cert_", "FILE")
+@example("AWS_ENDPOINT_URL_", "STS")
+@example("HTTP", "S_PROXY")
 def test_a_prefix_reaches_every_class_a_name_it_makes_is_in(prefix: str, key: str) -> None:
     env_class, _why = classify(prefix + key)
     if env_class is not EnvClass.FREE:
