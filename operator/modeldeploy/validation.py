@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from modeldeploy.analysis.validate import check_problem
-from modeldeploy.api.spec import ModelDeploymentSpec, parse_spec
+from modeldeploy.api.envnames import USER_SERVING_NAMES, EnvClass, classify, prefix_class
+from modeldeploy.api.spec import ModelDeploymentSpec, ServingSpec, parse_spec
+
+# Names no spec sets: the operator's own, and those that change the code the image runs
+# (api.envnames). Those that change where the model is fetched from are a policy's to refuse,
+# as is what an envFrom source's unseen keys could set.
+REFUSED_ENV = (EnvClass.OPERATOR, EnvClass.CODE)
 
 
 class InvalidSpec(ValueError):
@@ -27,11 +33,41 @@ def describe_validation_error(error: ValidationError, root: str = "spec") -> str
     return "; ".join(parts)
 
 
-def spec_problems(model_spec: ModelDeploymentSpec) -> list[str]:
-    """What the schema accepts but the operator could never carry out."""
-    if model_spec.rollout is None:
-        return []
+def _why_refused(name: str, env_class: EnvClass, why: str) -> str:
+    if env_class is EnvClass.OPERATOR and name.upper().startswith("SERVING_"):
+        why += "; the serving image's settings a spec may tune are " + ", ".join(
+            sorted(USER_SERVING_NAMES)
+        )
+    return why
+
+
+def env_problems(serving: ServingSpec) -> list[str]:
+    """Variables no spec sets, named in `env` or made by an `envFrom` prefix under a reserved
+    one (`LD_`). What the keys of an `envFrom` source may make besides is unseen here: a policy
+    that restricts images or model sources judges it."""
     problems = []
+    for index, var in enumerate(serving.env):
+        env_class, why = classify(var.name)
+        if env_class in REFUSED_ENV:
+            problems.append(
+                f"spec.serving.env[{index}] ({var.name}): no spec sets this name: "
+                + _why_refused(var.name, env_class, why)
+            )
+    for index, source in enumerate(serving.env_from or []):
+        env_class, why = prefix_class(source.prefix or "")
+        if env_class in REFUSED_ENV:
+            problems.append(
+                f"spec.serving.envFrom[{index}].prefix ({source.prefix}): every name it makes "
+                f"is one no spec sets: {why}"
+            )
+    return problems
+
+
+def spec_problems(model_spec: ModelDeploymentSpec) -> list[str]:
+    """What the schema accepts but the operator could never carry out, or never lets a spec do."""
+    problems = env_problems(model_spec.serving)
+    if model_spec.rollout is None:
+        return problems
     for index, check in enumerate(model_spec.rollout.checks):
         problem = check_problem(check)
         if problem is not None:

@@ -20,6 +20,7 @@ from e2e.fixtures import (
     get_model_deployment,
     wait_for,
 )
+from e2e.localcluster.addons import MODEL_STORE_URL
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import TrainedModel, train_classifier
 from e2e.rollouts import events_with_reason, status_of, wait_outcome, wait_ready
@@ -135,6 +136,7 @@ EVERY_RULE = {
     "maxStepWeight": 25,
     "minInterval": "30s",
     "allowedModelUris": ["s3://models-prod/"],
+    "allowedModelEndpoints": [MODEL_STORE_URL],
     "allowedImages": ["modeldeploy/"],
     "maxReplicas": 5,
 }
@@ -156,6 +158,11 @@ COMPLIANT_ROLLOUT = {"stepWeights": [10, 25], "interval": "30s", "checks": [ERRO
         ({"interval": "10s"}, "rule minInterval: spec.rollout.interval is 10s"),
         ({"uri": "s3://scratch/fraud.joblib"},
          "rule allowedModelUris: spec.model.uri is s3://scratch/fraud.joblib"),
+        ({"uri": "s3://models-prod-evil/fraud.joblib"},
+         "rule allowedModelUris: spec.model.uri is s3://models-prod-evil/fraud.joblib"),
+        ({"env": [{"name": "AWS_ENDPOINT_URL_S3", "value": "http://elsewhere.example.com:9000"}]},
+         "rule allowedModelEndpoints: spec.serving.env[0] (AWS_ENDPOINT_URL_S3) is "
+         "http://elsewhere.example.com:9000"),
         ({"image": "docker.io/someone/serving:1"},
          "rule allowedImages: spec.serving.image is docker.io/someone/serving:1"),
         ({"replicas": 6}, "rule maxReplicas: spec.replicas is 6; at most 5 allowed"),
@@ -182,7 +189,7 @@ def test_every_rule_is_enforced_at_kubectl_apply(
     for key, value in breaking.items():
         if key in ("sha256", "uri"):
             target = spec["model"]
-        elif key == "image":
+        elif key in ("image", "env"):
             target = spec["serving"]
         elif key in ("rollout", "replicas"):
             target = spec

@@ -14,6 +14,13 @@ from modeldeploy.api import status as api_status
 from modeldeploy.api.spec import SmokeExpectation, SmokeRequest
 
 SHOWN_CHARS = 240
+# Requests one smoke test sends, in the spec and from its ConfigMap together (the spec alone
+# holds no more, by its schema): a preflight stays a few seconds' work.
+MAX_SMOKE_REQUESTS = 64
+# Values (numbers, strings, lists, maps) in a smoke test's requests written out in full: more
+# than a ConfigMap of 1 MiB holds without aliases (YAML's `*name`, which a few lines of can make
+# stand for billions).
+MAX_SMOKE_VALUES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,58 @@ class SmokeOutcome:
             where = f" on {first.pod}" if first.pod else ""
             text += f"; {first.request}{where}: expected {first.expected}, got {first.got}"
         return text
+
+
+def too_many_requests(in_spec: int, loaded: int, source: str) -> str | None:
+    """Why `in_spec` requests written in the spec and `loaded` read from `source` are more
+    than a smoke test sends, or None when they are not."""
+    if in_spec + loaded <= MAX_SMOKE_REQUESTS:
+        return None
+    beside = f" beside the {in_spec} in spec.rollout.smokeTest.requests" if in_spec else ""
+    return (
+        f"{source} holds {loaded} smoke requests{beside}; a smoke test sends at most "
+        f"{MAX_SMOKE_REQUESTS} in all"
+    )
+
+
+def written_out(value: Any) -> int | None:
+    """How many values `value` holds when written out in full, each list or map that stands in
+    more than one place counted in each; None when one contains itself."""
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, list | dict):
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if finished:
+            sizes[id(node)] = 1 + sum(
+                sizes[id(c)] if isinstance(c, list | dict) else 1 for c in children
+            )
+            entered.discard(id(node))
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in entered:
+            return None
+        entered.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    return sizes.get(id(value), 1)
+
+
+def too_large(value: Any, source: str) -> str | None:
+    """Why the requests read from `source` are more data than a smoke test sends, if they are."""
+    size = written_out(value)
+    if size is None:
+        return f"{source} holds a list or map that contains itself"
+    if size > MAX_SMOKE_VALUES:
+        return (
+            f"{source} holds {size} values written out (with its aliases); smoke requests hold "
+            f"at most {MAX_SMOKE_VALUES}"
+        )
+    return None
 
 
 def infer_body(request: SmokeRequest) -> dict[str, Any]:

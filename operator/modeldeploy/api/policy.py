@@ -112,6 +112,31 @@ class PolicyDefaults(ApiModel):
         return self
 
 
+# Entries of the allowed lists (policy.uris and policy.images read them).
+Locations = (
+    list[
+        Annotated[
+            str,
+            Field(min_length=1, max_length=2048, description="A location, e.g. s3://models/team-a."),
+        ]
+    ]
+    | None
+)
+Images = (
+    list[
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=512,
+                description="An image location, e.g. registry.example.com/modeldeploy/.",
+            ),
+        ]
+    ]
+    | None
+)
+
+
 class PolicyRules(ApiModel):
     """Guardrails every ModelDeployment in the selected namespaces must keep."""
 
@@ -152,34 +177,35 @@ class PolicyRules(ApiModel):
         Field(description="The shortest rollout.interval allowed, whatever the strategy."),
     ] = None
     allowed_model_uris: Annotated[
-        list[
-            Annotated[
-                str,
-                Field(min_length=1, max_length=2048, description="A prefix, e.g. s3://models/."),
-            ]
-        ]
-        | None,
+        Locations,
         Field(
             max_length=64,
-            description="Prefixes spec.model.uri must start with, one of them; unset, any.",
+            description="Where models may come from: s3://bucket[/path], file:///path, "
+            "http(s)://host[:port][/path]. A model URI is allowed inside an entry of the same "
+            "scheme and bucket or host, by whole path segments (s3://models-prod/team-a allows "
+            "s3://models-prod/team-a/x, not s3://models-prod/team-ab/x); a file:// model comes "
+            "from the image, with no volume of the spec's own at, above or inside the path",
+        ),
+    ] = None
+    allowed_model_endpoints: Annotated[
+        Locations,
+        Field(
+            max_length=64,
+            description="Servers the model fetch may be sent to instead of the URI's own: an "
+            "S3 endpoint override (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, S3_ENDPOINT_URL) or "
+            "a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) in spec.serving.env must be written "
+            "as a value inside one of these http(s) URLs. Under this rule or allowedModelUris "
+            "a spec sets no other name that changes how the model is fetched",
         ),
     ] = None
     allowed_images: Annotated[
-        list[
-            Annotated[
-                str,
-                Field(
-                    min_length=1,
-                    max_length=512,
-                    description="A prefix, e.g. registry.example.com/modeldeploy/.",
-                ),
-            ]
-        ]
-        | None,
+        Images,
         Field(
             max_length=64,
-            description="Prefixes spec.serving.image must start with, one of them, the default "
-            "image included; unset, any.",
+            description="Images the serving pods may run: registry/ (any repository in it), "
+            "registry/path/ (any repository under path, by whole components), registry/repo "
+            "(that repository), registry/repo:tag or @digest (that image); an image without a "
+            "registry is on docker.io",
         ),
     ] = None
     max_replicas: Annotated[

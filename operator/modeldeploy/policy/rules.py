@@ -24,6 +24,7 @@ from modeldeploy.api.spec import (
     ShadowSpec,
     parse_duration,
 )
+from modeldeploy.policy import reach
 from modeldeploy.rollout.shadow import checks as shadow_checks
 from modeldeploy.rollout.state import resolved_steps
 
@@ -227,16 +228,8 @@ def violations(
     if rules.max_replicas is not None and model_spec.replicas > rules.max_replicas:
         broken("maxReplicas", "spec.replicas", model_spec.replicas,
                f"at most {rules.max_replicas} allowed")  # fmt: skip
-    if rules.allowed_model_uris is not None and not model_spec.model.uri.startswith(
-        tuple(rules.allowed_model_uris)
-    ):
-        broken("allowedModelUris", "spec.model.uri", model_spec.model.uri,
-               "allowed prefixes: " + ", ".join(rules.allowed_model_uris))  # fmt: skip
-    if rules.allowed_images is not None and not model_spec.serving.image.startswith(
-        tuple(rules.allowed_images)
-    ):
-        broken("allowedImages", "spec.serving.image", model_spec.serving.image,
-               "allowed prefixes: " + ", ".join(rules.allowed_images))  # fmt: skip
+    for breach in reach.breaches(model_spec, rules):
+        broken(breach.rule, breach.field, breach.value, breach.problem)
     if rollout is None:
         return found
     if rules.max_step_weight is not None:
@@ -263,8 +256,8 @@ def violations(
 def policy_problems(policy: ClusterRolloutPolicySpec) -> list[str]:
     """What makes a policy unusable: rules no ModelDeployment could keep, and defaults that
     could never run or that break the policy's own rules."""
-    problems: list[str] = []
     rules = policy.rules
+    problems = reach.entry_problems(rules)
     required = rules.required_checks or []
     for name in required:
         if name not in BUILTIN_CHECK_NAMES:

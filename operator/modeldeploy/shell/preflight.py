@@ -12,7 +12,13 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from modeldeploy.analysis.schema import schema_changes
-from modeldeploy.analysis.smoke import SmokeAnswer, assess, infer_body
+from modeldeploy.analysis.smoke import (
+    SmokeAnswer,
+    assess,
+    infer_body,
+    too_large,
+    too_many_requests,
+)
 from modeldeploy.api import names
 from modeldeploy.api.spec import ModelDeploymentSpec, SmokeRequest, SmokeTestSpec, parse_duration
 from modeldeploy.api.status import RevisionStatus
@@ -140,9 +146,22 @@ def _requests_from(kube: Kube, namespace: str, smoke: SmokeTestSpec) -> list[Smo
     text = kube.get_config_map_value(namespace, ref.name, ref.key)
     if text is None:
         raise ValueError(f"ConfigMap {ref.name} has no key {ref.key}")
+    source = f"ConfigMap {ref.name} key {ref.key}"
     try:
-        return _SMOKE_REQUESTS.validate_python(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as error:
+        loaded = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ValueError(f"{source} is not YAML: {error}") from error
+    # Counted before anything else reads them: a smoke test is a few seconds' work.
+    if isinstance(loaded, list):
+        excess = too_many_requests(len(smoke.requests or []), len(loaded), source)
+        if excess is not None:
+            raise ValueError(excess)
+    excess = too_large(loaded, source)
+    if excess is not None:
+        raise ValueError(excess)
+    try:
+        return _SMOKE_REQUESTS.validate_python(loaded)
+    except ValidationError as error:
         raise ValueError(
             f"ConfigMap {ref.name} key {ref.key} is not a list of smoke requests: {error}"
         ) from error

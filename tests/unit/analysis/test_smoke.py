@@ -5,7 +5,16 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.analysis.smoke import SmokeAnswer, assess, flatten, infer_body, judge
+from modeldeploy.analysis.smoke import (
+    MAX_SMOKE_REQUESTS,
+    SmokeAnswer,
+    assess,
+    flatten,
+    infer_body,
+    judge,
+    too_many_requests,
+    written_out,
+)
 from modeldeploy.api.spec import SmokeRequest
 
 
@@ -84,3 +93,43 @@ def test_flatten_keeps_every_leaf_in_order(data: Any) -> None:
         return [x for item in node for x in leaves(item)] if isinstance(node, list) else [node]
 
     assert flatten(data) == leaves(data)
+
+
+def test_a_smoke_test_sends_at_most_64_requests_in_all() -> None:
+    source = "ConfigMap golden key requests.yaml"
+    assert too_many_requests(0, MAX_SMOKE_REQUESTS, source) is None
+    assert too_many_requests(4, MAX_SMOKE_REQUESTS - 4, source) is None
+    assert too_many_requests(0, 65, source) == (
+        "ConfigMap golden key requests.yaml holds 65 smoke requests; a smoke test sends at most "
+        "64 in all"
+    )
+    assert too_many_requests(2, 63, source) == (
+        "ConfigMap golden key requests.yaml holds 63 smoke requests beside the 2 in "
+        "spec.rollout.smokeTest.requests; a smoke test sends at most 64 in all"
+    )
+
+
+@given(st.integers(0, 64), st.integers(0, 200))
+def test_the_cap_counts_the_specs_requests_and_the_config_maps_together(
+    in_spec: int, loaded: int
+) -> None:
+    assert (too_many_requests(in_spec, loaded, "x") is None) is (in_spec + loaded <= 64)
+
+
+def test_values_are_counted_as_written_out() -> None:
+    assert written_out(1) == 1
+    assert written_out([]) == 1
+    assert written_out([1, [2, 3], {"a": 4}]) == 7
+    shared = [1, 2, 3]
+    assert written_out([shared, shared, {"k": shared}]) == 1 + 4 + 4 + 1 + 4
+    nested: list[object] = [1]
+    for _ in range(40):
+        nested = [nested, nested]
+    assert written_out(nested) == 3 * 2**40 - 1
+    looped: list[object] = []
+    looped.append([looped])
+    assert written_out(looped) is None
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert written_out(deep) == 100_001

@@ -60,8 +60,8 @@ def test_a_compliant_spec_breaks_nothing() -> None:
         (spec(replicas=51), {"maxReplicas": 50},
          "rule maxReplicas: spec.replicas is 51; at most 50 allowed"),
         (spec(model={"uri": "s3://scratch/iris"}), {"allowedModelUris": ["s3://models-prod/"]},
-         "rule allowedModelUris: spec.model.uri is s3://scratch/iris; allowed prefixes: "
-         "s3://models-prod/"),
+         "rule allowedModelUris: spec.model.uri is s3://scratch/iris; inside none of the allowed "
+         "locations: s3://models-prod/"),
         (spec(serving={"image": "docker.io/x/serving:1"}), {"allowedImages": ["registry/"]},
          "rule allowedImages: spec.serving.image is docker.io/x/serving:1"),
         (spec({"stepWeights": [10, 50]}), {"maxStepWeight": 25},
