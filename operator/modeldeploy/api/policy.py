@@ -117,7 +117,9 @@ Locations = (
     list[
         Annotated[
             str,
-            Field(min_length=1, max_length=2048, description="A location, e.g. s3://models/team-a."),
+            Field(
+                min_length=1, max_length=2048, description="A location, e.g. s3://models/team-a."
+            ),
         ]
     ]
     | None
