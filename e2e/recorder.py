@@ -49,6 +49,10 @@ class StatusRecorder:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        # What the caller saw through its own poll just before leaving is recorded too, however
+        # the sampling period fell.
+        with contextlib.suppress(Exception):
+            self.samples.append(self._sample())
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -152,9 +152,13 @@ def gateway_manifests(image: str) -> list[dict[str, Any]]:
                                     {"name": "web", "containerPort": GATEWAY_PORT},
                                     {"name": "admin", "containerPort": _ADMIN_PORT},
                                 ],
+                                # The only replica: a slow answer on a busy node must not
+                                # take it out of the Service for all clients at once.
                                 "readinessProbe": {
                                     "httpGet": {"path": "/ping", "port": "admin"},
                                     "periodSeconds": 1,
+                                    "timeoutSeconds": 5,
+                                    "failureThreshold": 10,
                                 },
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
