@@ -180,7 +180,6 @@ KIND_DESCRIPTION = (
     "may infer this from the endpoint the client submits requests to. Cannot be updated. In "
     f"CamelCase. More info: {_API_CONVENTIONS}#types-kinds"
 )
-METADATA_DESCRIPTION = f"Standard object's metadata. More info: {_API_CONVENTIONS}#metadata"
 
 MODEL_DEPLOYMENT_DESCRIPTION = (
     "ModelDeployment serves one ML model through the Open Inference Protocol v2 and rolls each "
@@ -229,7 +228,9 @@ def _root(
     properties: JsonSchema = {
         "apiVersion": {"description": API_VERSION_DESCRIPTION, "type": "string"},
         "kind": {"description": KIND_DESCRIPTION, "type": "string"},
-        "metadata": {"description": METADATA_DESCRIPTION, "type": "object"},
+        # The API server refuses anything but the type here (kubectl explain shows ObjectMeta's
+        # own documentation).
+        "metadata": {"type": "object"},
         "spec": _described(spec_schema, spec_description),
     }
     if status_schema is not None:
