@@ -121,19 +121,25 @@ def record_phase(namespace: str, name: str, phase: str) -> None:
         PHASE.labels(namespace, name, known).set(1 if known == phase else 0)
 
 
+# The revision series each object has now, so that a reconcile drops its own stale ones
+# without reading every object's series (a reconcile is per object, one at a time).
+_revisions: dict[tuple[str, str], set[tuple[str, str, str, str]]] = {}
+
+
 def record_revisions(namespace: str, name: str, tracks: dict[str, str]) -> None:
     """Track -> revision of what serves now; a revision that stopped serving loses its series."""
     wanted = {(namespace, name, revision, track) for track, revision in tracks.items()}
-    for labels in _series(REVISION, ("namespace", "name", "revision", "track")):
-        if labels[:2] == (namespace, name) and labels not in wanted:
-            with contextlib.suppress(KeyError):
-                REVISION.remove(*labels)
+    for labels in _revisions.get((namespace, name), set()) - wanted:
+        with contextlib.suppress(KeyError):
+            REVISION.remove(*labels)
     for labels in wanted:
         REVISION.labels(*labels).set(1)
+    _revisions[(namespace, name)] = wanted
 
 
 def forget(namespace: str, name: str) -> None:
     """Drops every series of a deleted ModelDeployment."""
+    _revisions.pop((namespace, name), None)
     for metric, names in _PER_OBJECT:
         for labels in _series(metric, names):
             if labels[:2] == (namespace, name):
