@@ -9,6 +9,7 @@ the very same scenarios.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -356,12 +357,17 @@ def operator(cluster: Cluster, crds: None) -> Iterator[Any]:
     """The operator as users run it: installed by its Helm chart into the cluster."""
     from e2e.in_cluster import InClusterOperator
 
-    # A status field the operator's models lack fails the scenarios, not only the unit tests.
-    installed = InClusterOperator.install(
-        cluster,
-        "extraEnv[0].name=MODELDEPLOY_STRICT_STATUS",
-        "extraEnv[0].value=true",
-    )
+    # Pytest processes sharing the cluster install one after another; the same values again
+    # change nothing that runs.
+    with (cluster.kubeconfig.parent / "operator-install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # A status field the operator's models lack fails the scenarios, not only the unit
+        # tests.
+        installed = InClusterOperator.install(
+            cluster,
+            "extraEnv[0].name=MODELDEPLOY_STRICT_STATUS",
+            "extraEnv[0].value=true",
+        )
     _OPERATORS.append(installed)
     yield installed
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,4 +99,8 @@ def stored(store: ModelStore | None, model: TrainedModel, key: str) -> TrainedMo
     a cluster without one (another cluster's kubeconfig) gets the file's own URI."""
     if store is None:
         return model
+    # Test processes sharing a cluster (xdist's workers) each keep their own copies.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        key = f"{worker}/{key}"
     return dataclasses.replace(model, stored_at=store.put(model.path, key))

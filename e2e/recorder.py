@@ -117,5 +117,18 @@ class StatusRecorder:
     def first(self, predicate: Callable[[Sample], bool]) -> Sample | None:
         return next((s for s in self.samples if predicate(s)), None)
 
+    def transitions(self, since: float) -> str:
+        """Each change of phase, weight or step, in seconds after `since` (a time.time())."""
+        seen: list[str] = []
+        last = None
+        for sample in self.samples:
+            now = (sample.phase, sample.weight, sample.step)
+            if now != last:
+                seen.append(
+                    f"{sample.at - since:.2f}s {sample.phase}/{sample.weight}/{sample.step}"
+                )
+                last = now
+        return ", ".join(seen)
+
     def describe(self) -> str:
         return f"phases={self.phases()} weights={self.weights()} steps={self.steps()}"

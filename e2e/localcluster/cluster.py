@@ -92,6 +92,11 @@ class LocalCluster:
         cluster._record = ClusterRecord.load(cluster.state.record)
         if cluster._record is None:
             raise FileNotFoundError(f"no cluster record in {cluster.state.root}")
+        for path in cluster.state.process_files():
+            record = procs.ProcessRecord.load(path)
+            if record is not None and record.argv:
+                cwd = Path(record.cwd) if record.cwd else None
+                cluster._spawned[record.name] = (list(record.argv), cwd)
         return cluster
 
     @property
@@ -451,8 +456,15 @@ class LocalCluster:
         `start_component` brings it back as it was."""
         if name not in self.RESTARTABLE or name not in self._spawned:
             raise ValueError(f"{name} cannot be stopped and started by this handle")
-        proc = self._procs.pop(name)
-        procs.terminate_group(proc.pid, 0 if kill else _GRACE_S.get(name, 10.0), proc)
+        grace = 0 if kill else _GRACE_S.get(name, 10.0)
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            procs.terminate_group(proc.pid, grace, proc)
+        else:
+            # Started by another handle on this cluster (the process that brought it up).
+            record = procs.ProcessRecord.load(self.state.process_file(name))
+            if record is not None:
+                procs.stop_record(record, grace)
         self.state.process_file(name).unlink(missing_ok=True)
 
     def start_component(self, name: str) -> None:

@@ -29,16 +29,23 @@ class ProcessRecord:
     name: str
     pid: int
     start_ticks: int
+    # How it was started, so that another process's handle on the cluster can start it again.
+    argv: tuple[str, ...] = ()
+    cwd: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
+        argv = data.get("argv") or ()
+        cwd = data.get("cwd")
         return cls(
             name=str(data["name"]),
             pid=_as_int(data["pid"]),
             start_ticks=_as_int(data["start_ticks"]),
+            argv=tuple(str(a) for a in argv) if isinstance(argv, list | tuple) else (),
+            cwd=str(cwd) if cwd else None,
         )
 
     def save(self, path: Path) -> None:
@@ -115,7 +122,14 @@ def spawn(
             close_fds=True,
         )
     ticks = start_ticks(proc.pid)
-    return proc, ProcessRecord(name=name, pid=proc.pid, start_ticks=ticks or 0)
+    record = ProcessRecord(
+        name=name,
+        pid=proc.pid,
+        start_ticks=ticks or 0,
+        argv=tuple(argv),
+        cwd=str(cwd) if cwd is not None else None,
+    )
+    return proc, record
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

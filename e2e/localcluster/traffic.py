@@ -193,6 +193,33 @@ def shares(records: Iterable[RequestRecord]) -> dict[str, float]:
     return {backend: count / total for backend, count in counts.items()} if total else {}
 
 
+def describe_failures(records: Sequence[RequestRecord], limit: int = 8) -> str:
+    """The failed requests in runs: when (seconds after the first request), where they went,
+    what answered and why they failed; for the message of a failed assertion."""
+    if not records:
+        return "no requests"
+    began = min(r.started_at for r in records)
+    runs: list[list[RequestRecord]] = []
+    for record in sorted(records, key=lambda r: r.started_at):
+        if record.ok:
+            if runs and runs[-1]:
+                runs.append([])
+            continue
+        if not runs:
+            runs.append([])
+        runs[-1].append(record)
+    lines = []
+    for run in [r for r in runs if r][:limit]:
+        first, last = run[0], run[-1]
+        reasons = Counter((r.pod, r.status, (r.error or r.body)[:160]) for r in run).most_common(3)
+        described = "; ".join(f"{n}x pod={p} status={s} {why}" for (p, s, why), n in reasons)
+        lines.append(
+            f"{first.started_at - began:.2f}-{last.started_at - began:.2f}s "
+            f"{len(run)} failed via {first.address}: {described}"
+        )
+    return "\n".join(lines) or "none failed"
+
+
 # The driver ---------------------------------------------------------------------------------
 
 

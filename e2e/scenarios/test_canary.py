@@ -204,6 +204,7 @@ def test_slower_version_is_rolled_back_by_the_relative_latency_check(
     assert recorder.weights()[-1] == 0 and max(recorder.weights()) == 25, recorder.describe()
 
 
+@pytest.mark.disruptive
 def test_prometheus_down_holds_the_ramp_then_rolls_back(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -253,6 +254,7 @@ def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
     assert max(recorder.weights()) == 0, "no weight ever went to a canary without ready pods"
 
 
+@pytest.mark.disruptive
 def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
 ) -> None:

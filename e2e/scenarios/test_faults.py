@@ -22,7 +22,7 @@ import pytest
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
 from e2e.localcluster import LocalCluster
 from e2e.localcluster.prometheus import PROMETHEUS_NAMESPACE
-from e2e.localcluster.traffic import BodyFactory, RequestRecord
+from e2e.localcluster.traffic import BodyFactory, RequestRecord, describe_failures
 from e2e.models import TrainedModel, traffic_rows, train_classifier, train_failing_on_negatives
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
@@ -158,6 +158,11 @@ class Rollout:
         self.stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
         self.candidate = ""
         self.outcome: dict[str, Any] = {}
+        # (time.time(), what) of the faults a scenario struck, for the message of a failure.
+        self.marks: list[tuple[float, str]] = []
+
+    def mark(self, what: str) -> None:
+        self.marks.append((time.time(), what))
 
     def run(
         self,
@@ -216,13 +221,20 @@ def report(
             notes="; ".join([notes, *wrong]),
         )
     )
-    assert not wrong, f"{wrong}\n{rollout.recorder.describe()}"
+    since = min((r.started_at for r in rollout.records), default=0.0)
+    marks = ", ".join(f"{at - since:.2f}s {what}" for at, what in rollout.marks)
+    assert not wrong, (
+        f"{wrong}\n{rollout.recorder.describe()}\nfailed requests:\n"
+        f"{describe_failures(rollout.records)}\n"
+        f"phase/weight/step: {rollout.recorder.transitions(since)}\nfaults: {marks}"
+    )
 
 
 def options() -> RolloutOptions:
     return RolloutOptions(steps=STEPS, interval=f"{INTERVAL_S}s")
 
 
+@pytest.mark.disruptive
 @pytest.mark.parametrize(
     "components",
     [("kube-apiserver",), ("etcd",), ("etcd", "kube-apiserver")],
@@ -241,11 +253,14 @@ def test_the_control_plane_restarted_mid_step(
 
     def restart(this: Rollout) -> None:
         wait_for(step_reached(cluster, namespace, 1), 180, "step 2 reached")
+        this.mark("stopping")
         for component in components:
             local.stop_component(component, kill=True)
+        this.mark("starting")
         for component in reversed(components):
             local.start_component(component)
         wait_for(tolerant(lambda: cluster.get_json("/version")), 120, "the API server answers")
+        this.mark("the API server answers")
 
     rollout.run("v2", restart)
     # The data path does not go through the control plane: clients notice nothing.
@@ -254,6 +269,7 @@ def test_the_control_plane_restarted_mid_step(
     report(fault_report, f"{'+'.join(components)} restarted mid-step", rollout, wrong, "")
 
 
+@pytest.mark.disruptive
 def test_prometheus_restarted_mid_step(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -275,6 +291,7 @@ def test_prometheus_restarted_mid_step(
     )
 
 
+@pytest.mark.disruptive
 def test_the_operator_killed_ten_times_in_one_rollout(
     cluster: Cluster,
     operator: Any,
@@ -321,6 +338,7 @@ def test_the_operator_killed_ten_times_in_one_rollout(
     report(fault_report, name, rollout, wrong, notes)
 
 
+@pytest.mark.disruptive
 def test_the_node_agent_restarted_mid_step(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -427,6 +445,7 @@ def pods_of(cluster: Cluster, namespace: str, revision: str) -> list[str]:
     return [p.metadata.name for p in listed.items if not p.metadata.deletion_timestamp]
 
 
+@pytest.mark.disruptive
 def test_prometheus_slower_than_the_query_timeout(
     cluster: Cluster,
     operator: OperatorProcess,
@@ -475,6 +494,7 @@ def test_prometheus_slower_than_the_query_timeout(
     )
 
 
+@pytest.mark.disruptive
 def test_the_operator_cut_off_from_the_api_server(
     cluster: Cluster,
     operator: Any,
@@ -605,6 +625,7 @@ class Harmful:
         return (self.usual if self.harmful else self.harmless)(index)
 
 
+@pytest.mark.disruptive
 def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
     cluster: Cluster,
     operator: Any,

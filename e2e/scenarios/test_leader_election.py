@@ -31,6 +31,7 @@ NAME = "churn"
 TAKEOVER_BOUND_S = 15
 
 
+@pytest.mark.disruptive
 def test_the_standby_finishes_a_rollout_whose_leader_was_killed(
     cluster: Cluster,
     operator: Any,

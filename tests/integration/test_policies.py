@@ -320,6 +320,7 @@ def test_the_policys_defaults_shape_the_rollout_and_a_change_waits_for_the_next(
     )
 
 
+@pytest.mark.disruptive
 def test_a_change_that_breaks_a_policy_while_the_webhook_is_down_starts_nothing(
     cluster: Cluster,
     operator: Any,

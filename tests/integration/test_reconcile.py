@@ -186,6 +186,7 @@ def _uid_changed(cluster: Cluster, namespace: str, name: str, old_uid: str) -> b
         return False
 
 
+@pytest.mark.disruptive
 def test_operator_restart_changes_nothing(
     cluster: Cluster,
     operator: OperatorProcess,

@@ -32,6 +32,8 @@ def test_records_survive_a_round_trip_and_spot_recycled_pids(tmp_path: Path) -> 
     record.save(tmp_path / "r.json")
     loaded = procs.ProcessRecord.load(tmp_path / "r.json")
     assert loaded == record
+    # How it was started comes back too: another process can start it again.
+    assert loaded is not None and loaded.argv[1:] == ("-c", "import time; time.sleep(30)")
     impostor = procs.ProcessRecord("s", record.pid, record.start_ticks + 1)
     assert not procs.is_running(impostor)
     procs.stop_record(record, 2)
@@ -52,3 +54,8 @@ def test_marked_processes_are_found_and_killed(tmp_path: Path) -> None:
     assert procs.kill_marked(marker) == [proc.pid]
     proc.wait(5)
     assert procs.marked_processes(marker) == []
+
+
+def test_a_record_without_argv_still_loads(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text('{"name": "etcd", "pid": 7, "start_ticks": 9}')
+    assert procs.ProcessRecord.load(tmp_path / "r.json") == procs.ProcessRecord("etcd", 7, 9)

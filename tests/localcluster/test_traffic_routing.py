@@ -9,6 +9,7 @@ from e2e.localcluster.traffic import (
     Endpoint,
     RequestRecord,
     TrafficDriver,
+    describe_failures,
     encode_body,
     is_cluster_address,
     is_loopback,
@@ -191,3 +192,24 @@ def test_only_loopback_without_the_cluster_namespace() -> None:
         records = driver.wait(10)
     assert len(records) == 3
     assert all(r.status is None and "refusing" in (r.error or "") for r in records)
+
+
+def test_failures_are_described_in_runs_with_their_reasons() -> None:
+    def record(i: int, at: float, ok: bool, pod: str | None = None) -> RequestRecord:
+        status, error = (200, None) if ok else (None, "ConnectionError: refused")
+        return RequestRecord(i, at, "r1" if ok else None, pod, "10.96.0.9:80", status, 0.01, error)
+
+    records = [
+        record(0, 100.0, True),
+        record(1, 101.0, False),
+        record(2, 101.5, False),
+        record(3, 102.0, True),
+        record(4, 103.0, False),
+    ]
+    lines = describe_failures(records).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("1.00-1.50s 2 failed via 10.96.0.9:80: 2x pod=None")
+    assert "ConnectionError: refused" in lines[0]
+    assert lines[1].startswith("3.00-3.00s 1 failed")
+    assert describe_failures(records[:1]) == "none failed"
+    assert describe_failures([]) == "no requests"

@@ -1,0 +1,75 @@
+"""The integration tests and scenarios on one shared local cluster, side by side.
+
+    python -m e2e.suite [--workers N] [PATH ...]
+
+Starts one cluster (as `python -m e2e.localcluster up` does), then runs the tests in two
+passes that both attach to it: first every test not marked `disruptive`, `--workers` at a time
+(pytest-xdist; each test in a namespace of its own), then the disruptive ones (a control plane,
+node, Prometheus or operator fault strikes every test on the cluster) one after another. The
+cluster is stopped at the end, whatever happened; the exit code is pytest's worst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from e2e.localcluster.pytest_plugin import SHARED_CLUSTER_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PATHS = ("tests/integration", "e2e/scenarios")
+
+
+def localcluster(command: str, state_dir: Path) -> int:
+    return subprocess.call(
+        [sys.executable, "-m", "e2e.localcluster", command, f"--state-dir={state_dir}"], cwd=REPO
+    )
+
+
+def pytest_pass(paths: list[str], marker: str, extra: list[str], state_dir: Path) -> int:
+    argv = [sys.executable, "-m", "pytest", "-q", "-m", marker, *extra, *paths]
+    print(f"$ {' '.join(argv[1:])}", flush=True)
+    began = time.monotonic()
+    code = subprocess.call(argv, cwd=REPO, env={**os.environ, SHARED_CLUSTER_ENV: str(state_dir)})
+    print(f"pass '{marker}' took {time.monotonic() - began:.0f} s (exit {code})", flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e.suite", description=__doc__)
+    parser.add_argument("--workers", type=int, default=3, help="tests side by side (pass one)")
+    parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS))
+    args = parser.parse_args(argv)
+
+    def interrupted(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # A run stopped with SIGTERM (a CI time-out) still stops the cluster.
+    signal.signal(signal.SIGTERM, interrupted)
+    state_dir = Path(tempfile.mkdtemp(prefix="modeldeploy-suite-"))
+    try:
+        if localcluster("up", state_dir) != 0:
+            return 1
+        side_by_side = pytest_pass(
+            args.paths,
+            "not disruptive",
+            ["-p", "xdist", f"--numprocesses={args.workers}", "--durations=30"],
+            state_dir,
+        )
+        alone = pytest_pass(args.paths, "disruptive", ["--durations=15"], state_dir)
+        # pytest's code 5 (nothing collected) is no failure when one pass has nothing to run.
+        codes = [c for c in (side_by_side, alone) if c not in (0, 5)]
+        return max(codes, default=0)
+    finally:
+        localcluster("down", state_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
