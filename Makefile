@@ -79,11 +79,11 @@ integration: prepare
 e2e: prepare
 	$(PY) -m pytest -q e2e/scenarios
 
-# The harness's own tests start clusters of their own; the integration tests and the scenarios
-# then share one cluster and one operator install: three side by side, then the disruptive
-# ones (faults of the control plane, node, Prometheus or operator) alone (e2e/suite.py).
+# The harness's own tests, the integration tests and the scenarios share one cluster and one
+# operator install: three side by side, then those that kill the operator's replicas side by
+# side, then the disruptive ones (faults of the control plane, node, Prometheus or operator)
+# alone (e2e/suite.py).
 cluster-tests: prepare
-	$(PY) -m pytest -q --durations=15 tests/localcluster -m cluster
 	$(PY) -m e2e.suite --workers 3
 
 # A skip not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).

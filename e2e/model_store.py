@@ -43,7 +43,9 @@ class ModelStore:
             region_name="us-east-1",
             aws_access_key_id=access,
             aws_secret_access_key=secret,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),
+            config=Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 10, "mode": "standard"}
+            ),
         )
 
     def ensure_bucket(self, bucket: str, public: bool) -> None:

@@ -2,11 +2,17 @@
 
     python -m e2e.suite [--workers N] [PATH ...]
 
-Starts one cluster (as `python -m e2e.localcluster up` does), then runs the tests in two
-passes that both attach to it: first every test not marked `disruptive`, `--workers` at a time
-(pytest-xdist; each test in a namespace of its own), then the disruptive ones (a control plane,
-node, Prometheus or operator fault strikes every test on the cluster) one after another. The
-cluster is stopped at the end, whatever happened; the exit code is pytest's worst.
+Starts one cluster (as `python -m e2e.localcluster up` does), then runs the tests in three
+passes that all attach to it:
+
+1. every test that strikes nothing shared, `--workers` at a time (pytest-xdist; each test in a
+   namespace of its own);
+2. the tests that kill the operator's replicas (`kills_operator`), side by side: each of their
+   rollouts must survive any number of kills, the others' included;
+3. the `disruptive` ones (a control plane, node, Prometheus or operator fault that strikes
+   every test on the cluster), one after another.
+
+The cluster is stopped at the end, whatever happened; the exit code is pytest's worst.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from types import FrameType
 from e2e.localcluster.pytest_plugin import SHARED_CLUSTER_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PATHS = ("tests/integration", "e2e/scenarios")
+DEFAULT_PATHS = ("tests/localcluster", "tests/integration", "e2e/scenarios")
 
 
 def localcluster(command: str, state_dir: Path) -> int:
@@ -34,7 +40,8 @@ def localcluster(command: str, state_dir: Path) -> int:
 
 
 def pytest_pass(paths: list[str], marker: str, extra: list[str], state_dir: Path) -> int:
-    argv = [sys.executable, "-m", "pytest", "-q", "-m", marker, *extra, *paths]
+    # Tests that need no cluster run in `make unit`.
+    argv = [sys.executable, "-m", "pytest", "-q", "-m", f"cluster and ({marker})", *extra, *paths]
     print(f"$ {' '.join(argv[1:])}", flush=True)
     began = time.monotonic()
     code = subprocess.call(argv, cwd=REPO, env={**os.environ, SHARED_CLUSTER_ENV: str(state_dir)})
@@ -57,15 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if localcluster("up", state_dir) != 0:
             return 1
-        side_by_side = pytest_pass(
-            args.paths,
-            "not disruptive",
-            ["-p", "xdist", f"--numprocesses={args.workers}", "--durations=30"],
-            state_dir,
-        )
-        alone = pytest_pass(args.paths, "disruptive", ["--durations=15"], state_dir)
+        side_by_side = ["-p", "xdist", f"--numprocesses={args.workers}"]
+        codes = [
+            pytest_pass(
+                args.paths,
+                "not disruptive and not kills_operator",
+                [*side_by_side, "--durations=30"],
+                state_dir,
+            ),
+            pytest_pass(args.paths, "kills_operator", [*side_by_side, "--durations=5"], state_dir),
+            pytest_pass(args.paths, "disruptive", ["--durations=15"], state_dir),
+        ]
         # pytest's code 5 (nothing collected) is no failure when one pass has nothing to run.
-        codes = [c for c in (side_by_side, alone) if c not in (0, 5)]
+        codes = [c for c in codes if c not in (0, 5)]
         return max(codes, default=0)
     finally:
         localcluster("down", state_dir)

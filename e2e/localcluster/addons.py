@@ -174,9 +174,13 @@ def model_store_manifests(image: str) -> list[dict[str, Any]]:
                                 "image": image,
                                 "imagePullPolicy": "Never",
                                 "ports": [{"name": "s3", "containerPort": MODEL_STORE_PORT}],
+                                # A busy node answers the probe late: the one store of the
+                                # cluster stays in its Service unless it is really gone.
                                 "readinessProbe": {
                                     "httpGet": {"path": "/moto-api/", "port": MODEL_STORE_PORT},
                                     "periodSeconds": 1,
+                                    "timeoutSeconds": 5,
+                                    "failureThreshold": 10,
                                 },
                                 "securityContext": RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

@@ -17,6 +17,7 @@ import contextlib
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 from e2e.localcluster.netns import enter
@@ -41,7 +42,9 @@ async def _serve(listener: socket.socket, host: str, port: int) -> None:
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
             target_r, target_w = await asyncio.open_connection(host, port)
-        except OSError:
+        except OSError as exc:
+            # The client sees only a closed connection; the log says why.
+            print(f"{time.strftime('%H:%M:%S')} {host}:{port}: {exc}", file=sys.stderr, flush=True)
             client_w.close()
             return
         try:

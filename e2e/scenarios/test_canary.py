@@ -254,7 +254,7 @@ def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
     assert max(recorder.weights()) == 0, "no weight ever went to a canary without ready pods"
 
 
-@pytest.mark.disruptive
+@pytest.mark.kills_operator
 def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
 ) -> None:

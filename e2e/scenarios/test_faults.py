@@ -291,7 +291,7 @@ def test_prometheus_restarted_mid_step(
     )
 
 
-@pytest.mark.disruptive
+@pytest.mark.kills_operator
 def test_the_operator_killed_ten_times_in_one_rollout(
     cluster: Cluster,
     operator: Any,
@@ -625,7 +625,7 @@ class Harmful:
         return (self.usual if self.harmful else self.harmless)(index)
 
 
-@pytest.mark.disruptive
+@pytest.mark.kills_operator
 def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
     cluster: Cluster,
     operator: Any,

@@ -229,6 +229,7 @@ def test_traffic_through_the_gateway_follows_http_route_weights(
     assert 0.2 <= canary_share <= 0.3, summary
 
 
+@pytest.mark.disruptive
 def test_prometheus_stops_and_starts_on_its_own(local_cluster: LocalCluster) -> None:
     url = local_cluster.prometheus_url
     local_cluster.prometheus.stop()
