@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
 .PHONY: install system-deps binaries helm prometheus-tools images prepare lint unit integration e2e \
-        cluster-tests test crds reference demo \
+        cluster-tests test crds reference chart-readme demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         bench-gateway \
         e2e-kind clean
@@ -108,6 +108,10 @@ crds: install
 
 reference: install
 	$(PY) -m modeldeploy.tools.refdoc docs/reference.md
+
+# The chart's README, from its values.yaml comments and values.schema.json.
+chart-readme: install
+	$(PY) -m modeldeploy.tools.chartdoc charts/modeldeploy
 
 cluster-up: prepare
 	@$(PY) -m e2e.localcluster up
