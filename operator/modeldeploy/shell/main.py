@@ -22,6 +22,25 @@ LOG_LEVELS = {
     "error": logging.ERROR,
 }
 _DEFAULT_TIMING = LeaseTiming()
+# Leader election's timings: each flag, its default, and what it sets.
+_TIMING_FLAGS = (
+    (
+        "lease-duration",
+        _DEFAULT_TIMING.lease_duration_s,
+        "how long a standby waits on a Lease its holder stopped renewing before it takes it",
+    ),
+    (
+        "renew-deadline",
+        _DEFAULT_TIMING.renew_deadline_s,
+        "how long the leader tries to renew its Lease before it stops acting; shorter than the "
+        "lease duration",
+    ),
+    (
+        "retry-period",
+        _DEFAULT_TIMING.retry_period_s,
+        "how often each replica tries to take or renew the Lease; shorter than the renew deadline",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -39,10 +58,6 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,30 +81,14 @@ def parser() -> argparse.ArgumentParser:
         "--leader-election-namespace",
         help="namespace of the leader Lease (default: the operator's own)",
     )
-    parser.add_argument(
-        "--leader-election-lease-duration",
-        type=_duration,
-        default=_DEFAULT_TIMING.lease_duration_s,
-        metavar="DURATION",
-        help="how long a standby waits on a Lease its holder stopped renewing before it takes "
-        f"it (default {_seconds(_DEFAULT_TIMING.lease_duration_s)})",
-    )
-    parser.add_argument(
-        "--leader-election-renew-deadline",
-        type=_duration,
-        default=_DEFAULT_TIMING.renew_deadline_s,
-        metavar="DURATION",
-        help="how long the leader tries to renew its Lease before it stops acting; shorter "
-        f"than the lease duration (default {_seconds(_DEFAULT_TIMING.renew_deadline_s)})",
-    )
-    parser.add_argument(
-        "--leader-election-retry-period",
-        type=_duration,
-        default=_DEFAULT_TIMING.retry_period_s,
-        metavar="DURATION",
-        help="how often each replica tries to take or renew the Lease; shorter than the renew "
-        f"deadline (default {_seconds(_DEFAULT_TIMING.retry_period_s)})",
-    )
+    for flag, default, meaning in _TIMING_FLAGS:
+        parser.add_argument(
+            f"--leader-election-{flag}",
+            type=_duration,
+            default=default,
+            metavar="DURATION",
+            help=f"{meaning} (default {default:g}s)",
+        )
     parser.add_argument(
         "--webhook-port",
         type=int,
