@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 
-.PHONY: install system-deps binaries helm prometheus-tools images prepare lint unit integration e2e \
-        cluster-tests test crds reference demo \
+.PHONY: install system-deps binaries helm chart-tools prometheus-tools images prepare lint unit integration e2e \
+        cluster-tests test crds reference chart-readme demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         bench-gateway \
         e2e-kind clean
@@ -55,6 +55,14 @@ prepare: install system-deps
 helm:
 	bash e2e/cluster/build-helm.sh
 
+# What the chart's tests render and validate it with, built or made once and cached: helm,
+# kubeconform, and the schemas kubeconform reads (Kubernetes' own, from the OpenAPI spec of the
+# version the local cluster runs, and the CRDs').
+chart-tools: install
+	bash e2e/cluster/build-helm.sh >/dev/null
+	bash e2e/cluster/build-kubeconform.sh >/dev/null
+	$(PY) -m e2e.kube_schemas >/dev/null
+
 # Prometheus and promtool for the unit tests that run them on this machine: built once from the
 # module and version the cluster's Prometheus comes from, cached beside it. The last line of
 # the output is a PATH fragment holding both.
@@ -67,7 +75,7 @@ lint: install
 	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench tests/fakeapi
 	$(VENV)/bin/lint-imports --no-cache
 
-unit: install prometheus-tools
+unit: install prometheus-tools chart-tools
 	tools="$$($(PY) -m e2e.prometheus_tools | tail -n 1)" && \
 	  PATH="$$tools:$$PATH" $(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster \
 	  -m "not cluster"
@@ -108,6 +116,10 @@ crds: install
 
 reference: install
 	$(PY) -m modeldeploy.tools.refdoc docs/reference.md
+
+# The chart's README, from its values.yaml comments and values.schema.json.
+chart-readme: install
+	$(PY) -m modeldeploy.tools.chartdoc charts/modeldeploy
 
 cluster-up: prepare
 	@$(PY) -m e2e.localcluster up

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from modeldeploy.analysis.validate import check_problem
 from modeldeploy.api.envnames import USER_SERVING_NAMES, EnvClass, classify, prefix_class
-from modeldeploy.api.spec import ModelDeploymentSpec, ServingSpec, parse_spec
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec, ServingSpec, parse_spec
 
 # Names no spec sets: the operator's own, and those that change the code the image runs
 # (api.envnames). Those that change where the model is fetched from are a policy's to refuse,
@@ -75,10 +75,22 @@ def spec_problems(model_spec: ModelDeploymentSpec) -> list[str]:
     return problems
 
 
-def load_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
-    """The spec, if the operator can act on it; InvalidSpec otherwise."""
+def with_serving_image(raw: dict[str, Any], default_image: str) -> dict[str, Any]:
+    """`raw` with `default_image` as its serving image where it names none; `raw` itself,
+    unchanged, where it does (or where its `serving` is no object, for the schema to refuse)."""
+    serving = raw.get("serving", {})
+    if not isinstance(serving, dict) or "image" in serving:
+        return raw
+    return {**raw, "serving": {**serving, "image": default_image}}
+
+
+def load_spec(
+    raw: dict[str, Any], default_image: str = DEFAULT_SERVING_IMAGE
+) -> ModelDeploymentSpec:
+    """The spec, if the operator can act on it; InvalidSpec otherwise. A spec that names no
+    serving image gets `default_image`, the operator's."""
     try:
-        model_spec = parse_spec(raw)
+        model_spec = parse_spec(with_serving_image(raw, default_image))
     except ValidationError as error:
         raise InvalidSpec(describe_validation_error(error)) from None
     problems = spec_problems(model_spec)

@@ -688,7 +688,9 @@ class ServingSpec(ApiModel):
         Field(
             min_length=1,
             max_length=512,
-            description=f"The serving container's image; default {DEFAULT_SERVING_IMAGE}. "
+            description="The serving container's image; default: the operator's, "
+            f"{DEFAULT_SERVING_IMAGE} unless it was installed with another "
+            "(the chart's defaultServingImage). "
             "Another image must serve the Open Inference Protocol v2 on port, answer "
             "/v2/health/ready and /v2/health/live, load the model the MODEL_* variables name, "
             "and export the modeldeploy_serving_* metrics the built-in checks read. A "

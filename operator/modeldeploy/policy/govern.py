@@ -10,7 +10,7 @@ from typing import Any
 
 from modeldeploy.api import conditions as cond
 from modeldeploy.api.policy import PolicyRef, PolicySnapshot
-from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.merge import apply_defaults
 from modeldeploy.policy.rules import floor_checks, violations
@@ -55,10 +55,12 @@ def govern(
     status: ModelDeploymentStatus,
     current: Policy | None,
     own: ModelDeploymentSpec | None = None,
+    default_image: str = DEFAULT_SERVING_IMAGE,
 ) -> Governed:
     """Raises InvalidSpec when the spec, with the defaults under it, cannot be run. `own`, the
-    spec already read from `raw_spec`, is used as it is where no defaults change it."""
-    own = own or load_spec(raw_spec)
+    spec already read from `raw_spec`, is used as it is where no defaults change it; a spec
+    that names no serving image gets `default_image`."""
+    own = own or load_spec(raw_spec, default_image)
     pinned = _in_flight_snapshot(status, revision)
     if pinned is not None:
         governing: PolicySnapshot | None = pinned
@@ -70,7 +72,7 @@ def govern(
         governing = current.snapshot() if current is not None else None
     defaults = governing.defaults if governing is not None else None
     merged = apply_defaults(raw_spec, defaults)
-    model_spec = own if merged is raw_spec else load_spec(merged)
+    model_spec = own if merged is raw_spec else load_spec(merged, default_image)
     found: list[str] = []
     if governing is not None and governing.name is not None:
         floors = floor_checks(defaults.rollout if defaults is not None else None)

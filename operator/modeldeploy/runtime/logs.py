@@ -11,6 +11,7 @@ from pythonjsonlogger.json import JsonFormatter
 # kopf hands its settings object and a skip flag to every log call as extras; they are not
 # facts about the object a line is about. Its `k8s_ref` (kind, name, namespace) is kept.
 _KOPF_INTERNAL = ["settings", "k8s_skip"]
+QUIETED_LIBRARIES = ("kubernetes", "kopf.objects", "urllib3")
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -26,7 +27,9 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    # kopf reports every successful handler and timer run; the operator logs its own decisions.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # These libraries speak only from warnings up, and never below the level asked for: a
+    # level of their own would let their warnings through at `error`. kopf reports every
+    # successful handler and timer run; the operator logs its own decisions.
+    quieter = max(level, logging.WARNING)
+    for library in QUIETED_LIBRARIES:
+        logging.getLogger(library).setLevel(quieter)

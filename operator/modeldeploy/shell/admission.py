@@ -14,7 +14,7 @@ from typing import Any
 
 from modeldeploy.api.policy import POLICY_KIND
 from modeldeploy.api.revision import compute_revision
-from modeldeploy.api.spec import KIND
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, KIND
 from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.policy.govern import govern
 from modeldeploy.policy.select import Policy, read_policy, select_policy
@@ -35,16 +35,18 @@ def _verdict(uid: str, refusal: str | None, warnings: list[str] | None = None) -
 
 
 def refusal_for_model_deployment(
-    obj: Mapping[str, Any], policies: Iterable[Policy], namespace_labels: Mapping[str, str]
+    obj: Mapping[str, Any],
+    policies: Iterable[Policy],
+    namespace_labels: Mapping[str, str],
+    default_image: str = DEFAULT_SERVING_IMAGE,
 ) -> str | None:
     meta = obj.get("metadata") or {}
     raw = dict(obj.get("spec") or {})
+    policy = select_policy(policies, namespace_labels)
     try:
-        own = load_spec(raw)
+        own = load_spec(raw, default_image)
         revision = compute_revision(str(meta.get("name", "")), own)
-        governed = govern(
-            raw, revision, ModelDeploymentStatus(), select_policy(policies, namespace_labels), own
-        )
+        governed = govern(raw, revision, ModelDeploymentStatus(), policy, own, default_image)
     except InvalidSpec as error:
         return f"{KIND} {meta.get('name')}: {error}"
     if governed.violations:
@@ -92,13 +94,17 @@ def judge(
     old: Mapping[str, Any] | None,
     policies: Callable[[], Iterable[Policy]],
     namespace_labels: Callable[[str], Mapping[str, str]],
+    default_image: str = DEFAULT_SERVING_IMAGE,
 ) -> Verdict:
-    """Whether an object may be written, and what to warn its author of."""
+    """Whether an object may be written, and what to warn its author of. A ModelDeployment
+    that names no serving image is judged with `default_image`, the one it would run."""
     if spec_unchanged(operation, obj, old):
         return Verdict()
     if kind == KIND:
         namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-        refusal = refusal_for_model_deployment(obj, policies(), namespace_labels(namespace))
+        refusal = refusal_for_model_deployment(
+            obj, policies(), namespace_labels(namespace), default_image
+        )
         return Verdict(refusal, tuple(warnings_for_model_deployment(obj)))
     if kind == POLICY_KIND:
         return Verdict(refusal_for_policy(obj))

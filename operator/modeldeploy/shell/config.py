@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modeldeploy.api.spec import parse_duration
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, parse_duration
+from modeldeploy.runtime.leader import LeaseTiming
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Settings:
     """Act only while holding the leader Lease (for more than one replica)."""
     lease_namespace: str = "default"
     lease_name: str = "modeldeploy-operator"
+    lease_timing: LeaseTiming = field(default_factory=LeaseTiming)
+    """How long the Lease lasts unrenewed, how long its holder tries to renew it before it
+    stops acting, and how often every replica tries."""
     identity: str = field(default_factory=lambda: default_identity())
     """This replica's name on the Lease."""
     webhook_port: int = 0
@@ -41,6 +45,9 @@ class Settings:
     strict_status: bool = False
     """A stored status field the models lack fails the reconcile (for tests), rather than being
     ignored (as written by another version of the operator)."""
+    default_serving_image: str = DEFAULT_SERVING_IMAGE
+    """The serving image of a ModelDeployment that names none. It is part of the revision:
+    changing it rolls each such ModelDeployment out to the new image, through its checks."""
 
     @classmethod
     def from_env(
@@ -48,6 +55,7 @@ class Settings:
         namespaces: list[str] | None = None,
         leader_elect: bool = False,
         lease_namespace: str | None = None,
+        lease_timing: LeaseTiming | None = None,
         webhook_port: int = 0,
         webhook_cert_dir: Path | None = None,
     ) -> Settings:
@@ -55,6 +63,7 @@ class Settings:
         return cls(
             leader_elect=leader_elect,
             lease_namespace=lease_namespace or own_namespace(),
+            lease_timing=lease_timing or LeaseTiming(),
             webhook_port=webhook_port,
             webhook_cert_dir=webhook_cert_dir or cls.webhook_cert_dir,
             namespaces=list(namespaces or []),
@@ -65,6 +74,8 @@ class Settings:
             watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
             pod_transport=env.get("MODELDEPLOY_POD_TRANSPORT") or default_pod_transport(),
             strict_status=env.get("MODELDEPLOY_STRICT_STATUS", "").lower() == "true",
+            default_serving_image=env.get("MODELDEPLOY_DEFAULT_SERVING_IMAGE")
+            or DEFAULT_SERVING_IMAGE,
         )
 
 

@@ -70,6 +70,7 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         ours.identity,
         on_started_leading=_start_acting,
         on_stopped_leading=_stop_acting,
+        timing=ours.lease_timing,
         holder_dead=_holder_dead,
         count_request=metrics.count_request,
     )
@@ -147,6 +148,7 @@ def validate(
         dict(old) if old is not None else None,
         controller().policies.all,
         controller().admission_labels,
+        config.current().default_serving_image,
     )
     _record(kind, obj, verdict)
     if verdict.refusal is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from modeldeploy.api.spec import GROUP, PLURAL, VERSION
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, GROUP, PLURAL, VERSION
 from modeldeploy.runtime.leader import LeaderElector, LeaseTiming
 from modeldeploy.runtime.listwatch import Body, Informer
 from modeldeploy.shell.config import Settings
@@ -98,9 +98,16 @@ class _ModelDeploymentSink:
 
 
 class Replica:
-    def __init__(self, server: FakeApiServer, identity: str, leader_elect: bool = False) -> None:
+    def __init__(
+        self,
+        server: FakeApiServer,
+        identity: str,
+        leader_elect: bool = False,
+        default_serving_image: str = DEFAULT_SERVING_IMAGE,
+    ) -> None:
         self.api = api_client(server)
         self.settings = Settings(
+            default_serving_image=default_serving_image,
             resync_s=3600.0,
             workers=2,
             watch_timeout_s=60,

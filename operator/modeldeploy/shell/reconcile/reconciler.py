@@ -20,7 +20,7 @@ from modeldeploy import rollout
 from modeldeploy.analysis.providers import MetricsProvider
 from modeldeploy.api.commands import read_commands
 from modeldeploy.api.revision import compute_revision
-from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus, parse_status, parse_status_leniently
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
@@ -87,6 +87,7 @@ class Reconciler:
         operator_namespace: str = "default",
         pod_http: PodHttp | None = None,
         strict_status: bool = False,
+        default_serving_image: str = DEFAULT_SERVING_IMAGE,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -103,6 +104,7 @@ class Reconciler:
         # of what is read (and so removed at the next status write), and said once.
         self.strict_status = strict_status
         self._unknown_logged: set[str] = set()
+        self.default_serving_image = default_serving_image
 
     def forget(self, namespace: str, name: str) -> None:
         metrics.forget(namespace, name)
@@ -132,9 +134,11 @@ class Reconciler:
         labels = self.namespace_labels.labels(namespace)
         current_policy = select_policy(self.policies.all(), labels)
         try:
-            own = load_spec(raw_spec)
+            own = load_spec(raw_spec, self.default_serving_image)
             revision = compute_revision(name, own)
-            governed = govern(raw_spec, revision, status, current_policy, own)
+            governed = govern(
+                raw_spec, revision, status, current_policy, own, self.default_serving_image
+            )
         except InvalidSpec as error:
             return self._refuse(body, stored, status, "InvalidSpec", str(error), now)
         model_spec = governed.spec
