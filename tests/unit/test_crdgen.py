@@ -54,7 +54,17 @@ def test_schema_is_structural() -> None:
 
 def test_printer_columns() -> None:
     columns = crdgen.model_deployment_crd()["spec"]["versions"][0]["additionalPrinterColumns"]
-    assert [c["name"] for c in columns] == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]
+    default = [c["name"] for c in columns if not c.get("priority")]
+    assert default == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]
+    wide = {c["name"]: c["jsonPath"] for c in columns if c.get("priority") == 1}
+    assert wide == {"URL": ".status.url", "Message": ".status.message"}
+    status = crdgen.model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"
+    ]["status"]["properties"]
+    for column in columns:
+        if column["jsonPath"].startswith(".status."):
+            field = column["jsonPath"].removeprefix(".status.").split(".")[0]
+            assert field in status, f"{column['name']} reads a status field the CRD lacks"
 
 
 def _without(node: Any, key: str) -> Any:

@@ -160,7 +160,9 @@ class FakeKube:
         return []
 
 
-def reconciler_for(body: dict[str, Any], strict: bool = False) -> tuple[Reconciler, FakeKube]:
+def reconciler_for(
+    body: dict[str, Any], strict: bool = False, cluster_domain: str = "cluster.local"
+) -> tuple[Reconciler, FakeKube]:
     kube = FakeKube(body)
     models = ModelDeploymentStore()
     models.upsert(copy.deepcopy(body))
@@ -171,6 +173,7 @@ def reconciler_for(body: dict[str, Any], strict: bool = False) -> tuple[Reconcil
         ChildStore(),
         clock=lambda: NOW,
         strict_status=strict,
+        cluster_domain=cluster_domain,
     )
     return reconciler, kube
 
@@ -224,3 +227,21 @@ def test_read_strictly_an_unknown_field_fails_the_reconcile() -> None:
     with pytest.raises(ValidationError, match="canaryZone"):
         reconciler.reconcile("ml", "m")
     assert kube.patches == []
+
+
+@pytest.mark.parametrize(
+    ("domain", "url"),
+    [("cluster.local", "http://m.ml.svc.cluster.local:80"),
+     ("corp.internal", "http://m.ml.svc.corp.internal:80")],
+)  # fmt: skip
+def test_the_status_gives_the_client_services_address_once_the_service_exists(
+    domain: str, url: str
+) -> None:
+    reconciler, kube = reconciler_for(model_deployment({}), cluster_domain=domain)
+    reconciler.reconcile("ml", "m")
+    # The first decision is recorded before it is carried out: no Service exists yet.
+    assert "url" not in kube.body["status"]
+    assert reconciler.children.shape("Service", "ml", "m") is not None, "made by the act step"
+    reconciler.reconcile("ml", "m")
+    assert kube.body["status"]["url"] == url
+    assert "routeHostnames" not in kube.body["status"], "the replicas router has no route"

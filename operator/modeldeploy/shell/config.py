@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modeldeploy.api.names import CLUSTER_DOMAIN
 from modeldeploy.api.spec import parse_duration
 
 
@@ -41,6 +42,8 @@ class Settings:
     strict_status: bool = False
     """A stored status field the models lack fails the reconcile (for tests), rather than being
     ignored (as written by another version of the operator)."""
+    cluster_domain: str = CLUSTER_DOMAIN
+    """The DNS domain of the cluster's Services, in the address status.url gives."""
 
     @classmethod
     def from_env(
@@ -65,6 +68,7 @@ class Settings:
             watch_timeout_s=int(parse_duration(env.get("MODELDEPLOY_WATCH_TIMEOUT", "5m"))),
             pod_transport=env.get("MODELDEPLOY_POD_TRANSPORT") or default_pod_transport(),
             strict_status=env.get("MODELDEPLOY_STRICT_STATUS", "").lower() == "true",
+            cluster_domain=env.get("MODELDEPLOY_CLUSTER_DOMAIN") or CLUSTER_DOMAIN,
         )
 
 

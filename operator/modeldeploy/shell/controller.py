@@ -79,6 +79,7 @@ class Controller:
             operator_namespace=settings.lease_namespace,
             pod_http=pod_http_for(settings.pod_transport, self.kube.api_client),
             strict_status=settings.strict_status,
+            cluster_domain=settings.cluster_domain,
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [
