@@ -99,3 +99,18 @@ def test_defaults_for_the_reference_change_nothing_else() -> None:
     assert with_defaults != crdgen.model_deployment_crd()
     policy = crdgen.cluster_rollout_policy_crd(with_defaults=True)
     assert _without(policy, "default") == crdgen.cluster_rollout_policy_crd()
+
+
+def test_short_names_clash_with_no_well_known_resource() -> None:
+    """kubectl picks one resource when two share a short name: md is Cluster API's
+    MachineDeployment, crd the CustomResourceDefinition."""
+    taken = {"md", "crd", "crds", "deploy", "po", "svc", "cm", "ns", "ev", "mp", "ms", "mhc"}
+    for crd in crdgen.all_crds().values():
+        names = crd["spec"]["names"]
+        assert not set(names["shortNames"]) & taken, names
+    model_names = crdgen.model_deployment_crd()["spec"]["names"]
+    assert model_names["shortNames"] == ["mdep"]
+    assert (model_names["plural"], model_names["singular"]) == (
+        "modeldeployments",
+        "modeldeployment",
+    )

@@ -27,7 +27,8 @@ VERSION = "v1alpha1"
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
 SINGULAR = "modeldeployment"
-SHORT_NAMES = ["md"]
+# Not "md": Cluster API's MachineDeployment has it, and kubectl would pick one of the two.
+SHORT_NAMES = ["mdep"]
 
 DEFAULT_SERVING_IMAGE = "modeldeploy/serving:0.1.0"
 
@@ -186,7 +187,7 @@ class ModelSpec(ApiModel):
             max_length=63,
             pattern=LABEL_VALUE_PATTERN,
             description="The model's version, shown in status (stable, canary, history) and "
-            "by `kubectl get md`; the pods' app.kubernetes.io/version label and their "
+            "by `kubectl get mdep`; the pods' app.kubernetes.io/version label and their "
             "metrics' version label ({{version}} in a check's query). A label value. A new "
             "version starts a rollout even when uri stays the same.",
         ),
