@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modeldeploy.api.spec import parse_spec, revision_source, spec_from_source
+from modeldeploy.api.spec import (
+    DUPLICATE_CHECK_NAMES,
+    parse_spec,
+    revision_source,
+    spec_from_source,
+)
 from modeldeploy.api.status import (
     ModelDeploymentStatus,
     RevisionSource,
@@ -245,3 +250,14 @@ def test_the_status_gives_the_client_services_address_once_the_service_exists(
     reconciler.reconcile("ml", "m")
     assert kube.body["status"]["url"] == url
     assert "routeHostnames" not in kube.body["status"], "the replicas router has no route"
+
+
+def test_a_spec_the_crds_cel_would_refuse_fails_in_status_in_the_same_words() -> None:
+    body = model_deployment({})
+    body["spec"] = {**SPEC, "rollout": {"checks": [{"name": "error-rate", "max": 0.1}] * 2}}
+    reconciler, kube = reconciler_for(body)
+    reconciler.reconcile("ml", "m")
+    written = parse_status(kube.body["status"])
+    assert written.phase == "Failed"
+    assert written.message is not None and DUPLICATE_CHECK_NAMES in written.message
+    assert [e["reason"] for e in kube.events] == ["InvalidSpec"]
