@@ -1574,6 +1574,27 @@ class RolloutSpec(ApiModel):
         return []
 
 
+# The Events a notification is sent for, by reason, and the kind its message names.
+NotifiedReason = Literal[
+    "RolloutStarted",
+    "StepAdvanced",
+    "Paused",
+    "AwaitingApproval",
+    "Promoted",
+    "RolledBack",
+    "PolicyViolation",
+]
+NOTIFIED_EVENTS: dict[str, str] = {
+    "RolloutStarted": "rollout-started",
+    "StepAdvanced": "step-passed",
+    "Paused": "paused",
+    "AwaitingApproval": "awaiting-approval",
+    "Promoted": "promoted",
+    "RolledBack": "rolled-back",
+    "PolicyViolation": "policy-violation",
+}
+
+
 class SecretKeySource(ApiModel):
     """A value held in a Secret."""
 
@@ -1602,11 +1623,13 @@ class WebhookTarget(ApiModel):
         Field(description="A Secret key holding the URL, for a URL that carries a token."),
     ] = None
     format: Annotated[
-        Literal["generic", "slack"],
+        Literal["generic", "slack", "teams"],
         Field(
             description="generic (default): a JSON document (kind, reason, message, "
             "namespace, name, revision, version, phase, weight, stable version, policy, "
-            "failing checks); slack: a Slack-compatible {text} message."
+            "failing checks); slack: a Slack-compatible {text} message; teams: a message "
+            "holding an Adaptive Card 1.4, as the incoming webhooks and workflows of "
+            "Microsoft Teams take it."
         ),
     ] = "generic"
 
@@ -1626,6 +1649,25 @@ class Notification(ApiModel):
         str, Field(pattern=DNS_LABEL_PATTERN, description="Its name, in the operator's logs.")
     ]
     webhook: WebhookTarget
+    events: Annotated[
+        list[Annotated[NotifiedReason, Field(description="An Event's reason, e.g. RolledBack.")]]
+        | None,
+        Field(
+            min_length=1,
+            max_length=len(NOTIFIED_EVENTS),
+            description="The Events this webhook is told of, by reason: "
+            + ", ".join(NOTIFIED_EVENTS)
+            + ". Unset, every one of them.",
+            json_schema_extra={"x-kubernetes-list-type": "set"},
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _events_once_each(self) -> Notification:
+        listed = self.events or []
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"notification {self.name}: each event is listed once")
+        return self
 
 
 class ModelDeploymentSpec(ApiModel):

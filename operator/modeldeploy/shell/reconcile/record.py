@@ -21,7 +21,7 @@ from modeldeploy.runtime import mergepatch
 from modeldeploy.shell import metrics
 from modeldeploy.shell.events import build_event
 from modeldeploy.shell.kube import Kube
-from modeldeploy.shell.notify.message import build_message, targets_for
+from modeldeploy.shell.notify.message import build_message, recipients, targets_for
 from modeldeploy.shell.notify.sender import Notifier
 from modeldeploy.shell.stores import SERVICE, ChildStore, ModelDeploymentStore
 
@@ -151,11 +151,12 @@ class Recorder:
         if not targets:
             return
         for event in events:
+            told = recipients(targets, event.reason)
             message = build_message(
                 event.reason, event.message, namespace, name, status, rollout.iso(now)
             )
-            if message is not None:
-                self.notifier.submit(targets, message)
+            if message is not None and told:
+                self.notifier.submit(told, message)
 
 
 def record_metrics(
