@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
+# mypy's cache outlives a clone: it is checked against each file's contents, so a fresh clone
+# re-checks only what differs from the last run on this machine.
+MYPY_CACHE := $(HOME)/.cache/modeldeploy/mypy
 
 .PHONY: install system-deps binaries helm chart-tools prometheus-tools images prepare lint unit integration e2e \
         cluster-tests test crds reference chart-readme demo \
@@ -72,7 +75,7 @@ prometheus-tools: install
 lint: install
 	$(VENV)/bin/ruff check operator serving-image tests e2e bench
 	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
-	$(VENV)/bin/mypy operator/modeldeploy serving-image/modeldeploy_serving e2e bench tests/fakeapi
+	$(VENV)/bin/mypy --cache-dir $(MYPY_CACHE) operator/modeldeploy serving-image/modeldeploy_serving e2e bench tests/fakeapi
 	$(VENV)/bin/lint-imports --no-cache
 
 unit: install prometheus-tools chart-tools

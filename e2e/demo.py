@@ -137,8 +137,8 @@ def main() -> int:
         from modeldeploy.tools.cli import format_status
 
         print(format_status(get_model_deployment(cluster, NAMESPACE, NAME)))
-        say("kubectl get md")
-        print(cluster.kubectl("get", "md", "-n", NAMESPACE))
+        say("kubectl get mdep")
+        print(cluster.kubectl("get", "mdep", "-n", NAMESPACE))
         if os.environ.get("DEMO_KEEP") and sys.stdin.isatty():
             say(f"Keeping the cluster up: export KUBECONFIG={local.kubeconfig}")
             input("Press Enter to stop it... ")

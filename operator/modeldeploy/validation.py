@@ -1,8 +1,11 @@
 """Everything that makes a ModelDeployment spec unusable, in one place: its schema (the same
-models that generate the CRD) and what the schema cannot see, such as a check's PromQL.
+models that generate the CRD), the rules the CRD states in CEL that the models leave out (a
+status recorded before a rule must still parse), and what the schema cannot see, such as a
+check's PromQL.
 
 The admission webhook refuses what this refuses, and the operator, should an object get past
-admission (a webhook down, an object stored earlier), reports the same words in status.
+admission (a webhook down, an object stored earlier), reports the same words in status; for a
+CEL rule, the words the API server says.
 """
 
 from __future__ import annotations
@@ -13,7 +16,22 @@ from pydantic import ValidationError
 
 from modeldeploy.analysis.validate import check_problem
 from modeldeploy.api.envnames import USER_SERVING_NAMES, EnvClass, classify, prefix_class
-from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec, ServingSpec, parse_spec
+from modeldeploy.api.quantity import quantity_amount
+from modeldeploy.api.spec import (
+    DEFAULT_SERVING_IMAGE,
+    DUPLICATE_CHECK_NAMES,
+    LIMITED_RESOURCES,
+    ZERO_INTERVAL,
+    ZERO_PROGRESS_DEADLINE,
+    ZERO_SMOKE_TIMEOUT,
+    CheckSpec,
+    ModelDeploymentSpec,
+    ServingSpec,
+    SmokeTestSpec,
+    parse_duration,
+    parse_spec,
+    request_above_limit,
+)
 
 # Names no spec sets: the operator's own, and those that change the code the image runs
 # (api.envnames). Those that change where the model is fetched from are a policy's to refuse,
@@ -63,12 +81,60 @@ def env_problems(serving: ServingSpec) -> list[str]:
     return problems
 
 
+def resource_problems(serving: ServingSpec) -> list[str]:
+    """A cpu or memory request above its limit, which Kubernetes would refuse in the pods."""
+    requests = serving.resources.requests or {}
+    limits = serving.resources.limits or {}
+    problems = []
+    for resource in LIMITED_RESOURCES:
+        if resource not in requests or resource not in limits:
+            continue
+        asked, most = quantity_amount(requests[resource]), quantity_amount(limits[resource])
+        if asked is not None and most is not None and asked > most:
+            problems.append(
+                f"spec.serving.resources: {request_above_limit(resource)} "
+                f"({requests[resource]} > {limits[resource]})"
+            )
+    return problems
+
+
+def rollout_problems(
+    interval: str | None,
+    progress_deadline: str | None,
+    smoke_test: SmokeTestSpec | None,
+    checks: list[CheckSpec] | None,
+    root: str = "spec.rollout",
+) -> list[str]:
+    """Durations the rollout waits on set to zero, and two checks of one name. Fields are
+    passed one by one: a ClusterRolloutPolicy's defaults have the same, each optional."""
+    problems = []
+    durations = [
+        ("interval", interval, ZERO_INTERVAL),
+        ("progressDeadline", progress_deadline, ZERO_PROGRESS_DEADLINE),
+        ("smokeTest.timeout", smoke_test.timeout if smoke_test else None, ZERO_SMOKE_TIMEOUT),
+    ]
+    for field, value, message in durations:
+        if value is not None and parse_duration(value) == 0:
+            problems.append(f"{root}.{field} ({value}): {message}")
+    names = [check.name for check in checks or []]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(
+            f"{root}.checks: {DUPLICATE_CHECK_NAMES} ({', '.join(repeated)} more than once)"
+        )
+    return problems
+
+
 def spec_problems(model_spec: ModelDeploymentSpec) -> list[str]:
     """What the schema accepts but the operator could never carry out, or never lets a spec do."""
-    problems = env_problems(model_spec.serving)
-    if model_spec.rollout is None:
+    problems = env_problems(model_spec.serving) + resource_problems(model_spec.serving)
+    rollout = model_spec.rollout
+    if rollout is None:
         return problems
-    for index, check in enumerate(model_spec.rollout.checks):
+    problems += rollout_problems(
+        rollout.interval, rollout.progress_deadline, rollout.smoke_test, rollout.checks
+    )
+    for index, check in enumerate(rollout.checks):
         problem = check_problem(check)
         if problem is not None:
             problems.append(f"spec.rollout.checks[{index}] ({check.name}): {problem}")

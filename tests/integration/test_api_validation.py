@@ -7,6 +7,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from e2e.fixtures import GROUP, PLURAL, VERSION, Cluster
+from modeldeploy.api.spec import (
+    DUPLICATE_CHECK_NAMES,
+    ZERO_INTERVAL,
+    ZERO_PROGRESS_DEADLINE,
+    ZERO_SMOKE_TIMEOUT,
+    request_above_limit,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -20,6 +27,17 @@ def model(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
+
+
+def resources(requests: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    return {"resources": {"requests": requests, "limits": limits}}
+
+
+SMOKE_REQUEST = {
+    "name": "known",
+    "inputs": [{"name": "input-0", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}],
+    "expect": {"labels": ["1"]},
+}
 
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -68,6 +86,55 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         "bad-quantity",
         {"model": model(), "serving": {"resources": {"limits": {"memory": "lots"}}}},
         "spec.serving.resources.limits.memory",
+    ),
+    (
+        "cpu-request-above-limit",
+        {"model": model(), "serving": resources({"cpu": "2"}, {"cpu": "1500m"})},
+        request_above_limit("cpu"),
+    ),
+    (
+        "cpu-request-as-integer-above-limit",
+        {"model": model(), "serving": resources({"cpu": 2}, {"cpu": "1"})},
+        request_above_limit("cpu"),
+    ),
+    (
+        "memory-request-above-limit",
+        {"model": model(), "serving": resources({"memory": "1Gi"}, {"memory": "1000Mi"})},
+        request_above_limit("memory"),
+    ),
+    (
+        "memory-request-above-limit-across-units",
+        {"model": model(), "serving": resources({"memory": "1.1G"}, {"memory": "1Gi"})},
+        request_above_limit("memory"),
+    ),
+    ("zero-interval", {"model": model(), "rollout": {"interval": "0s"}}, ZERO_INTERVAL),
+    (
+        "zero-interval-in-parts",
+        {"model": model(), "rollout": {"interval": "0m0.0s"}},
+        ZERO_INTERVAL,
+    ),
+    (
+        "zero-progress-deadline",
+        {"model": model(), "rollout": {"progressDeadline": "0m"}},
+        ZERO_PROGRESS_DEADLINE,
+    ),
+    (
+        "zero-smoke-timeout",
+        {
+            "model": model(),
+            "rollout": {"smokeTest": {"requests": [SMOKE_REQUEST], "timeout": "0ms"}},
+        },
+        ZERO_SMOKE_TIMEOUT,
+    ),
+    (
+        "duplicate-check-names",
+        {
+            "model": model(),
+            "rollout": {
+                "checks": [{"name": "error-rate", "max": 0.01}, {"name": "error-rate", "max": 0.05}]
+            },
+        },
+        DUPLICATE_CHECK_NAMES,
     ),
 ]
 
@@ -138,3 +205,24 @@ def test_valid_object_is_accepted_with_rollout_section(
         GROUP, VERSION, namespace, PLURAL, body
     )
     assert created["spec"]["rollout"]["steps"][0]["pause"] == "1m"
+
+
+def test_requests_at_or_below_their_limits_in_other_units_are_accepted(
+    cluster: Cluster, crds: None, namespace: str
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "at-the-limit"},
+        "spec": {
+            "model": model(),
+            "serving": resources(
+                {"cpu": "1000m", "memory": "1Gi"}, {"cpu": 1, "memory": "1073741824"}
+            ),
+            "rollout": {"interval": "0.5s", "progressDeadline": "1m"},
+        },
+    }
+    created = cluster.custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+    assert created["spec"]["serving"]["resources"]["limits"]["cpu"] == 1

@@ -125,6 +125,20 @@ def test_model_deployment_serves_and_is_kept(
         outputs = {o["name"]: o for o in response.json()["outputs"]}
         assert [int(v) for v in outputs["label"]["data"]] == trained.expected
 
+    # status.url is the client Service's address, and a pod of the cluster reaches the model
+    # there, through CoreDNS and kube-proxy.
+    url = status["url"]
+    assert url == f"http://{NAME}.{namespace}.svc.cluster.local:80"
+    pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"modeldeploy.io/name={NAME}")
+    pod = pods.items[0].metadata.name
+    ask = (
+        "import urllib.request; "
+        f"print(urllib.request.urlopen('{url}/v2/health/ready', timeout=10).status)"
+    )
+    assert (
+        cluster.kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", ask).strip() == "200"
+    )
+
     # Prometheus discovered the pods through the API server and scraped their counters.
     if cluster.prometheus_url:
         selector = f'revision="{revision}",operation="infer"'

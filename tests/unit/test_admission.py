@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from modeldeploy.api.spec import ZERO_INTERVAL, request_above_limit
 from modeldeploy.policy.select import Policy, read_policy
 from modeldeploy.shell.admission import review
 
@@ -83,6 +84,19 @@ def test_a_check_that_could_never_run_is_refused_with_its_field() -> None:
     assert response["status"]["message"].startswith(
         "ModelDeployment iris: spec.rollout.checks[0] (queue): query is not valid PromQL"
     )
+
+
+def test_what_the_crds_cel_refuses_is_refused_in_the_same_words() -> None:
+    # An object the schema did not see (installed without its CEL rules, or stored earlier).
+    bad = model_deployment(
+        serving={"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+        rollout={"interval": "0s"},
+    )
+    response = answer(request(bad))
+    assert not response["allowed"]
+    message = response["status"]["message"]
+    assert f"spec.serving.resources: {request_above_limit('memory')} (2Gi > 1Gi)" in message
+    assert f"spec.rollout.interval (0s): {ZERO_INTERVAL}" in message
 
 
 def test_a_policy_rule_is_enforced_in_the_namespaces_it_selects() -> None:

@@ -54,7 +54,17 @@ def test_schema_is_structural() -> None:
 
 def test_printer_columns() -> None:
     columns = crdgen.model_deployment_crd()["spec"]["versions"][0]["additionalPrinterColumns"]
-    assert [c["name"] for c in columns] == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]
+    default = [c["name"] for c in columns if not c.get("priority")]
+    assert default == ["Phase", "Stable", "Canary", "Weight", "Ready", "Age"]
+    wide = {c["name"]: c["jsonPath"] for c in columns if c.get("priority") == 1}
+    assert wide == {"URL": ".status.url", "Message": ".status.message"}
+    status = crdgen.model_deployment_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"
+    ]["status"]["properties"]
+    for column in columns:
+        if column["jsonPath"].startswith(".status."):
+            field = column["jsonPath"].removeprefix(".status.").split(".")[0]
+            assert field in status, f"{column['name']} reads a status field the CRD lacks"
 
 
 def _without(node: Any, key: str) -> Any:
@@ -89,3 +99,18 @@ def test_defaults_for_the_reference_change_nothing_else() -> None:
     assert with_defaults != crdgen.model_deployment_crd()
     policy = crdgen.cluster_rollout_policy_crd(with_defaults=True)
     assert _without(policy, "default") == crdgen.cluster_rollout_policy_crd()
+
+
+def test_short_names_clash_with_no_well_known_resource() -> None:
+    """kubectl picks one resource when two share a short name: md is Cluster API's
+    MachineDeployment, crd the CustomResourceDefinition."""
+    taken = {"md", "crd", "crds", "deploy", "po", "svc", "cm", "ns", "ev", "mp", "ms", "mhc"}
+    for crd in crdgen.all_crds().values():
+        names = crd["spec"]["names"]
+        assert not set(names["shortNames"]) & taken, names
+    model_names = crdgen.model_deployment_crd()["spec"]["names"]
+    assert model_names["shortNames"] == ["mdep"]
+    assert (model_names["plural"], model_names["singular"]) == (
+        "modeldeployments",
+        "modeldeployment",
+    )

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from modeldeploy.api.spec import parse_spec, revision_source, spec_from_source
+from modeldeploy.api.spec import (
+    DUPLICATE_CHECK_NAMES,
+    parse_spec,
+    revision_source,
+    spec_from_source,
+)
 from modeldeploy.api.status import (
     ModelDeploymentStatus,
     RevisionSource,
@@ -160,7 +165,9 @@ class FakeKube:
         return []
 
 
-def reconciler_for(body: dict[str, Any], strict: bool = False) -> tuple[Reconciler, FakeKube]:
+def reconciler_for(
+    body: dict[str, Any], strict: bool = False, cluster_domain: str = "cluster.local"
+) -> tuple[Reconciler, FakeKube]:
     kube = FakeKube(body)
     models = ModelDeploymentStore()
     models.upsert(copy.deepcopy(body))
@@ -171,6 +178,7 @@ def reconciler_for(body: dict[str, Any], strict: bool = False) -> tuple[Reconcil
         ChildStore(),
         clock=lambda: NOW,
         strict_status=strict,
+        cluster_domain=cluster_domain,
     )
     return reconciler, kube
 
@@ -224,3 +232,32 @@ def test_read_strictly_an_unknown_field_fails_the_reconcile() -> None:
     with pytest.raises(ValidationError, match="canaryZone"):
         reconciler.reconcile("ml", "m")
     assert kube.patches == []
+
+
+@pytest.mark.parametrize(
+    ("domain", "url"),
+    [("cluster.local", "http://m.ml.svc.cluster.local:80"),
+     ("corp.internal", "http://m.ml.svc.corp.internal:80")],
+)  # fmt: skip
+def test_the_status_gives_the_client_services_address_once_the_service_exists(
+    domain: str, url: str
+) -> None:
+    reconciler, kube = reconciler_for(model_deployment({}), cluster_domain=domain)
+    reconciler.reconcile("ml", "m")
+    # The first decision is recorded before it is carried out: no Service exists yet.
+    assert "url" not in kube.body["status"]
+    assert reconciler.children.shape("Service", "ml", "m") is not None, "made by the act step"
+    reconciler.reconcile("ml", "m")
+    assert kube.body["status"]["url"] == url
+    assert "routeHostnames" not in kube.body["status"], "the replicas router has no route"
+
+
+def test_a_spec_the_crds_cel_would_refuse_fails_in_status_in_the_same_words() -> None:
+    body = model_deployment({})
+    body["spec"] = {**SPEC, "rollout": {"checks": [{"name": "error-rate", "max": 0.1}] * 2}}
+    reconciler, kube = reconciler_for(body)
+    reconciler.reconcile("ml", "m")
+    written = parse_status(kube.body["status"])
+    assert written.phase == "Failed"
+    assert written.message is not None and DUPLICATE_CHECK_NAMES in written.message
+    assert [e["reason"] for e in kube.events] == ["InvalidSpec"]

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modeldeploy.traffic.base import RouterError
-from modeldeploy.traffic.gateway_api import canary_weight_of, weighted_rules
-from modeldeploy.traffic.replicas import effective_weight, split_replicas
+from modeldeploy.traffic.base import RouterError, RouteTarget
+from modeldeploy.traffic.gateway_api import GatewayRouter, canary_weight_of, weighted_rules
+from modeldeploy.traffic.replicas import ReplicasRouter, effective_weight, split_replicas
 
 
 @given(st.integers(1, 50), st.integers(0, 100))
@@ -71,3 +71,46 @@ def test_route_without_our_services_is_an_error() -> None:
 @given(st.integers(0, 100))
 def test_weight_round_trips_through_the_route(weight: int) -> None:
     assert canary_weight_of(weighted_rules(route_rules(), "fraud", weight), "fraud") == weight
+
+
+class OneRoute:
+    """A RouteStore holding one HTTPRoute."""
+
+    def __init__(self, route: dict[str, Any] | None) -> None:
+        self.route = route
+
+    def get_httproute(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.route
+
+    def replace_httproute_rules(
+        self, namespace: str, name: str, rules: list[dict[str, Any]], resource_version: str
+    ) -> None:
+        raise AssertionError("reading hostnames writes nothing")
+
+
+def route(**spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "fraud", "resourceVersion": "1"}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"hostnames": ["fraud.example.com", "fraud.internal"], "rules": route_rules()},
+         ["fraud.example.com", "fraud.internal"]),
+        ({"rules": route_rules()}, []),
+    ],
+)  # fmt: skip
+def test_the_gateway_router_gives_the_routes_hostnames(
+    spec: dict[str, Any], expected: list[str]
+) -> None:
+    target = RouteTarget("ml", "fraud", "fraud")
+    assert GatewayRouter(OneRoute(route(**spec))).hostnames(target) == expected
+
+
+def test_a_missing_route_has_no_hostnames_to_give() -> None:
+    with pytest.raises(RouterError, match="not found"):
+        GatewayRouter(OneRoute(None)).hostnames(RouteTarget("ml", "fraud", "fraud"))
+
+
+def test_the_replicas_router_has_no_hostnames() -> None:
+    assert ReplicasRouter().hostnames(RouteTarget("ml", "fraud")) == []

@@ -9,6 +9,8 @@ MANAGER = "modeldeploy"
 FIELD_MANAGER = "modeldeploy-operator"
 # The port every Service of a model listens on; routes and the serving pods agree on it.
 SERVICE_PORT = 80
+# The DNS domain of a cluster's Services unless its kubelets are told another.
+CLUSTER_DOMAIN = "cluster.local"
 NO_REVISION = "none"
 """A revision label value no pod carries (revisions are hex digests): a Service that selects it
 has no endpoints, as the client Service of a first deploy before its smoke test passed."""
@@ -20,6 +22,11 @@ def deployment_name(name: str, revision: str) -> str:
 
 def service_name(name: str) -> str:
     return name
+
+
+def client_url(name: str, namespace: str, cluster_domain: str = CLUSTER_DOMAIN) -> str:
+    """The address of the client Service, as a pod of the cluster calls it."""
+    return f"http://{service_name(name)}.{namespace}.svc.{cluster_domain}:{SERVICE_PORT}"
 
 
 def stable_service_name(name: str) -> str:

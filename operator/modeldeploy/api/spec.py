@@ -27,7 +27,8 @@ VERSION = "v1alpha1"
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
 SINGULAR = "modeldeployment"
-SHORT_NAMES = ["md"]
+# Not "md": Cluster API's MachineDeployment has it, and kubectl would pick one of the two.
+SHORT_NAMES = ["mdep"]
 
 DEFAULT_SERVING_IMAGE = "modeldeploy/serving:0.1.0"
 
@@ -103,6 +104,54 @@ def parse_duration(text: str) -> float:
         float(number) * _DURATION_UNIT_SECONDS[unit]
         for number, unit in _DURATION_PART.findall(text)
     )
+
+
+# Rules the CRD states in CEL and `validation` checks again for what got past the schema (a
+# stored status must still parse what was stored before them, so the models leave them out).
+# Each message is the API server's and the operator's alike.
+
+# Resources whose request Kubernetes holds to at most their limit.
+LIMITED_RESOURCES = ("cpu", "memory")
+
+
+def request_above_limit(resource: str) -> str:
+    return (
+        f"requests.{resource} is above limits.{resource}: Kubernetes refuses a container whose "
+        "request exceeds its limit"
+    )
+
+
+def _request_within_limit(resource: str) -> dict[str, Any]:
+    request, limit = f"self.requests['{resource}']", f"self.limits['{resource}']"
+    # string(): a quantity is an integer or a string. An unreadable one is the pattern's to
+    # refuse, not quantity()'s to fail on.
+    rule = (
+        f"!has(self.requests) || !has(self.limits) || !('{resource}' in self.requests) || "
+        f"!('{resource}' in self.limits) || !isQuantity(string({request})) || "
+        f"!isQuantity(string({limit})) || "
+        f"quantity(string({request})).compareTo(quantity(string({limit}))) <= 0"
+    )
+    return {"rule": rule, "message": request_above_limit(resource)}
+
+
+# Durations a rollout waits on, which at zero would leave it nothing to wait for: checks run
+# back to back over an empty window, a new revision out of time before its first pod, a smoke
+# request out of time before it is sent.
+ZERO_INTERVAL = "interval must be more than 0s: the checks run every interval, over the last one"
+ZERO_PROGRESS_DEADLINE = (
+    "progressDeadline must be more than 0s: a new revision has this long to get its pods Ready"
+)
+ZERO_SMOKE_TIMEOUT = "timeout must be more than 0s: each smoke request has this long to answer"
+
+
+def _positive(message: str) -> dict[str, Any]:
+    # A duration is a sum of non-negative numbers with units: above zero when any digit is.
+    return {"x-kubernetes-validations": [{"rule": "self.matches('[1-9]')", "message": message}]}
+
+
+DUPLICATE_CHECK_NAMES = (
+    "check names must be unique: a check's result is kept, and its breach reported, under its name"
+)
 
 
 class ApiModel(BaseModel):
@@ -186,7 +235,7 @@ class ModelSpec(ApiModel):
             max_length=63,
             pattern=LABEL_VALUE_PATTERN,
             description="The model's version, shown in status (stable, canary, history) and "
-            "by `kubectl get md`; the pods' app.kubernetes.io/version label and their "
+            "by `kubectl get mdep`; the pods' app.kubernetes.io/version label and their "
             "metrics' version label ({{version}} in a check's query). A label value. A new "
             "version starts a rollout even when uri stays the same.",
         ),
@@ -260,7 +309,14 @@ Quantity = Annotated[
 
 class ResourceRequirements(ApiModel):
     """Compute resources of the serving container, by resource name (cpu, memory,
-    ephemeral-storage or an extended resource), as in a Kubernetes container."""
+    ephemeral-storage or an extended resource), as in a Kubernetes container. A cpu or memory
+    request may not be above its limit."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [_request_within_limit(r) for r in LIMITED_RESOURCES]
+        }
+    )
 
     requests: Annotated[
         dict[str, Quantity] | None,
@@ -991,7 +1047,9 @@ class CheckSpec(ApiModel):
         str,
         Field(
             pattern=DNS_LABEL_PATTERN,
-            description="The check's name in status.checks and Events. Without query it runs "
+            max_length=63,
+            description="The check's name in status.checks and Events, unique in the rollout's "
+            "checks. Without query it runs "
             "the built-in of that name, on the serving pods' metrics: error-rate (share of "
             "infer requests answered 5xx), latency-p95 and latency-p99 (seconds), "
             "prediction-drift (relative difference of the mean prediction from the stable's, "
@@ -1211,7 +1269,11 @@ class SmokeTestSpec(ApiModel):
         ),
     ] = 1.0
     timeout: Annotated[
-        Duration, Field(description="How long each request may take; default 5s.")
+        Duration,
+        Field(
+            description="How long each request may take, more than 0s; default 5s.",
+            json_schema_extra=_positive(ZERO_SMOKE_TIMEOUT),
+        ),
     ] = "5s"
 
     @model_validator(mode="after")
@@ -1398,7 +1460,8 @@ class RolloutSpec(ApiModel):
             "rollout, between steps too. Also the window they look back over ({{interval}}, "
             "at least the operator's minimum check window, 1m by default), and the least "
             "time at a step: the ramp moves on only on a passing run at least an interval "
-            "after the step's weight was reached. Default 30s."
+            "after the step's weight was reached. More than 0s; default 30s.",
+            json_schema_extra=_positive(ZERO_INTERVAL),
         ),
     ] = "30s"
     failure_limit: Annotated[
@@ -1438,7 +1501,8 @@ class RolloutSpec(ApiModel):
             description="How long after a step begins (or the blue/green preview is asked "
             "for) the new revision may take to have the Ready pods it needs; from then on, "
             "fewer roll it back with cause ProgressDeadlineExceeded. Also how long the stable "
-            "may lack Ready replicas before phase Degraded. Default 10m."
+            "may lack Ready replicas before phase Degraded. More than 0s; default 10m.",
+            json_schema_extra=_positive(ZERO_PROGRESS_DEADLINE),
         ),
     ] = "10m"
     scale_down_delay: Annotated[
@@ -1467,8 +1531,16 @@ class RolloutSpec(ApiModel):
             max_length=32,
             description="The checks that gate the rollout, all run every interval: a run "
             "fails if any check fails, else is inconclusive if any could not be judged, else "
-            "passes. With none, every step moves on by time alone (a Warning Event "
-            "Unguarded says so).",
+            "passes. Names unique. With none, every step moves on by time alone (a Warning "
+            "Event Unguarded says so).",
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.all(c, self.exists_one(d, d.name == c.name))",
+                        "message": DUPLICATE_CHECK_NAMES,
+                    }
+                ]
+            },
         ),
     ] = []
     smoke_test: SmokeTestSpec | None = None
@@ -1504,6 +1576,27 @@ class RolloutSpec(ApiModel):
         return []
 
 
+# The Events a notification is sent for, by reason, and the kind its message names.
+NotifiedReason = Literal[
+    "RolloutStarted",
+    "StepAdvanced",
+    "Paused",
+    "AwaitingApproval",
+    "Promoted",
+    "RolledBack",
+    "PolicyViolation",
+]
+NOTIFIED_EVENTS: dict[str, str] = {
+    "RolloutStarted": "rollout-started",
+    "StepAdvanced": "step-passed",
+    "Paused": "paused",
+    "AwaitingApproval": "awaiting-approval",
+    "Promoted": "promoted",
+    "RolledBack": "rolled-back",
+    "PolicyViolation": "policy-violation",
+}
+
+
 class SecretKeySource(ApiModel):
     """A value held in a Secret."""
 
@@ -1532,11 +1625,13 @@ class WebhookTarget(ApiModel):
         Field(description="A Secret key holding the URL, for a URL that carries a token."),
     ] = None
     format: Annotated[
-        Literal["generic", "slack"],
+        Literal["generic", "slack", "teams"],
         Field(
             description="generic (default): a JSON document (kind, reason, message, "
             "namespace, name, revision, version, phase, weight, stable version, policy, "
-            "failing checks); slack: a Slack-compatible {text} message."
+            "failing checks); slack: a Slack-compatible {text} message; teams: a message "
+            "holding an Adaptive Card 1.4, as the incoming webhooks and workflows of "
+            "Microsoft Teams take it."
         ),
     ] = "generic"
 
@@ -1556,6 +1651,25 @@ class Notification(ApiModel):
         str, Field(pattern=DNS_LABEL_PATTERN, description="Its name, in the operator's logs.")
     ]
     webhook: WebhookTarget
+    events: Annotated[
+        list[Annotated[NotifiedReason, Field(description="An Event's reason, e.g. RolledBack.")]]
+        | None,
+        Field(
+            min_length=1,
+            max_length=len(NOTIFIED_EVENTS),
+            description="The Events this webhook is told of, by reason: "
+            + ", ".join(NOTIFIED_EVENTS)
+            + ". Unset, every one of them.",
+            json_schema_extra={"x-kubernetes-list-type": "set"},
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _events_once_each(self) -> Notification:
+        listed = self.events or []
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"notification {self.name}: each event is listed once")
+        return self
 
 
 class ModelDeploymentSpec(ApiModel):

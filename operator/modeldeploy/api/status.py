@@ -273,6 +273,25 @@ class ModelDeploymentStatus(StatusModel):
         "that failed its preflight).",
     )
     message: str | None = Field(default=None, description="What is happening, in words.")
+    url: str | None = Field(
+        default=None,
+        description="The address pods of the cluster call the model at: its client Service "
+        "<name>, http://<name>.<namespace>.svc.cluster.local:80 (the operator's "
+        "MODELDEPLOY_CLUSTER_DOMAIN in place of cluster.local). Set once that Service exists, "
+        "absent while it does not. This is the primary address: it is always there, and with "
+        "the replicas router it carries the rollout's split. With gateway-api it sends to the "
+        "stable alone; clients that are to take part in the canary's weight come through the "
+        "Gateway, at routeHostnames.",
+    )
+    route_hostnames: (
+        list[Annotated[str, Field(description="A hostname of the HTTPRoute.")]] | None
+    ) = Field(
+        default=None,
+        description="With the gateway-api router: the hostnames the HTTPRoute "
+        "(rollout.traffic.httpRoute) lists, through which its Gateway splits traffic by the "
+        "canary's weight. The scheme and port are the Gateway listener's. Absent when the route "
+        "lists none (it then takes any hostname its listener accepts) or cannot be read.",
+    )
     revision: str | None = Field(
         default=None,
         description="The revision the spec asks for: a hash of the name, spec.model and "

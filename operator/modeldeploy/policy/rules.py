@@ -27,6 +27,7 @@ from modeldeploy.api.spec import (
 from modeldeploy.policy import reach
 from modeldeploy.rollout.shadow import checks as shadow_checks
 from modeldeploy.rollout.state import resolved_steps
+from modeldeploy.validation import rollout_problems
 
 # Every client request to the new revision: a canary's step of 100, or blue/green's switch.
 ALL_TRAFFIC = 100
@@ -268,6 +269,13 @@ def policy_problems(policy: ClusterRolloutPolicySpec) -> list[str]:
     defaults = policy.defaults.rollout if policy.defaults is not None else None
     if defaults is None:
         return problems
+    problems += rollout_problems(
+        defaults.interval,
+        defaults.progress_deadline,
+        defaults.smoke_test,
+        defaults.checks,
+        "spec.defaults.rollout",
+    )
     for index, check in enumerate(defaults.checks or []):
         problem = check_problem(check)
         if problem is not None:

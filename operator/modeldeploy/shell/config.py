@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modeldeploy.api.names import CLUSTER_DOMAIN
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, parse_duration
 from modeldeploy.runtime.leader import LeaseTiming
 
@@ -48,6 +49,8 @@ class Settings:
     default_serving_image: str = DEFAULT_SERVING_IMAGE
     """The serving image of a ModelDeployment that names none. It is part of the revision:
     changing it rolls each such ModelDeployment out to the new image, through its checks."""
+    cluster_domain: str = CLUSTER_DOMAIN
+    """The DNS domain of the cluster's Services, in the address status.url gives."""
 
     @classmethod
     def from_env(
@@ -76,6 +79,7 @@ class Settings:
             strict_status=env.get("MODELDEPLOY_STRICT_STATUS", "").lower() == "true",
             default_serving_image=env.get("MODELDEPLOY_DEFAULT_SERVING_IMAGE")
             or DEFAULT_SERVING_IMAGE,
+            cluster_domain=env.get("MODELDEPLOY_CLUSTER_DOMAIN") or CLUSTER_DOMAIN,
         )
 
 

@@ -80,6 +80,7 @@ class Controller:
             pod_http=pod_http_for(settings.pod_transport, self.kube.api_client),
             strict_status=settings.strict_status,
             default_serving_image=settings.default_serving_image,
+            cluster_domain=settings.cluster_domain,
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [

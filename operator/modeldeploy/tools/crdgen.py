@@ -120,13 +120,16 @@ def _model_schema(model: type[BaseModel], with_defaults: bool) -> JsonSchema:
     return structural_schema(schema, with_defaults=with_defaults)
 
 
-PRINTER_COLUMNS = [
+PRINTER_COLUMNS: list[JsonSchema] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stable.version"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canary.version"},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.weight"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    # Priority 1: shown by `kubectl get -o wide`, too long for the default view.
+    {"name": "URL", "type": "string", "jsonPath": ".status.url", "priority": 1},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
 ]
 
 

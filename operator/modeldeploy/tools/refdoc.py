@@ -279,7 +279,7 @@ _PREAMBLE = """\
 
 Generated from the operator's models by `make reference`
 (`python -m modeldeploy.tools.refdoc docs/reference.md`); do not edit it by hand. The
-descriptions are the ones `kubectl explain` shows, e.g. `kubectl explain md.spec.rollout`.
+descriptions are the ones `kubectl explain` shows, e.g. `kubectl explain mdep.spec.rollout`.
 
 - **Default** is what the operator uses when a field is left out. The CRDs carry no defaults,
   so the API server never writes them into your objects: a ClusterRolloutPolicy's

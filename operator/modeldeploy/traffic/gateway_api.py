@@ -124,3 +124,6 @@ class GatewayRouter:
     def read_weight(self, target: RouteTarget) -> int | None:
         route = self._route(target)
         return canary_weight_of(route["spec"].get("rules") or [], target.name)
+
+    def hostnames(self, target: RouteTarget) -> list[str]:
+        return [str(host) for host in self._route(target)["spec"].get("hostnames") or []]

@@ -71,3 +71,6 @@ class ReplicasRouter:
 
     def read_weight(self, target: RouteTarget) -> int | None:
         return None
+
+    def hostnames(self, target: RouteTarget) -> list[str]:
+        return []

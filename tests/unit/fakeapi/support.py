@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 from tests.fakeapi import FakeApiServer, custom_resource
 
 GROUP, VERSION = "modeldeploy.io", "v1alpha1"
-MODEL = custom_resource(GROUP, VERSION, "modeldeployments", "ModelDeployment", short_names=("md",))
+MODEL = custom_resource(
+    GROUP, VERSION, "modeldeployments", "ModelDeployment", short_names=("mdep",)
+)
 POLICY = custom_resource(
     GROUP, VERSION, "clusterrolloutpolicies", "ClusterRolloutPolicy", namespaced=False, status=False
 )

@@ -128,7 +128,7 @@ def test_put_stores_status_and_get_reads_it(server: FakeApiServer, custom: Any) 
 
     assert stored["status"] == {"phase": "Ready"}
     assert read["status"] == {"phase": "Ready"}
-    assert server.get("md", "m", "default") == read
+    assert server.get("mdep", "m", "default") == read
     assert server.get(MODEL, "nope", "default") is None
 
 

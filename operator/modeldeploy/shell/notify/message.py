@@ -1,8 +1,9 @@
 """What the operator tells webhooks, and whom: pure builders; `sender` sends.
 
 Every rollout decision worth a person's attention is an Event; the same decisions go to the
-webhooks of the ModelDeployment and of the ClusterRolloutPolicy that governs it, as a generic
-JSON document or as a Slack-compatible message.
+webhooks of the ModelDeployment and of the ClusterRolloutPolicy that governs it (each one those
+of the Events it lists), as a generic JSON document, a Slack-compatible message or a Microsoft
+Teams message holding an Adaptive Card.
 """
 
 from __future__ import annotations
@@ -11,19 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from modeldeploy.api.spec import Notification
+from modeldeploy.api.spec import NOTIFIED_EVENTS, Notification
 from modeldeploy.api.status import ModelDeploymentStatus
-
-# Event reason -> the notification's kind.
-NOTIFIED_EVENTS = {
-    "RolloutStarted": "rollout-started",
-    "StepAdvanced": "step-passed",
-    "Paused": "paused",
-    "AwaitingApproval": "awaiting-approval",
-    "Promoted": "promoted",
-    "RolledBack": "rolled-back",
-    "PolicyViolation": "policy-violation",
-}
 
 
 @dataclass(frozen=True)
@@ -43,6 +33,11 @@ class Target:
     url: str | None
     url_secret: SecretKey | None
     format: str
+    events: frozenset[str] | None = None
+    """The Event reasons it is told of; None for every one."""
+
+    def wants(self, reason: str) -> bool:
+        return self.events is None or reason in self.events
 
 
 def _targets(owner: str, notifications: Iterable[Notification], namespace: str) -> list[Target]:
@@ -53,7 +48,8 @@ def _targets(owner: str, notifications: Iterable[Notification], namespace: str) 
         if hook.url_from is not None:
             ref = hook.url_from.secret_key_ref
             secret = SecretKey(namespace, ref.name, ref.key)
-        found.append(Target(owner, notification.name, hook.url, secret, hook.format))
+        events = frozenset(notification.events) if notification.events is not None else None
+        found.append(Target(owner, notification.name, hook.url, secret, hook.format, events))
     return found
 
 
@@ -72,6 +68,11 @@ def targets_for(
         *_targets(f"ClusterRolloutPolicy {policy_name}", policy_notifications or [],
                   operator_namespace),
     ]  # fmt: skip
+
+
+def recipients(targets: Iterable[Target], reason: str) -> list[Target]:
+    """The targets told of an Event of `reason`."""
+    return [target for target in targets if target.wants(reason)]
 
 
 def build_message(
@@ -138,5 +139,69 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"text": "\n".join(lines)}
 
 
+# The colour of a card's title: good news, something to look at, or something wrong.
+_TEAMS_COLOR = {
+    "promoted": "Good",
+    "paused": "Warning",
+    "awaiting-approval": "Warning",
+    "rolled-back": "Attention",
+    "policy-violation": "Attention",
+}
+TEAMS_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def _facts(pairs: list[tuple[str, object]]) -> dict[str, Any]:
+    return {
+        "type": "FactSet",
+        "facts": [{"title": title, "value": str(value)} for title, value in pairs],
+    }
+
+
+def teams_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A Microsoft Teams message holding an Adaptive Card 1.4, as Teams' incoming webhooks and
+    its workflows' "when a webhook request is received" take it."""
+    kind = message["kind"]
+    revision = message.get("revision")
+    version = message.get("version")
+    policy = message.get("policy")
+    weight = message.get("weight")
+    facts: list[tuple[str, object]] = [
+        ("Revision", f"{revision} ({version})" if revision is not None else None),
+        ("Phase", message.get("phase")),
+        ("Weight", f"{weight}%" if weight is not None else None),
+        ("Stable", message.get("stable")),
+        ("Policy", f"{policy['name']} (generation {policy['generation']})" if policy else None),
+        ("At", message.get("at")),
+    ]
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": f"{message['namespace']}/{message['name']}: {kind.replace('-', ' ')}",
+            "weight": "Bolder",
+            "size": "Medium",
+            "color": _TEAMS_COLOR.get(kind, "Default"),
+            "wrap": True,
+        },
+        {"type": "TextBlock", "text": message["message"], "wrap": True},
+        _facts([(title, value) for title, value in facts if value is not None]),
+    ]
+    checks = message.get("checks") or []
+    if checks:
+        body.append({"type": "TextBlock", "text": "Checks", "weight": "Bolder", "wrap": True})
+        body.append(_facts([(c["name"], c.get("message") or c.get("verdict")) for c in checks]))
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
+    return {"type": "message", "attachments": [{"contentType": TEAMS_CARD, "content": card}]}
+
+
 def payload(target: Target, message: dict[str, Any]) -> dict[str, Any]:
-    return slack_message(message) if target.format == "slack" else message
+    if target.format == "slack":
+        return slack_message(message)
+    if target.format == "teams":
+        return teams_message(message)
+    return message

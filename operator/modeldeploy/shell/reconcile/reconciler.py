@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modeldeploy import rollout
 from modeldeploy.analysis.providers import MetricsProvider
+from modeldeploy.api import names
 from modeldeploy.api.commands import read_commands
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
@@ -88,6 +89,7 @@ class Reconciler:
         pod_http: PodHttp | None = None,
         strict_status: bool = False,
         default_serving_image: str = DEFAULT_SERVING_IMAGE,
+        cluster_domain: str = names.CLUSTER_DOMAIN,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -99,7 +101,9 @@ class Reconciler:
         self.clock = clock
         self.min_window_s = min_window_s
         self.actor = Actor(kube, children, self.pod_http)
-        self.recorder = Recorder(kube, models, notifier, operator_namespace)
+        self.recorder = Recorder(
+            kube, models, children, notifier, operator_namespace, cluster_domain
+        )
         # Strict, a stored status field the models lack fails the reconcile; else it is left out
         # of what is read (and so removed at the next status write), and said once.
         self.strict_status = strict_status
@@ -174,8 +178,10 @@ class Reconciler:
                 extra={"namespace": namespace, "object": name},
             )
         route_weight: int | None = None
+        hostnames: list[str] = []
         try:
             route_weight = router.read_weight(target)
+            hostnames = router.hostnames(target)
         except RouterError as error:
             log.warning("route: %s", error, extra={"namespace": namespace, "object": name})
 
@@ -196,6 +202,7 @@ class Reconciler:
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
         # Blocked, the decision was taken for what serves; status still names what is asked.
         new_status.revision = asked_for
+        self.recorder.address(new_status, namespace, name, hostnames)
 
         # Record, before acting.
         written = self.recorder.write_status(

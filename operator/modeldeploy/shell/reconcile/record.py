@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from modeldeploy import rollout
+from modeldeploy.api import names
 from modeldeploy.api.conditions import find_condition
 from modeldeploy.api.spec import ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus
@@ -20,9 +21,9 @@ from modeldeploy.runtime import mergepatch
 from modeldeploy.shell import metrics
 from modeldeploy.shell.events import build_event
 from modeldeploy.shell.kube import Kube
-from modeldeploy.shell.notify.message import build_message, targets_for
+from modeldeploy.shell.notify.message import build_message, recipients, targets_for
 from modeldeploy.shell.notify.sender import Notifier
-from modeldeploy.shell.stores import ModelDeploymentStore
+from modeldeploy.shell.stores import SERVICE, ChildStore, ModelDeploymentStore
 
 log = logging.getLogger("modeldeploy.shell.reconcile")
 
@@ -57,13 +58,28 @@ class Recorder:
         self,
         kube: Kube,
         models: ModelDeploymentStore,
+        children: ChildStore,
         notifier: Notifier | None,
         operator_namespace: str,
+        cluster_domain: str = names.CLUSTER_DOMAIN,
     ) -> None:
         self.kube = kube
         self.models = models
+        self.children = children
         self.notifier = notifier
         self.operator_namespace = operator_namespace
+        self.cluster_domain = cluster_domain
+
+    def address(
+        self, status: ModelDeploymentStatus, namespace: str, name: str, hostnames: list[str]
+    ) -> None:
+        """Sets where clients reach the model: the client Service's address once the Service
+        exists (it is made in the act step, after the first record), and the route's
+        hostnames."""
+        service = self.children.shape(SERVICE, namespace, names.service_name(name))
+        exists = service is not None
+        status.url = names.client_url(name, namespace, self.cluster_domain) if exists else None
+        status.route_hostnames = list(hostnames) or None
 
     def write_status(
         self,
@@ -135,11 +151,12 @@ class Recorder:
         if not targets:
             return
         for event in events:
+            told = recipients(targets, event.reason)
             message = build_message(
                 event.reason, event.message, namespace, name, status, rollout.iso(now)
             )
-            if message is not None:
-                self.notifier.submit(targets, message)
+            if message is not None and told:
+                self.notifier.submit(told, message)
 
 
 def record_metrics(
