@@ -10,7 +10,7 @@ K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 MYPY_CACHE := $(HOME)/.cache/modeldeploy/mypy
 
 .PHONY: install system-deps binaries helm chart-tools prometheus-tools images prepare lint unit integration e2e \
-        cluster-tests test crds reference chart-readme demo \
+        cluster-tests checks test crds reference chart-readme demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         bench-gateway \
         e2e-kind clean
@@ -97,18 +97,26 @@ e2e: prepare
 cluster-tests: prepare
 	$(PY) -m e2e.suite --workers 3
 
-# A skip not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).
-# Each stage is timed, and the times are printed at the end.
-TEST_STAGES := lint unit cluster-tests
-test: export MODELDEPLOY_STRICT_SKIPS := 1
-test:
-	@summary=""; \
-	for stage in $(TEST_STAGES); do \
+# The checks that need no cluster, each timed.
+CHECK_STAGES := lint unit
+checks:
+	@summary=""; status=0; \
+	for stage in $(CHECK_STAGES); do \
 	  start=$$(date +%s); \
-	  $(MAKE) --no-print-directory $$stage || { echo "make $$stage failed after $$(( $$(date +%s) - start )) s"; exit 1; }; \
-	  summary="$$summary$$(printf '  %-14s %5d s' $$stage $$(( $$(date +%s) - start )))\n"; \
+	  $(MAKE) --no-print-directory $$stage || { echo "make $$stage failed"; status=1; }; \
+	  summary="$$summary$$(printf '  %-8s %5d s' $$stage $$(( $$(date +%s) - start )))\n"; \
 	done; \
-	printf "make test stages:\n$$summary"
+	printf "stages:\n$$summary"; exit $$status
+
+# Everything: the builds first (cached after the first run), then the cluster tests, with the
+# lint and unit tests run beside their later passes, which mostly wait on the cluster. A skip
+# not on tests/allowed_skips.txt fails the run (in every pytest session `make test` runs).
+test: export MODELDEPLOY_STRICT_SKIPS := 1
+test: install prometheus-tools chart-tools prepare
+	@start=$$(date +%s); \
+	$(PY) -m e2e.suite --workers 3 --beside "$(MAKE) --no-print-directory checks"; status=$$?; \
+	echo "make test took $$(( $$(date +%s) - start )) s after the builds (exit $$status)"; \
+	exit $$status
 
 # The CRDs from the API's models (descriptions included: kubectl explain), the chart's copy of
 # them, and the API reference generated from the same models.

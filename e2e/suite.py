@@ -12,7 +12,12 @@ passes that all attach to it:
 3. the `disruptive` ones (a control plane, node, Prometheus or operator fault that strikes
    every test on the cluster), one after another.
 
-The cluster is stopped at the end, whatever happened; the exit code is pytest's worst.
+With `--beside CMD`, a shell command (the lint and the unit tests, say) runs in the background
+from the end of pass 1 on: the later passes mostly wait on the cluster, and leave the cores to
+it. Its output is printed once it ends.
+
+The cluster is stopped at the end, whatever happened; the exit code is the worst of pytest's
+and the command's.
 """
 
 from __future__ import annotations
@@ -49,9 +54,35 @@ def pytest_pass(paths: list[str], marker: str, extra: list[str], state_dir: Path
     return code
 
 
+class Beside:
+    """A shell command run in the background, its output kept in a file until it ends."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until finish() reads it
+        self.began = time.monotonic()
+        print(f"$ {command} (beside the cluster tests)", flush=True)
+        self.process = subprocess.Popen(
+            command, shell=True, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def finish(self) -> int:
+        code = self.process.wait()
+        self.log.seek(0)
+        sys.stdout.write(self.log.read().decode(errors="replace"))
+        print(f"'{self.command}' took {time.monotonic() - self.began:.0f} s (exit {code})")
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e.suite", description=__doc__)
     parser.add_argument("--workers", type=int, default=3, help="tests side by side (pass one)")
+    parser.add_argument("--beside", help="a shell command to run during passes 2 and 3")
     parser.add_argument("paths", nargs="*", default=list(DEFAULT_PATHS))
     args = parser.parse_args(argv)
 
@@ -61,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     # A run stopped with SIGTERM (a CI time-out) still stops the cluster.
     signal.signal(signal.SIGTERM, interrupted)
     state_dir = Path(tempfile.mkdtemp(prefix="modeldeploy-suite-"))
+    beside: Beside | None = None
     try:
         if localcluster("up", state_dir) != 0:
             return 1
@@ -71,14 +103,23 @@ def main(argv: list[str] | None = None) -> int:
                 "not disruptive and not kills_operator",
                 [*side_by_side, "--durations=30"],
                 state_dir,
-            ),
+            )
+        ]
+        if args.beside:
+            beside = Beside(args.beside)
+        codes += [
             pytest_pass(args.paths, "kills_operator", [*side_by_side, "--durations=5"], state_dir),
             pytest_pass(args.paths, "disruptive", ["--durations=15"], state_dir),
         ]
+        if beside is not None:
+            codes.append(beside.finish())
+            beside = None
         # pytest's code 5 (nothing collected) is no failure when one pass has nothing to run.
         codes = [c for c in codes if c not in (0, 5)]
         return max(codes, default=0)
     finally:
+        if beside is not None:
+            beside.stop()
         localcluster("down", state_dir)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from modeldeploy.analysis.providers import provider_for
 from modeldeploy.runtime.workqueue import WorkQueue
 from modeldeploy.shell import metrics
@@ -171,6 +173,19 @@ class Controller:
             try:
                 with metrics.RECONCILE_SECONDS.time():
                     outcome = self.reconciler.reconcile(*key)
+            except ApiException as exc:
+                # The API server refused a call (a namespace being deleted, a conflict, a
+                # quota): its answer says all there is, no traceback needed.
+                delay = self.queue.retry(key)
+                log.warning(
+                    "reconcile failed: the API server answered %s %s; again in %.1fs",
+                    exc.status,
+                    exc.reason,
+                    delay,
+                    extra={"namespace": key[0], "object": key[1], "body": str(exc.body)[:300]},
+                )
+                self.queue.done(key)
+                continue
             except Exception:
                 delay = self.queue.retry(key)
                 log.exception(
