@@ -51,6 +51,8 @@ class Settings:
     changing it rolls each such ModelDeployment out to the new image, through its checks."""
     cluster_domain: str = CLUSTER_DOMAIN
     """The DNS domain of the cluster's Services, in the address status.url gives."""
+    conflict_retry_s: float = 30.0
+    """How soon a ModelDeployment held by another's object in a child's name looks again."""
 
     @classmethod
     def from_env(

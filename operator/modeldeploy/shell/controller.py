@@ -81,6 +81,7 @@ class Controller:
             strict_status=settings.strict_status,
             default_serving_image=settings.default_serving_image,
             cluster_domain=settings.cluster_domain,
+            conflict_retry_s=settings.conflict_retry_s,
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [

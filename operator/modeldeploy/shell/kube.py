@@ -143,6 +143,27 @@ class Kube:
             raise ValueError(f"cannot apply kind {kind}")
         return cast(Manifest, _json(response))
 
+    def get_child(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        """A Deployment, Service or PodDisruptionBudget of that name, whoever's it is; read
+        only where the caches, which hold the operator's own, have none."""
+        reads = {
+            "Deployment": (self.apps.read_namespaced_deployment, "deployments"),
+            "Service": (self.core.read_namespaced_service, "services"),
+            "PodDisruptionBudget": (
+                self.policy.read_namespaced_pod_disruption_budget,
+                "poddisruptionbudgets",
+            ),
+        }
+        read, resource = reads[kind]
+        metrics.count_request("get", resource)
+        try:
+            response: Any = read(name, namespace, _preload_content=False)
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+        return cast(Manifest, _json(response))
+
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         metrics.count_request("patch", "deployments/scale")
         try:

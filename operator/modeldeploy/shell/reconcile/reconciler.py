@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +34,7 @@ from modeldeploy.shell.notify.sender import Notifier
 from modeldeploy.shell.pod_http import DirectPodHttp, PodHttp
 from modeldeploy.shell.preflight import run_preflight
 from modeldeploy.shell.reconcile.act import Actor
+from modeldeploy.shell.reconcile.claims import foreign_children
 from modeldeploy.shell.reconcile.read import measure_checks, observe
 from modeldeploy.shell.reconcile.record import (
     Recorder,
@@ -46,6 +47,7 @@ from modeldeploy.traffic.base import Router, RouterError, RouteTarget
 from modeldeploy.traffic.factory import route_target, router_for
 from modeldeploy.validation import InvalidSpec, load_spec
 from modeldeploy.workload import render
+from modeldeploy.workload.ownership import CHILD_CONFLICT, conflict_message
 
 log = logging.getLogger("modeldeploy.shell.reconcile")
 
@@ -90,6 +92,7 @@ class Reconciler:
         strict_status: bool = False,
         default_serving_image: str = DEFAULT_SERVING_IMAGE,
         cluster_domain: str = names.CLUSTER_DOMAIN,
+        conflict_retry_s: float = 30.0,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -109,6 +112,9 @@ class Reconciler:
         self.strict_status = strict_status
         self._unknown_logged: set[str] = set()
         self.default_serving_image = default_serving_image
+        # Another's object in a child's name sends no watch event the operator sees (it wears
+        # none of its labels), so a held ModelDeployment looks again on its own.
+        self.conflict_retry_s = conflict_retry_s
 
     def forget(self, namespace: str, name: str) -> None:
         metrics.forget(namespace, name)
@@ -158,7 +164,7 @@ class Reconciler:
             model_spec, revision = served
 
         # Read.
-        observed = observe(self.kube, self.children, namespace, name)
+        observed = observe(self.kube, self.children, namespace, name, meta["uid"])
         commands = read_commands(meta.get("annotations") or {}, status)
         router, target = self._router(namespace, name, model_spec)
         analysis = None
@@ -199,6 +205,19 @@ class Reconciler:
             route_weight,
             found_preflight,
         )
+        foreign = foreign_children(self.kube, self.children, namespace, name, meta["uid"], decision)
+        if foreign:
+            held = self._refuse(
+                body,
+                stored,
+                status,
+                CHILD_CONFLICT,
+                conflict_message(foreign),
+                now,
+                governed,
+                current_policy,
+            )
+            return replace(held, wake_at=now + timedelta(seconds=self.conflict_retry_s))
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
         # Blocked, the decision was taken for what serves; status still names what is asked.
         new_status.revision = asked_for
