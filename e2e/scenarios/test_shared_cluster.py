@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.fixtures import Cluster, apply_model_deployment, reconciles_of, wait_for
+from e2e.fixtures import (
+    Cluster,
+    apply_model_deployment,
+    get_model_deployment,
+    reconciles_of,
+    wait_for,
+)
 from e2e.model_store import ENDPOINT_ENV, stored
 from e2e.models import train_classifier
 from e2e.rollouts import events_with_reason, status_of, wait_ready
@@ -112,9 +118,7 @@ def test_someone_elses_objects_in_a_childs_name_are_never_taken_over(
     cluster.kubectl("delete", "service", NAME, f"{NAME}-stable", "-n", namespace)
     apply_model_deployment(cluster, namespace, manifest(model.uri, model.sha256))
     status = wait_ready(cluster, namespace, NAME)
-    uid = cluster.custom.get_namespaced_custom_object(
-        "modeldeploy.io", "v1alpha1", namespace, "modeldeployments", NAME
-    )["metadata"]["uid"]
+    uid = get_model_deployment(cluster, namespace, NAME)["metadata"]["uid"]
     owned = service(NAME)
     assert [ref["uid"] for ref in owned["metadata"]["ownerReferences"]] == [uid]
     assert status["url"].startswith(f"http://{NAME}.{namespace}.svc")

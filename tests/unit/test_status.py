@@ -161,6 +161,9 @@ class FakeKube:
     def list_crashes(self, namespace: str, labels: dict[str, str]) -> list[Any]:
         return []
 
+    def get_child(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None  # no object of a child's name exists yet
+
     def list_ready_pods(self, namespace: str, labels: dict[str, str]) -> list[Any]:
         return []
 

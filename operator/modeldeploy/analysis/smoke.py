@@ -6,6 +6,7 @@ Pure: the shell sends the requests (`preflight`) and hands the answers in.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -236,5 +237,11 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
 def _clip(text: str) -> str:
+    """A pod's words as status and Events show them: one line, no control characters (an
+    answer cannot forge lines of its own), and short."""
+    text = _CONTROL.sub(" ", text)
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

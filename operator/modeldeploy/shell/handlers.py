@@ -149,6 +149,7 @@ def validate(
         controller().policies.all,
         controller().admission_labels,
         config.current().default_serving_image,
+        config.current().notification_targets,
     )
     _record(kind, obj, verdict)
     if verdict.refusal is not None:

@@ -23,6 +23,7 @@ from modeldeploy.api.commands import read_commands
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus, parse_status, parse_status_leniently
+from modeldeploy.api.webhook_targets import STRICT, TargetRules
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
 from modeldeploy.policy.select import Policy, select_policy
@@ -93,6 +94,7 @@ class Reconciler:
         default_serving_image: str = DEFAULT_SERVING_IMAGE,
         cluster_domain: str = names.CLUSTER_DOMAIN,
         conflict_retry_s: float = 30.0,
+        notification_targets: TargetRules = STRICT,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -115,6 +117,7 @@ class Reconciler:
         # Another's object in a child's name sends no watch event the operator sees (it wears
         # none of its labels), so a held ModelDeployment looks again on its own.
         self.conflict_retry_s = conflict_retry_s
+        self.notification_targets = notification_targets
 
     def forget(self, namespace: str, name: str) -> None:
         metrics.forget(namespace, name)
@@ -144,7 +147,7 @@ class Reconciler:
         labels = self.namespace_labels.labels(namespace)
         current_policy = select_policy(self.policies.all(), labels)
         try:
-            own = load_spec(raw_spec, self.default_serving_image)
+            own = load_spec(raw_spec, self.default_serving_image, self.notification_targets)
             revision = compute_revision(name, own)
             governed = govern(
                 raw_spec, revision, status, current_policy, own, self.default_serving_image
