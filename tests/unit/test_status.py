@@ -151,8 +151,9 @@ class FakeKube:
         self.body["metadata"]["resourceVersion"] = str(version)
         return copy.deepcopy(self.body)
 
-    def create_event(self, event: dict[str, Any]) -> None:
+    def create_event(self, event: dict[str, Any]) -> bool:
         self.events.append(event)
+        return True
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = {**manifest["metadata"], "resourceVersion": "1", "uid": "child"}

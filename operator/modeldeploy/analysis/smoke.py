@@ -22,6 +22,18 @@ MAX_SMOKE_REQUESTS = 64
 # than a ConfigMap of 1 MiB holds without aliases (YAML's `*name`, which a few lines of can make
 # stand for billions).
 MAX_SMOKE_VALUES = 1 << 20
+# Bytes of smoke requests a ConfigMap key may hold (a ConfigMap holds at most 1 MiB in all).
+MAX_SMOKE_BYTES = 1 << 20
+# Seconds one smoke test may take in all, whatever its per-request timeout: the preflight runs
+# on a reconcile worker, which serves every other object too.
+SMOKE_DEADLINE_S = 60.0
+
+
+def too_many_bytes(size: int, source: str) -> str | None:
+    """Why `size` bytes of smoke requests are more than a smoke test reads, or None."""
+    if size <= MAX_SMOKE_BYTES:
+        return None
+    return f"{source} holds {size} bytes; a smoke test reads at most {MAX_SMOKE_BYTES} (1 MiB)"
 
 
 @dataclass(frozen=True)
