@@ -17,6 +17,7 @@ from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, KIND
 from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.api.webhook_targets import STRICT, TargetRules
+from modeldeploy.policy.approval import approval_refusal
 from modeldeploy.policy.govern import govern
 from modeldeploy.policy.select import Policy, read_policy, select_policy
 from modeldeploy.rollout import approximation
@@ -102,14 +103,20 @@ def judge(
     namespace_labels: Callable[[str], Mapping[str, str]],
     default_image: str = DEFAULT_SERVING_IMAGE,
     targets: TargetRules = STRICT,
+    userinfo: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Whether an object may be written, and what to warn its author of. A ModelDeployment
     that names no serving image is judged with `default_image`, the one it would run; webhook
-    URLs by `targets`, what the operator allows."""
+    URLs by `targets`, what the operator allows; an approval by who writes it (`userinfo`)."""
+    if kind == KIND:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        policy = select_policy(policies(), namespace_labels(namespace))
+        refused_approval = approval_refusal(obj, old, policy, userinfo)
+        if refused_approval is not None:
+            return Verdict(f"{KIND} {(obj.get('metadata') or {}).get('name')}: {refused_approval}")
     if spec_unchanged(operation, obj, old):
         return Verdict()
     if kind == KIND:
-        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
         refusal = refusal_for_model_deployment(
             obj, policies(), namespace_labels(namespace), default_image, targets
         )
@@ -136,5 +143,6 @@ def review(
         request.get("oldObject"),
         policies,
         namespace_labels,
+        userinfo=request.get("userInfo"),
     )
     return _verdict(str(request.get("uid", "")), verdict.refusal, list(verdict.warnings))

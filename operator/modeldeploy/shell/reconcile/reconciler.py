@@ -24,6 +24,7 @@ from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus, parse_status, parse_status_leniently
 from modeldeploy.api.webhook_targets import STRICT, TargetRules
+from modeldeploy.policy.approval import honoured
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
 from modeldeploy.policy.select import Policy, select_policy
@@ -168,7 +169,13 @@ class Reconciler:
 
         # Read.
         observed = observe(self.kube, self.children, namespace, name, meta["uid"])
-        commands = read_commands(meta.get("annotations") or {}, status)
+        annotations = meta.get("annotations") or {}
+        commands, unapproved = honoured(
+            read_commands(annotations, status), annotations, current_policy
+        )
+        if unapproved is not None:
+            event = rollout.Event("Warning", "ApprovalRequired", unapproved)
+            self.recorder.post(namespace, name, meta["uid"], event)
         router, target = self._router(namespace, name, model_spec)
         analysis = None
         if rollout.analysis_due(model_spec, status, now):
