@@ -177,9 +177,15 @@ class Notifier:
                 address = checked_address(url, self._targets, self._resolver)
                 status = self._post(url, address, body)
             except Refused as refused:
-                last = str(refused)
                 metrics.NOTIFICATIONS.labels("refused").inc()
-                break
+                log.warning(
+                    "notification %s (%s) of %s refused: %s",
+                    target.name,
+                    target.owner,
+                    delivery.message.get("kind"),
+                    refused,
+                )
+                return
             except urllib3.exceptions.HTTPError as error:
                 last = f"host {host_of(url)}: {error_reason(error)}"
                 continue
