@@ -155,6 +155,11 @@ class FakeKube:
         self.events.append(event)
         return True
 
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        event = next(e for e in self.events if e["metadata"]["name"] == name)
+        event.update(patch)
+        return True
+
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = {**manifest["metadata"], "resourceVersion": "1", "uid": "child"}
         return {**manifest, "metadata": meta}
