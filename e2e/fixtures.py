@@ -329,6 +329,8 @@ def start_operator(
         "KUBECONFIG": str(kubeconfig),
         # The local Prometheus scrapes every 2 s, so a few seconds of window hold enough samples.
         "MODELDEPLOY_MIN_CHECK_WINDOW": "6s",
+        # The scenarios' webhook receivers listen at the node's (private) address.
+        "MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS": "true",
     }
     if prometheus_url:
         env["MODELDEPLOY_PROMETHEUS_URL"] = prometheus_url

@@ -30,6 +30,8 @@ BINARIES_SCRIPT = REPO_ROOT / "e2e" / "cluster" / "build-binaries.sh"
 LOCAL_VALUES = (
     "prometheus.url=http://prometheus.monitoring.svc.cluster.local:9090",
     "minCheckWindow=6s",
+    # The scenarios' webhook receivers listen at the node's (private) address.
+    "notifications.allowPrivateTargets=true",
 )
 
 

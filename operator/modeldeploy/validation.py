@@ -26,12 +26,14 @@ from modeldeploy.api.spec import (
     ZERO_SMOKE_TIMEOUT,
     CheckSpec,
     ModelDeploymentSpec,
+    Notification,
     ServingSpec,
     SmokeTestSpec,
     parse_duration,
     parse_spec,
     request_above_limit,
 )
+from modeldeploy.api.webhook_targets import STRICT, TargetRules, url_problem
 
 # Names no spec sets: the operator's own, and those that change the code the image runs
 # (api.envnames). Those that change where the model is fetched from are a policy's to refuse,
@@ -125,9 +127,26 @@ def rollout_problems(
     return problems
 
 
-def spec_problems(model_spec: ModelDeploymentSpec) -> list[str]:
+def notification_problems(
+    notifications: list[Notification] | None, targets: TargetRules, root: str = "spec"
+) -> list[str]:
+    """Webhook URLs the operator will not send to (itself, the node, the metadata service,
+    the cluster's own network unless allowed)."""
+    problems = []
+    for index, notification in enumerate(notifications or []):
+        url = notification.webhook.url
+        problem = url_problem(url, targets) if url is not None else None
+        if problem is not None:
+            problems.append(
+                f"{root}.notifications[{index}].webhook.url ({notification.name}): {problem}"
+            )
+    return problems
+
+
+def spec_problems(model_spec: ModelDeploymentSpec, targets: TargetRules = STRICT) -> list[str]:
     """What the schema accepts but the operator could never carry out, or never lets a spec do."""
     problems = env_problems(model_spec.serving) + resource_problems(model_spec.serving)
+    problems += notification_problems(model_spec.notifications, targets)
     rollout = model_spec.rollout
     if rollout is None:
         return problems
@@ -151,15 +170,18 @@ def with_serving_image(raw: dict[str, Any], default_image: str) -> dict[str, Any
 
 
 def load_spec(
-    raw: dict[str, Any], default_image: str = DEFAULT_SERVING_IMAGE
+    raw: dict[str, Any],
+    default_image: str = DEFAULT_SERVING_IMAGE,
+    targets: TargetRules = STRICT,
 ) -> ModelDeploymentSpec:
     """The spec, if the operator can act on it; InvalidSpec otherwise. A spec that names no
-    serving image gets `default_image`, the operator's."""
+    serving image gets `default_image`, the operator's; its webhooks are judged by `targets`,
+    what the operator was started allowing."""
     try:
         model_spec = parse_spec(with_serving_image(raw, default_image))
     except ValidationError as error:
         raise InvalidSpec(describe_validation_error(error)) from None
-    problems = spec_problems(model_spec)
+    problems = spec_problems(model_spec, targets)
     if problems:
         raise InvalidSpec("; ".join(problems))
     return model_spec

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from modeldeploy.api.spec import NOTIFIED_EVENTS, Notification, parse_spec
 from modeldeploy.api.status import CheckStatus, ModelDeploymentStatus, parse_status
+from modeldeploy.api.webhook_targets import TargetRules
 from modeldeploy.rollout import Event
 from modeldeploy.shell.notify import sender as notify
 from modeldeploy.shell.notify.message import (
@@ -324,6 +325,10 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
+# The receivers here listen on this machine, which only an explicit allowance reaches.
+LOCAL = TargetRules.parse(False, "127.0.0.1/32")
+
+
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(notify, "BACKOFF_S", 0.05)
@@ -332,7 +337,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_a_failing_receiver_gets_the_message_again(fast_retries: None) -> None:
     receiver = Receiver([503, 500])
-    notifier = Notifier(lambda *_: None)
+    notifier = Notifier(lambda *_: None, targets=LOCAL)
     message = build_message("Promoted", "v2 promoted", "ml", "fraud", EMPTY, "T")
     assert message is not None
     notifier.submit([Target("o", "n", receiver.url, None, "generic")], message)
@@ -344,7 +349,7 @@ def test_a_failing_receiver_gets_the_message_again(fast_retries: None) -> None:
 
 def test_a_teams_webhook_receives_the_card(fast_retries: None) -> None:
     receiver = Receiver([])
-    notifier = Notifier(lambda *_: None)
+    notifier = Notifier(lambda *_: None, targets=LOCAL)
     message = build_message("RolledBack", "rolled back", "ml", "fraud", ROLLED_BACK, "T")
     assert message is not None
     notifier.submit([Target("o", "n", receiver.url, None, "teams")], message)
@@ -361,7 +366,7 @@ def test_a_url_from_a_secret_is_read_when_sending(fast_retries: None) -> None:
         asked.append((namespace, name, key))
         return receiver.url
 
-    notifier = Notifier(read_secret)
+    notifier = Notifier(read_secret, targets=LOCAL)
     message = build_message("Paused", "paused", "ml", "fraud", EMPTY, "T")
     assert message is not None
     notifier.submit([Target("o", "n", None, SecretKey("ml", "hooks", "url"), "slack")], message)
@@ -373,7 +378,7 @@ def test_a_url_from_a_secret_is_read_when_sending(fast_retries: None) -> None:
 
 def test_submitting_never_waits_for_a_slow_receiver() -> None:
     receiver = Receiver([], delay_s=2.0)
-    notifier = Notifier(lambda *_: None, workers=1)
+    notifier = Notifier(lambda *_: None, workers=1, targets=LOCAL)
     message = build_message("StepAdvanced", "step 1 passed", "ml", "fraud", EMPTY, "T")
     assert message is not None
     began = time.monotonic()

@@ -151,8 +151,14 @@ class FakeKube:
         self.body["metadata"]["resourceVersion"] = str(version)
         return copy.deepcopy(self.body)
 
-    def create_event(self, event: dict[str, Any]) -> None:
+    def create_event(self, event: dict[str, Any]) -> bool:
         self.events.append(event)
+        return True
+
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        event = next(e for e in self.events if e["metadata"]["name"] == name)
+        event.update(patch)
+        return True
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = {**manifest["metadata"], "resourceVersion": "1", "uid": "child"}
@@ -160,6 +166,9 @@ class FakeKube:
 
     def list_crashes(self, namespace: str, labels: dict[str, str]) -> list[Any]:
         return []
+
+    def get_child(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None  # no object of a child's name exists yet
 
     def list_ready_pods(self, namespace: str, labels: dict[str, str]) -> list[Any]:
         return []

@@ -6,6 +6,7 @@ Pure: the shell sends the requests (`preflight`) and hands the answers in.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,18 @@ MAX_SMOKE_REQUESTS = 64
 # than a ConfigMap of 1 MiB holds without aliases (YAML's `*name`, which a few lines of can make
 # stand for billions).
 MAX_SMOKE_VALUES = 1 << 20
+# Bytes of smoke requests a ConfigMap key may hold (a ConfigMap holds at most 1 MiB in all).
+MAX_SMOKE_BYTES = 1 << 20
+# Seconds one smoke test may take in all, whatever its per-request timeout: the preflight runs
+# on a reconcile worker, which serves every other object too.
+SMOKE_DEADLINE_S = 60.0
+
+
+def too_many_bytes(size: int, source: str) -> str | None:
+    """Why `size` bytes of smoke requests are more than a smoke test reads, or None."""
+    if size <= MAX_SMOKE_BYTES:
+        return None
+    return f"{source} holds {size} bytes; a smoke test reads at most {MAX_SMOKE_BYTES} (1 MiB)"
 
 
 @dataclass(frozen=True)
@@ -236,5 +249,11 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
 def _clip(text: str) -> str:
+    """A pod's words as status and Events show them: one line, no control characters (an
+    answer cannot forge lines of its own), and short."""
+    text = _CONTROL.sub(" ", text)
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"

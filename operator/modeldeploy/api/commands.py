@@ -14,6 +14,10 @@ from modeldeploy.api.status import ModelDeploymentStatus
 
 PREFIX = "modeldeploy.io/"
 PAUSED = f"{PREFIX}paused"
+PROMOTE = f"{PREFIX}promote"
+APPROVED_BY = f"{PREFIX}approved-by"
+"""Who approved the promote beside it: the admission webhook lets it name only the user who
+writes it, where a policy names approvers."""
 ONE_SHOT = ("promote", "abort", "retry", "undo")
 
 

@@ -139,6 +139,23 @@ Images = (
 )
 
 
+class Approvers(ApiModel):
+    """Who may approve (promote) a rollout: a user named, or a member of a group named, as
+    the API server authenticates them. The admission webhook checks each write of the
+    promote annotation; keep its failurePolicy at Fail, or an author may approve while no
+    replica answers."""
+
+    groups: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256, description="A group.")]] | None,
+        Field(max_length=32, description="Groups whose members may approve."),
+    ] = None
+    users: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256, description="A user name.")]]
+        | None,
+        Field(max_length=32, description="Users who may approve."),
+    ] = None
+
+
 class PolicyRules(ApiModel):
     """Guardrails every ModelDeployment in the selected namespaces must keep."""
 
@@ -213,6 +230,14 @@ class PolicyRules(ApiModel):
     max_replicas: Annotated[
         int | None,
         Field(ge=0, le=1000, description="The most spec.replicas a ModelDeployment may ask for."),
+    ] = None
+    approvers: Annotated[
+        Approvers | None,
+        Field(
+            description="Only these may approve a rollout (the modeldeploy.io/promote "
+            "annotation), and each approval must name its approver in "
+            "modeldeploy.io/approved-by; unset, anyone who may patch the ModelDeployment may."
+        ),
     ] = None
 
 

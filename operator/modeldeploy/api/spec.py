@@ -1618,7 +1618,13 @@ class WebhookTarget(ApiModel):
 
     url: Annotated[
         str | None,
-        Field(pattern=r"^https?://.+$", max_length=2048, description="The http(s) URL."),
+        Field(
+            pattern=r"^https?://.+$",
+            max_length=2048,
+            description="The http(s) URL. Loopback, link-local and unspecified hosts are "
+            "refused; private and in-cluster ones (RFC 1918, the Service CIDR, *.svc, "
+            "*.cluster.local) unless the operator allows them. Redirects are not followed.",
+        ),
     ] = None
     url_from: Annotated[
         SecretKeySource | None,

@@ -176,7 +176,9 @@ class LeaderElector:
             "spec": {"holderIdentity": "", "leaseDurationSeconds": 1},
         }
         try:
-            self.api.replace_namespaced_lease(self.name, self.namespace, cast(Any, body))
+            self.api.replace_namespaced_lease(
+                self.name, self.namespace, cast(Any, body), _request_timeout=self._timeout()
+            )
             log.info("lease handed back", extra={"lease": f"{self.namespace}/{self.name}"})
         except ApiException as error:
             log.warning("could not hand the lease back: %s", error.reason)

@@ -25,6 +25,8 @@ from kubernetes.watch.watch import iter_resp_lines
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+LIST_TIMEOUT = (10.0, 60.0)
+"""(connect, read) seconds for one page of a listing."""
 
 
 class _Gone(Exception):
@@ -124,7 +126,8 @@ class Informer(Generic[Key]):
         token: str | None = None
         version = ""
         while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
+            # A page that never comes must not stall the watch: the loop lists again.
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": LIST_TIMEOUT}
             if token:
                 kwargs["_continue"] = token
             page = json.loads(self._call(namespace, **kwargs).data)

@@ -16,10 +16,12 @@ from modeldeploy.api.policy import POLICY_KIND
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, KIND
 from modeldeploy.api.status import ModelDeploymentStatus
+from modeldeploy.api.webhook_targets import STRICT, TargetRules
+from modeldeploy.policy.approval import approval_refusal
 from modeldeploy.policy.govern import govern
 from modeldeploy.policy.select import Policy, read_policy, select_policy
 from modeldeploy.rollout import approximation
-from modeldeploy.validation import InvalidSpec, load_spec
+from modeldeploy.validation import InvalidSpec, load_spec, notification_problems
 
 HTTP_UNPROCESSABLE = 422
 
@@ -39,12 +41,13 @@ def refusal_for_model_deployment(
     policies: Iterable[Policy],
     namespace_labels: Mapping[str, str],
     default_image: str = DEFAULT_SERVING_IMAGE,
+    targets: TargetRules = STRICT,
 ) -> str | None:
     meta = obj.get("metadata") or {}
     raw = dict(obj.get("spec") or {})
     policy = select_policy(policies, namespace_labels)
     try:
-        own = load_spec(raw, default_image)
+        own = load_spec(raw, default_image, targets)
         revision = compute_revision(str(meta.get("name", "")), own)
         governed = govern(raw, revision, ModelDeploymentStatus(), policy, own, default_image)
     except InvalidSpec as error:
@@ -65,8 +68,12 @@ def warnings_for_model_deployment(obj: Mapping[str, Any]) -> list[str]:
     return [approximate] if approximate is not None else []
 
 
-def refusal_for_policy(obj: Mapping[str, Any]) -> str | None:
-    return read_policy(obj).problem
+def refusal_for_policy(obj: Mapping[str, Any], targets: TargetRules = STRICT) -> str | None:
+    policy = read_policy(obj)
+    if policy.problem is not None or policy.spec is None:
+        return policy.problem
+    problems = notification_problems(policy.spec.notifications, targets)
+    return f"policy {policy.name}: " + "; ".join(problems) if problems else None
 
 
 @dataclass(frozen=True)
@@ -95,19 +102,27 @@ def judge(
     policies: Callable[[], Iterable[Policy]],
     namespace_labels: Callable[[str], Mapping[str, str]],
     default_image: str = DEFAULT_SERVING_IMAGE,
+    targets: TargetRules = STRICT,
+    userinfo: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Whether an object may be written, and what to warn its author of. A ModelDeployment
-    that names no serving image is judged with `default_image`, the one it would run."""
+    that names no serving image is judged with `default_image`, the one it would run; webhook
+    URLs by `targets`, what the operator allows; an approval by who writes it (`userinfo`)."""
+    if kind == KIND:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        policy = select_policy(policies(), namespace_labels(namespace))
+        refused_approval = approval_refusal(obj, old, policy, userinfo)
+        if refused_approval is not None:
+            return Verdict(f"{KIND} {(obj.get('metadata') or {}).get('name')}: {refused_approval}")
     if spec_unchanged(operation, obj, old):
         return Verdict()
     if kind == KIND:
-        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
         refusal = refusal_for_model_deployment(
-            obj, policies(), namespace_labels(namespace), default_image
+            obj, policies(), namespace_labels(namespace), default_image, targets
         )
         return Verdict(refusal, tuple(warnings_for_model_deployment(obj)))
     if kind == POLICY_KIND:
-        return Verdict(refusal_for_policy(obj))
+        return Verdict(refusal_for_policy(obj, targets))
     return Verdict()
 
 
@@ -128,5 +143,6 @@ def review(
         request.get("oldObject"),
         policies,
         namespace_labels,
+        userinfo=request.get("userInfo"),
     )
     return _verdict(str(request.get("uid", "")), verdict.refusal, list(verdict.warnings))

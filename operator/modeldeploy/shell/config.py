@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modeldeploy.api.names import CLUSTER_DOMAIN
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, parse_duration
+from modeldeploy.api.webhook_targets import STRICT, TargetRules
 from modeldeploy.runtime.leader import LeaseTiming
 
 
@@ -51,6 +52,13 @@ class Settings:
     changing it rolls each such ModelDeployment out to the new image, through its checks."""
     cluster_domain: str = CLUSTER_DOMAIN
     """The DNS domain of the cluster's Services, in the address status.url gives."""
+    notification_targets: TargetRules = STRICT
+    """Which webhook addresses notifications may go to: private and in-cluster ones only
+    where allowed (MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS, or by host or CIDR in
+    MODELDEPLOY_ALLOWED_NOTIFICATION_TARGETS); MODELDEPLOY_SERVICE_CIDR names the Service
+    range, which counts as in-cluster."""
+    conflict_retry_s: float = 30.0
+    """How soon a ModelDeployment held by another's object in a child's name looks again."""
 
     @classmethod
     def from_env(
@@ -80,6 +88,11 @@ class Settings:
             default_serving_image=env.get("MODELDEPLOY_DEFAULT_SERVING_IMAGE")
             or DEFAULT_SERVING_IMAGE,
             cluster_domain=env.get("MODELDEPLOY_CLUSTER_DOMAIN") or CLUSTER_DOMAIN,
+            notification_targets=TargetRules.parse(
+                env.get("MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS", "").lower() == "true",
+                env.get("MODELDEPLOY_ALLOWED_NOTIFICATION_TARGETS", ""),
+                env.get("MODELDEPLOY_SERVICE_CIDR", ""),
+            ),
         )
 
 

@@ -67,7 +67,7 @@ class Controller:
         self.namespace_labels = NamespaceStore()
         self.queue: WorkQueue[Key] = WorkQueue()
         provider = provider_for(settings.prometheus_url)
-        self.notifier = Notifier(self.kube.get_secret_value)
+        self.notifier = Notifier(self.kube.get_secret_value, targets=settings.notification_targets)
         self.reconciler = Reconciler(
             self.kube,
             provider,
@@ -83,6 +83,8 @@ class Controller:
             strict_status=settings.strict_status,
             default_serving_image=settings.default_serving_image,
             cluster_domain=settings.cluster_domain,
+            conflict_retry_s=settings.conflict_retry_s,
+            notification_targets=settings.notification_targets,
         )
         api, timeout = self.kube.api_client, settings.watch_timeout_s
         self.informers = [

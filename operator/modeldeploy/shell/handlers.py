@@ -137,6 +137,7 @@ def validate(
     warnings: list[str],
     old: kopf.Body | None = None,
     operation: str | None = None,
+    userinfo: kopf.UserInfo | None = None,
     **_: Any,
 ) -> None:
     obj = dict(body)
@@ -149,6 +150,8 @@ def validate(
         controller().policies.all,
         controller().admission_labels,
         config.current().default_serving_image,
+        config.current().notification_targets,
+        dict(userinfo) if userinfo is not None else None,
     )
     _record(kind, obj, verdict)
     if verdict.refusal is not None:

@@ -30,6 +30,10 @@ MERGE = "application/merge-patch+json"
 
 log = logging.getLogger(__name__)
 
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""(connect, read) seconds for every request: an API server that accepts the connection but
+never answers must not hold a worker thread, and with it every object queued behind it."""
+
 
 def load_config() -> None:
     try:
@@ -64,7 +68,7 @@ class Kube:
     def get_namespace_labels(self, name: str) -> dict[str, str] | None:
         metrics.count_request("get", "namespaces")
         try:
-            found: Any = self.core.read_namespace(name)
+            found: Any = self.core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if _not_found(error):
                 return None
@@ -78,7 +82,7 @@ class Kube:
     ) -> Manifest | None:
         try:
             found = self.custom.get_namespaced_custom_object(
-                group, version, namespace, plural, name
+                group, version, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as error:
             if _not_found(error):
@@ -103,7 +107,14 @@ class Kube:
         metrics.count_request("patch", "modeldeployments/status")
         try:
             written = self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, body, _content_type=MERGE
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type=MERGE,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as error:
             if error.status == 409:
@@ -122,6 +133,7 @@ class Kube:
             "force": True,
             "_content_type": APPLY,
             "_preload_content": False,
+            "_request_timeout": REQUEST_TIMEOUT,
         }
         response: Any
         if kind == "Deployment":
@@ -143,11 +155,38 @@ class Kube:
             raise ValueError(f"cannot apply kind {kind}")
         return cast(Manifest, _json(response))
 
+    def get_child(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        """A Deployment, Service or PodDisruptionBudget of that name, whoever's it is; read
+        only where the caches, which hold the operator's own, have none."""
+        reads = {
+            "Deployment": (self.apps.read_namespaced_deployment, "deployments"),
+            "Service": (self.core.read_namespaced_service, "services"),
+            "PodDisruptionBudget": (
+                self.policy.read_namespaced_pod_disruption_budget,
+                "poddisruptionbudgets",
+            ),
+        }
+        read, resource = reads[kind]
+        metrics.count_request("get", resource)
+        try:
+            response: Any = read(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as error:
+            if _not_found(error):
+                return None
+            raise
+        return cast(Manifest, _json(response))
+
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         metrics.count_request("patch", "deployments/scale")
         try:
             self.apps.patch_namespaced_deployment_scale(
-                name, namespace, {"spec": {"replicas": replicas}}, _preload_content=False
+                name,
+                namespace,
+                {"spec": {"replicas": replicas}},
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as error:
             if not _not_found(error):
@@ -157,27 +196,56 @@ class Kube:
         metrics.count_request("delete", "deployments")
         try:
             self.apps.delete_namespaced_deployment(
-                name, namespace, propagation_policy="Background", _preload_content=False
+                name,
+                namespace,
+                propagation_policy="Background",
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as error:
             if not _not_found(error):
                 raise
 
-    def create_event(self, event: Manifest) -> None:
+    def create_event(self, event: Manifest) -> bool:
         metrics.count_request("create", "events")
         try:
             self.core.create_namespaced_event(
-                event["metadata"]["namespace"], cast(Any, event), _preload_content=False
+                event["metadata"]["namespace"],
+                cast(Any, event),
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as error:
             # An Event is an explanation, never a reason to fail the reconcile.
             log.warning("could not post event %s: %s", event["reason"], error.reason)
+            return False
+        return True
+
+    def patch_event(self, namespace: str, name: str, patch: Manifest) -> bool:
+        """Counts up an Event already posted; False when it is gone (expired) or refused."""
+        metrics.count_request("patch", "events")
+        try:
+            self.core.patch_namespaced_event(
+                name,
+                namespace,
+                cast(Any, patch),
+                _content_type=MERGE,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if not _not_found(error):
+                log.warning("could not count up event %s: %s", name, error.reason)
+            return False
+        return True
 
     def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or the key is missing."""
         metrics.count_request("get", "secrets")
         try:
-            secret: Any = self.core.read_namespaced_secret(name, namespace)
+            secret: Any = self.core.read_namespaced_secret(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as error:
             if _not_found(error):
                 return None
@@ -189,7 +257,9 @@ class Kube:
         """One key of a ConfigMap; None when the ConfigMap or the key is missing."""
         metrics.count_request("get", "configmaps")
         try:
-            found: Any = self.core.read_namespaced_config_map(name, namespace)
+            found: Any = self.core.read_namespaced_config_map(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as error:
             if _not_found(error):
                 return None
@@ -204,7 +274,10 @@ class Kube:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         found = _json(
             self.core.list_namespaced_pod(
-                namespace, label_selector=selector, _preload_content=False
+                namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         )
         return cast(list[dict[str, Any]], found.get("items", []))
@@ -259,4 +332,5 @@ class Kube:
             name,
             {"metadata": {"resourceVersion": resource_version}, "spec": {"rules": rules}},
             _content_type=MERGE,
+            _request_timeout=REQUEST_TIMEOUT,
         )

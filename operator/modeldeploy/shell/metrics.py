@@ -85,7 +85,8 @@ ROLLBACKS = _per_object(Counter, "modeldeploy_rollbacks_total", "Rollbacks")
 PROMOTIONS = _per_object(Counter, "modeldeploy_promotions_total", "Promotions")
 NOTIFICATIONS = Counter(
     "modeldeploy_notifications_total",
-    "Webhook notifications by outcome: sent, failed (after retries) or dropped (queue full)",
+    "Webhook notifications by outcome: sent, failed (after retries), refused (a target "
+    "notifications may not reach) or dropped (queue full)",
     ["outcome"],
 )
 ADMISSION_REVIEWS = Counter(

@@ -1,6 +1,10 @@
 """Asking a revision's pods over HTTP, as the preflight does: straight to the pod's address
 where the operator runs inside the cluster, or through the API server's pod proxy where it
-runs outside (a developer's machine), where pod addresses cannot be reached."""
+runs outside (a developer's machine), where pod addresses cannot be reached.
+
+A pod runs code its author chose, so its answers are untrusted: a redirect is never followed
+(through the API server's proxy it would be followed with the operator's own credentials),
+and only the status and body come back, never a header."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import urllib3
 from kubernetes import client
 
 DIRECT = "direct"
@@ -43,6 +48,16 @@ def _decode(raw: bytes) -> Any:
         return raw.decode(errors="replace")[:1000]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is returned as it is (an HTTPError), never followed."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 class DirectPodHttp:
     def request(
         self, pod: Pod, port: int, method: str, path: str, body: Any, timeout_s: float
@@ -55,7 +70,7 @@ class DirectPodHttp:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(http_request, timeout=timeout_s) as response:
+            with _OPENER.open(http_request, timeout=timeout_s) as response:
                 return response.status, _decode(response.read())
         except urllib.error.HTTPError as error:
             return error.code, _decode(error.read())
@@ -72,17 +87,26 @@ class ApiServerPodHttp:
     ) -> tuple[int, Any]:
         resource = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}:{port}/proxy{path}"
         try:
-            serialized = self.api_client.param_serialize(
+            http_method, url, headers, _, _ = self.api_client.param_serialize(
                 method,
                 resource,
                 header_params={"Content-Type": "application/json", "Accept": "*/*"},
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self.api_client.call_api(*serialized, _request_timeout=timeout_s)
-            raw = response.read()  # type: ignore[no-untyped-call]
+            # The client's own request would follow a redirect, credentials and all.
+            response = self.api_client.rest_client.pool_manager.request(
+                http_method,
+                url,
+                body=None if body is None else json.dumps(body),
+                headers=headers,
+                timeout=urllib3.Timeout(total=timeout_s),
+                redirect=False,
+                retries=False,
+            )
+            raw = response.data
         except Exception as error:  # urllib3's timeouts and connection errors
-            raise PodUnreachable(f"{pod.name}: {error}") from error
+            raise PodUnreachable(f"{pod.name}: {type(error).__name__}") from error
         decoded = _decode(raw if isinstance(raw, bytes) else str(raw).encode())
         if response.status in (502, 503) and _api_server_status(decoded):
             raise PodUnreachable(f"{pod.name}: {decoded.get('message', response.reason)}")

@@ -5,6 +5,8 @@ the smoke test, then hands the verdict to the state machine. The judging is pure
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -13,10 +15,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from modeldeploy.analysis.schema import schema_changes
 from modeldeploy.analysis.smoke import (
+    SMOKE_DEADLINE_S,
     SmokeAnswer,
     assess,
     infer_body,
     too_large,
+    too_many_bytes,
     too_many_requests,
 )
 from modeldeploy.api import names
@@ -105,19 +109,38 @@ def _smoke_test(
     model: str,
     smoke: SmokeTestSpec,
     record: PreflightRecord,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Preflight:
     try:
         requests = [*(smoke.requests or []), *_requests_from(kube, namespace, smoke)]
     except ValueError as error:
         return Preflight(FAIL, f"smoke test: {error}", cause=SMOKE_TEST_FAILED, record=record)
     timeout_s = parse_duration(smoke.timeout)
+    deadline = clock() + SMOKE_DEADLINE_S
     answers = []
     # Round robin over the Ready pods, so that one bad pod among good ones is seen too.
     for index, request in enumerate(requests):
         pod = pods[index % len(pods)]
+        left_s = deadline - clock()
+        if left_s <= 0:
+            # Unsent is unanswered: the smoke test fails rather than stretching on.
+            answers.append(
+                SmokeAnswer(
+                    request.name,
+                    pod.name,
+                    None,
+                    error=f"not sent: the smoke test's {SMOKE_DEADLINE_S:g}s in all had passed",
+                )
+            )
+            continue
         try:
             code, body = http.request(
-                pod, port, "POST", f"/v2/models/{model}/infer", infer_body(request), timeout_s
+                pod,
+                port,
+                "POST",
+                f"/v2/models/{model}/infer",
+                infer_body(request),
+                min(timeout_s, left_s),
             )
             answers.append(SmokeAnswer(request.name, pod.name, code, body))
         except PodUnreachable as error:
@@ -147,6 +170,9 @@ def _requests_from(kube: Kube, namespace: str, smoke: SmokeTestSpec) -> list[Smo
     if text is None:
         raise ValueError(f"ConfigMap {ref.name} has no key {ref.key}")
     source = f"ConfigMap {ref.name} key {ref.key}"
+    excess = too_many_bytes(len(text.encode()), source)
+    if excess is not None:
+        raise ValueError(excess)
     try:
         loaded = yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as error:

@@ -16,6 +16,7 @@ from modeldeploy.api import names
 from modeldeploy.api.observed import Observed, ObservedDeployment
 from modeldeploy.policy.select import Policy, read_policy
 from modeldeploy.workload.applied import ChildShape, shape_of
+from modeldeploy.workload.ownership import controller_uid
 
 Body = dict[str, Any]
 Key = tuple[str, str]
@@ -97,6 +98,8 @@ class CachedChild:
     shape: ChildShape
     deployment: ObservedDeployment | None
     deleting: bool
+    controller: str | None = None
+    """The uid its controller ownerReference names: labels can be copied, this cannot."""
 
 
 def cached_child(kind: str, body: Body) -> CachedChild | None:
@@ -109,6 +112,7 @@ def cached_child(kind: str, body: Body) -> CachedChild | None:
         shape=shape_of(body, kind),
         deployment=observed_deployment(body) if kind == DEPLOYMENT else None,
         deleting=bool(meta.get("deletionTimestamp")),
+        controller=controller_uid(body),
     )
 
 
@@ -185,14 +189,24 @@ class ChildStore:
             found = self._children.get((kind, namespace, name))
         return None if found is None or found[1].deleting else found[1].shape
 
-    def observed(self, namespace: str, owner: str) -> Observed:
+    def controller(self, kind: str, namespace: str, name: str) -> tuple[bool, str | None]:
+        """(whether the cache holds such a child, the uid of its controller)."""
+        with self._lock:
+            found = self._children.get((kind, namespace, name))
+        return (False, None) if found is None else (True, found[1].controller)
+
+    def observed(self, namespace: str, owner: str, owner_uid: str | None = None) -> Observed:
+        """The Deployments labelled as `owner`'s; with `owner_uid`, only those it controls, so
+        that another's Deployment wearing its labels is neither counted nor deleted."""
         with self._lock:
             members = list(self._by_owner.get((namespace, owner), ()))
             children = [self._children[(kind, namespace, name)][1] for kind, name in members]
         deployments = {
             child.deployment.revision: child.deployment
             for child in children
-            if child.deployment is not None and not child.deleting
+            if child.deployment is not None
+            and not child.deleting
+            and (owner_uid is None or child.controller == owner_uid)
         }
         return Observed(deployments=deployments)
 

@@ -116,6 +116,7 @@ class Replica:
             lease_name=LEASE,
             identity=identity,
             pod_transport="apiserver",
+            conflict_retry_s=0.2,
         )
         self.controller = Controller(self.settings, kube=Kube(self.api))
         custom = client.CustomObjectsApi(self.api)

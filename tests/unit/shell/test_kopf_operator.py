@@ -171,3 +171,62 @@ def test_kopf_answers_reviews_and_carries_the_model_deployment_watch(
         ),
         timeout=30,
     )
+
+
+APPROVED_POLICY = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "ClusterRolloutPolicy",
+    "metadata": {"name": "approved"},
+    "spec": {
+        "namespaceSelector": {"matchLabels": {"tier": "approved"}},
+        "rules": {"approvers": {"groups": ["release-managers"]}},
+    },
+}
+
+
+def test_kopf_refuses_an_approval_by_someone_the_policy_does_not_name(
+    server: FakeApiServer, operator: Operator
+) -> None:
+    core = client.CoreV1Api(api_client(server))
+    core.create_namespace({"metadata": {"name": "shop", "labels": {"tier": "approved"}}})
+    custom = client.CustomObjectsApi(api_client(server))
+    custom.create_cluster_custom_object(GROUP, VERSION, "clusterrolloutpolicies", APPROVED_POLICY)
+    operator.start()
+    old = model_deployment("iris", "v2")
+    old["metadata"]["namespace"] = "shop"
+
+    def promote(user: str, groups: list[str], approved_by: str) -> dict[str, Any]:
+        new = json.loads(json.dumps(old))
+        new["metadata"]["annotations"] = {
+            "modeldeploy.io/promote": "step@1",
+            "modeldeploy.io/approved-by": approved_by,
+        }
+        review = review_of(new, "shop")
+        review["request"] |= {
+            "operation": "UPDATE",
+            "oldObject": old,
+            "userInfo": {"username": user, "groups": groups},
+        }
+        return review
+
+    def answer(review: dict[str, Any]) -> Any:
+        try:
+            status, reply = operator.review(review)
+        except (ConnectionError, urllib.error.URLError):
+            return None  # not serving yet
+        return reply["response"] if status == 200 else None
+
+    # The author approves their own rollout, naming themselves: refused.
+    refused = server.wait_for(
+        lambda: (
+            (r := answer(promote("author", ["system:authenticated"], "author")))
+            and not r["allowed"]
+            and r
+        ),
+        timeout=30,
+    )
+    assert "policy approved, rule approvers: author may not approve" in refused["status"]["message"]
+    # A release manager, naming someone else: refused; naming themselves: allowed.
+    forged = answer(promote("rm", ["release-managers"], "author"))
+    assert not forged["allowed"] and "approved-by=rm" in forged["status"]["message"]
+    assert answer(promote("rm", ["release-managers", "system:authenticated"], "rm"))["allowed"]

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
+from modeldeploy.analysis.smoke import SMOKE_DEADLINE_S
 from modeldeploy.api.spec import SmokeTestSpec
-from modeldeploy.shell.preflight import _requests_from
+from modeldeploy.rollout import FAIL, PreflightRecord
+from modeldeploy.shell.pod_http import Pod
+from modeldeploy.shell.preflight import _requests_from, _smoke_test
 
 REQUEST = {
     "name": "r",
@@ -71,3 +74,49 @@ def test_a_missing_key_and_a_wrong_shape_say_so() -> None:
         read(None)
     with pytest.raises(ValueError, match="is not a list of smoke requests"):
         read("{}")
+
+
+def test_more_than_a_mebibyte_is_refused_before_it_is_parsed() -> None:
+    padding = "# " + "x" * (1 << 20) + "\n"
+    with pytest.raises(ValueError, match=r"holds \d+ bytes; a smoke test reads at most 1048576"):
+        read(padding + requests(1))
+
+
+class SlowPods:
+    """Pods that each take `delay_s` of a clock to answer, whatever the timeout allows."""
+
+    def __init__(self, clock: list[float], delay_s: float) -> None:
+        self.clock = clock
+        self.delay_s = delay_s
+        self.timeouts: list[float] = []
+
+    def request(
+        self, pod: Pod, port: int, method: str, path: str, body: Any, timeout_s: float
+    ) -> tuple[int, Any]:
+        self.timeouts.append(timeout_s)
+        self.clock[0] += min(self.delay_s, timeout_s)
+        return 200, {"outputs": [{"name": "label", "data": ["1"]}]}
+
+
+def test_a_smoke_test_stops_at_its_deadline_and_fails() -> None:
+    now = [0.0]
+    pods = SlowPods(now, delay_s=25.0)
+    smoke = SmokeTestSpec.model_validate(
+        {"timeout": "30s", "requests": [{**REQUEST, "name": f"s{i}"} for i in range(6)]}
+    )
+    outcome = _smoke_test(
+        ConfigMaps(None),  # type: ignore[arg-type]
+        pods,
+        "ml",
+        [Pod("ml", "iris-1", "10.0.0.1")],
+        8080,
+        "iris",
+        smoke,
+        PreflightRecord(),
+        clock=lambda: now[0],
+    )
+    # 25 s each: the third has the 10 s left, and nothing more is sent.
+    assert pods.timeouts == [30.0, 30.0, 10.0]
+    assert now[0] == SMOKE_DEADLINE_S
+    assert outcome.verdict == FAIL
+    assert "not sent" in str(outcome.record.failures)

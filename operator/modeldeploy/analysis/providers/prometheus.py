@@ -19,12 +19,11 @@ _MAX_ERROR_BODY = 300
 
 
 def _without_credentials(url: str) -> str:
+    """Scheme, host and port: what messages and logs name, never a path, query or password."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
 
 
 _HTTP_ERROR = re.compile(r"HTTP Status Code (\d+) \((b'.*'|b\".*\")\)", re.DOTALL)
@@ -79,8 +78,10 @@ class PrometheusProvider:
         self._timeout_s = timeout_s
         # One quick retry of a failed connect only: the client's default retries 5xx answers
         # with backoff, which would stretch a slow Prometheus far past the timeout.
-        retry = Retry(total=None, connect=1, read=False, status=0, other=0, redirect=5)
+        # No redirect is followed: an answer elsewhere is no answer of this Prometheus.
+        retry = Retry(total=None, connect=1, read=False, status=0, other=0, redirect=0)
         self._client = PrometheusConnect(url=self._url, retry=retry, timeout=timeout_s)
+        self._client._session.max_redirects = 0
 
     def query(self, promql: str) -> float | None:
         return single_value(self._result(promql))
@@ -107,8 +108,12 @@ class PrometheusProvider:
             ) from None
         except requests.JSONDecodeError:
             raise ProviderError(f"Prometheus at {self._where} answered with non-JSON") from None
+        except requests.TooManyRedirects:
+            raise ProviderError(
+                f"Prometheus at {self._where} answered with a redirect, which is not followed"
+            ) from None
         except requests.RequestException as exc:
-            raise ProviderError(f"Prometheus at {self._where}: {exc}") from None
+            raise ProviderError(f"Prometheus at {self._where}: {type(exc).__name__}") from None
         except PrometheusApiClientException as exc:
             raise _api_error(exc, self._where) from None
         except (KeyError, TypeError):

@@ -24,10 +24,13 @@ from modeldeploy.shell.stores import ChildStore
 log = logging.getLogger("modeldeploy.shell.reconcile")
 
 
-def observe(kube: Kube, children: ChildStore, namespace: str, name: str) -> Observed:
-    """The children as the caches hold them, with the crashes of any revision short of Ready
-    pods: one LIST in a failure, none while all is well."""
-    observed = children.observed(namespace, name)
+def observe(
+    kube: Kube, children: ChildStore, namespace: str, name: str, uid: str | None = None
+) -> Observed:
+    """The children as the caches hold them (with `uid`, those the ModelDeployment of that uid
+    controls), with the crashes of any revision short of Ready pods: one LIST in a failure,
+    none while all is well."""
+    observed = children.observed(namespace, name, uid)
     short = [
         rev for rev, found in observed.deployments.items() if found.ready_replicas < found.replicas
     ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -23,6 +23,8 @@ from modeldeploy.api.commands import read_commands
 from modeldeploy.api.revision import compute_revision
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus, parse_status, parse_status_leniently
+from modeldeploy.api.webhook_targets import STRICT, TargetRules
+from modeldeploy.policy.approval import honoured
 from modeldeploy.policy.govern import POLICY_VIOLATION, Governed, govern, served_spec
 from modeldeploy.policy.govern import record as record_policy
 from modeldeploy.policy.select import Policy, select_policy
@@ -34,6 +36,7 @@ from modeldeploy.shell.notify.sender import Notifier
 from modeldeploy.shell.pod_http import DirectPodHttp, PodHttp
 from modeldeploy.shell.preflight import run_preflight
 from modeldeploy.shell.reconcile.act import Actor
+from modeldeploy.shell.reconcile.claims import foreign_children
 from modeldeploy.shell.reconcile.read import measure_checks, observe
 from modeldeploy.shell.reconcile.record import (
     Recorder,
@@ -46,6 +49,7 @@ from modeldeploy.traffic.base import Router, RouterError, RouteTarget
 from modeldeploy.traffic.factory import route_target, router_for
 from modeldeploy.validation import InvalidSpec, load_spec
 from modeldeploy.workload import render
+from modeldeploy.workload.ownership import CHILD_CONFLICT, conflict_message
 
 log = logging.getLogger("modeldeploy.shell.reconcile")
 
@@ -90,6 +94,8 @@ class Reconciler:
         strict_status: bool = False,
         default_serving_image: str = DEFAULT_SERVING_IMAGE,
         cluster_domain: str = names.CLUSTER_DOMAIN,
+        conflict_retry_s: float = 30.0,
+        notification_targets: TargetRules = STRICT,
     ) -> None:
         self.kube = kube
         self.provider = provider
@@ -109,6 +115,10 @@ class Reconciler:
         self.strict_status = strict_status
         self._unknown_logged: set[str] = set()
         self.default_serving_image = default_serving_image
+        # Another's object in a child's name sends no watch event the operator sees (it wears
+        # none of its labels), so a held ModelDeployment looks again on its own.
+        self.conflict_retry_s = conflict_retry_s
+        self.notification_targets = notification_targets
 
     def forget(self, namespace: str, name: str) -> None:
         metrics.forget(namespace, name)
@@ -138,7 +148,7 @@ class Reconciler:
         labels = self.namespace_labels.labels(namespace)
         current_policy = select_policy(self.policies.all(), labels)
         try:
-            own = load_spec(raw_spec, self.default_serving_image)
+            own = load_spec(raw_spec, self.default_serving_image, self.notification_targets)
             revision = compute_revision(name, own)
             governed = govern(
                 raw_spec, revision, status, current_policy, own, self.default_serving_image
@@ -158,8 +168,14 @@ class Reconciler:
             model_spec, revision = served
 
         # Read.
-        observed = observe(self.kube, self.children, namespace, name)
-        commands = read_commands(meta.get("annotations") or {}, status)
+        observed = observe(self.kube, self.children, namespace, name, meta["uid"])
+        annotations = meta.get("annotations") or {}
+        commands, unapproved = honoured(
+            read_commands(annotations, status), annotations, current_policy
+        )
+        if unapproved is not None:
+            event = rollout.Event("Warning", "ApprovalRequired", unapproved)
+            self.recorder.post(namespace, name, meta["uid"], event)
         router, target = self._router(namespace, name, model_spec)
         analysis = None
         if rollout.analysis_due(model_spec, status, now):
@@ -199,6 +215,19 @@ class Reconciler:
             route_weight,
             found_preflight,
         )
+        foreign = foreign_children(self.kube, self.children, namespace, name, meta["uid"], decision)
+        if foreign:
+            held = self._refuse(
+                body,
+                stored,
+                status,
+                CHILD_CONFLICT,
+                conflict_message(foreign),
+                now,
+                governed,
+                current_policy,
+            )
+            return replace(held, wake_at=now + timedelta(seconds=self.conflict_retry_s))
         new_status = record_policy(decision.status, governed, rollout.iso(now), generation)
         # Blocked, the decision was taken for what serves; status still names what is asked.
         new_status.revision = asked_for

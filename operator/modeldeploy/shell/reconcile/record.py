@@ -19,7 +19,7 @@ from modeldeploy.policy.govern import POLICY_VIOLATION
 from modeldeploy.policy.select import Policy
 from modeldeploy.runtime import mergepatch
 from modeldeploy.shell import metrics
-from modeldeploy.shell.events import build_event
+from modeldeploy.shell.events import EventRecorder
 from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.notify.message import build_message, recipients, targets_for
 from modeldeploy.shell.notify.sender import Notifier
@@ -69,6 +69,7 @@ class Recorder:
         self.notifier = notifier
         self.operator_namespace = operator_namespace
         self.cluster_domain = cluster_domain
+        self.events = EventRecorder(kube)
 
     def address(
         self, status: ModelDeploymentStatus, namespace: str, name: str, hostnames: list[str]
@@ -123,9 +124,13 @@ class Recorder:
             extra={"namespace": namespace, "object": name, "reason": event.reason},
         )
         metrics.EVENTS.labels(namespace, name, event.reason).inc()
-        self.kube.create_event(
-            build_event(namespace, name, uid, event.type, event.reason, event.message)
-        )
+        done = self.events.record(namespace, name, uid, event.type, event.reason, event.message)
+        if done == "dropped":
+            log.info(
+                "event %s not posted: too many for this object of late",
+                event.reason,
+                extra={"namespace": namespace, "object": name, "reason": event.reason},
+            )
 
     def notify(
         self,
