@@ -86,8 +86,7 @@ def test_requests_in_flight_counts_the_inferences_being_answered(
     assert metric(server, in_flight) == 0
     body = infer_body(models.features[:2].tolist())
     callers = [
-        threading.Thread(target=server.post, args=("/v2/models/iris/infer", body))
-        for _ in range(2)
+        threading.Thread(target=server.post, args=("/v2/models/iris/infer", body)) for _ in range(2)
     ]
     for caller in callers:
         caller.start()
