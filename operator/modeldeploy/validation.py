@@ -18,6 +18,7 @@ from modeldeploy.analysis.validate import check_problem
 from modeldeploy.api.envnames import USER_SERVING_NAMES, EnvClass, classify, prefix_class
 from modeldeploy.api.quantity import quantity_amount
 from modeldeploy.api.spec import (
+    AUTOSCALING_CPU_WITHOUT_REQUEST,
     DEFAULT_SERVING_IMAGE,
     DUPLICATE_CHECK_NAMES,
     LIMITED_RESOURCES,
@@ -100,6 +101,16 @@ def resource_problems(serving: ServingSpec) -> list[str]:
     return problems
 
 
+def autoscaling_problems(model_spec: ModelDeploymentSpec) -> list[str]:
+    """A cpu target the autoscaler could never measure: utilization is a share of a request."""
+    scaling = model_spec.autoscaling
+    if scaling is None or scaling.targets.cpu_utilization is None:
+        return []
+    if "cpu" in (model_spec.serving.resources.requests or {}):
+        return []
+    return [f"spec: {AUTOSCALING_CPU_WITHOUT_REQUEST}"]
+
+
 def rollout_problems(
     interval: str | None,
     progress_deadline: str | None,
@@ -147,6 +158,7 @@ def spec_problems(model_spec: ModelDeploymentSpec, targets: TargetRules = STRICT
     """What the schema accepts but the operator could never carry out, or never lets a spec do."""
     problems = env_problems(model_spec.serving) + resource_problems(model_spec.serving)
     problems += notification_problems(model_spec.notifications, targets)
+    problems += autoscaling_problems(model_spec)
     rollout = model_spec.rollout
     if rollout is None:
         return problems

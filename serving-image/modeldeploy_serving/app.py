@@ -358,9 +358,10 @@ class ServingApp:
         elif endpoint == "infer":
             if method != "POST":
                 return endpoint, _method_not_allowed("POST")
-            response = await self._infer(receive, content_length)
-            if self._delay:
-                await asyncio.sleep(self._delay)
+            with self.metrics.in_flight.track_inprogress():
+                response = await self._infer(receive, content_length)
+                if self._delay:
+                    await asyncio.sleep(self._delay)
             return endpoint, response
         elif (not_allowed := _only_get(method)) is not None:
             response = not_allowed

@@ -201,6 +201,13 @@ class ServingMetrics:
             [*MODEL_LABELS, "format"],
             registry=self.registry,
         ).labels(*labels, model_format).set(1)
+        # What an autoscaler's requestsInFlight target follows, through a prometheus-adapter.
+        self.in_flight = Gauge(
+            "modeldeploy_serving_requests_in_flight",
+            "Inference requests being answered now.",
+            MODEL_LABELS,
+            registry=self.registry,
+        ).labels(*labels)
         self._ready = Gauge(
             "modeldeploy_serving_ready",
             "1 while the model is loaded, warmed up and the server is not shutting down.",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from serving_harness import Models, Reply, ServerProcess, infer_body
+from serving_harness import Models, Reply, ServerProcess, infer_body, metric
 
 DELAY_MS = 1500
 
@@ -73,3 +73,28 @@ def test_response_delay_applies_to_infer_only(models: Models, tmp_path: Path) ->
         assert time.monotonic() - started < 0.3
     finally:
         assert server.stop() == 0
+
+
+def test_requests_in_flight_counts_the_inferences_being_answered(
+    models: Models, tmp_path: Path
+) -> None:
+    server = ServerProcess(
+        tmp_path, MODEL_URI=models.classifier_path.as_uri(), SERVING_RESPONSE_DELAY_MS="2000"
+    )
+    server.wait_ready()
+    in_flight = "modeldeploy_serving_requests_in_flight"
+    assert metric(server, in_flight) == 0
+    body = infer_body(models.features[:2].tolist())
+    callers = [
+        threading.Thread(target=server.post, args=("/v2/models/iris/infer", body)) for _ in range(2)
+    ]
+    for caller in callers:
+        caller.start()
+    deadline = time.monotonic() + 10
+    while metric(server, in_flight) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metric(server, in_flight) == 2
+    for caller in callers:
+        caller.join(timeout=10)
+    assert metric(server, in_flight) == 0
+    server.stop()

@@ -20,7 +20,8 @@ Kept from the real server:
 - server-set `uid`, `creationTimestamp`, `generation` (bumped by changes outside metadata,
   and outside status when status is a subresource) and `resourceVersion`, one counter for
   all types; a write that changes nothing is not stored and sends no event;
-- the status subresource split, and the Deployment scale subresource;
+- the status subresource split, and the scale subresource (of Deployments, and of custom
+  resources whose CRD declares one);
 - JSON merge patch and JSON patch exactly; server-side apply with `managedFields`, conflicts
   naming the field and the other manager, `force`, and removal of fields a manager stops
   applying;

@@ -112,9 +112,13 @@ def _label_string(selector: Any) -> str:
 
 
 def scale_of(obj: Mapping[str, Any]) -> Obj:
-    """A scalable object's Scale (autoscaling/v1), as its /scale subresource shows it."""
+    """A scalable object's Scale (autoscaling/v1), as its /scale subresource shows it: a
+    Deployment's, or a custom resource's at the conventional paths (spec.replicas,
+    status.replicas, status.selector as a string)."""
     meta = obj["metadata"]
     spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    selector = status.get("selector")
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -125,8 +129,10 @@ def scale_of(obj: Mapping[str, Any]) -> Obj:
         },
         "spec": {"replicas": spec.get("replicas", 0)},
         "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": _label_string(spec.get("selector")),
+            "replicas": status.get("replicas", 0),
+            "selector": selector
+            if isinstance(selector, str)
+            else _label_string(spec.get("selector")),
         },
     }
 

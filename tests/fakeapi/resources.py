@@ -150,6 +150,9 @@ BUILTINS: tuple[ResourceType, ...] = (
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease"),
     ResourceType("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True),
+    ResourceType(
+        "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", status=True
+    ),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     ResourceType("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True),
     CUSTOM_RESOURCE_DEFINITIONS,
@@ -173,6 +176,7 @@ def from_crd(crd: dict[str, Any]) -> list[ResourceType]:
                 names.get("kind", ""),
                 namespaced=spec.get("scope", "Namespaced") == "Namespaced",
                 status="status" in subresources,
+                scale="scale" in subresources,
                 custom=True,
                 short_names=tuple(names.get("shortNames") or ()),
                 singular=names.get("singular", ""),

@@ -84,18 +84,39 @@ def _without(node: Any, key: str) -> Any:
     return node
 
 
-def test_crds_carry_no_defaults() -> None:
+SPEC_REPLICAS = (
+    "modeldeployments.modeldeploy.io.yaml.spec.versions[0].schema.openAPIV3Schema"
+    ".properties.spec.properties.replicas"
+)
+
+
+def test_crds_carry_no_defaults_but_the_scaled_replicas() -> None:
     """The API server would write them into every object, and a policy's defaults fill only
-    what the object leaves out; the operator applies them instead."""
+    what the object leaves out; the operator applies them instead. spec.replicas is the one
+    the scale subresource needs stored."""
     for file_name, crd in crdgen.all_crds().items():
         for path, node in _walk(crd):
-            if not path.endswith(".properties"):
+            if f"{file_name}{path}" == SPEC_REPLICAS:
+                assert node["default"] == 1
+            elif not path.endswith(".properties"):
                 assert "default" not in node, f"{file_name}{path}"
+
+
+def test_model_deployments_scale_as_deployments_do() -> None:
+    version = crdgen.model_deployment_crd()["spec"]["versions"][0]
+    assert version["subresources"]["scale"] == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["replicas"]["type"] == "integer"
+    assert status["selector"]["type"] == "string"
 
 
 def test_defaults_for_the_reference_change_nothing_else() -> None:
     with_defaults = crdgen.model_deployment_crd(with_defaults=True)
-    assert _without(with_defaults, "default") == crdgen.model_deployment_crd()
+    assert _without(with_defaults, "default") == _without(crdgen.model_deployment_crd(), "default")
     assert with_defaults != crdgen.model_deployment_crd()
     policy = crdgen.cluster_rollout_policy_crd(with_defaults=True)
     assert _without(policy, "default") == crdgen.cluster_rollout_policy_crd()

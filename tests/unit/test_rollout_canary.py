@@ -436,12 +436,19 @@ def test_undo_after_the_window_is_refused() -> None:
     assert [e.reason for e in refused.events] == ["UndoUnavailable"]
 
 
-def test_gateway_router_keeps_both_tracks_full_and_routes_by_weight() -> None:
+def test_gateway_router_sizes_each_track_for_its_share_and_routes_by_weight() -> None:
     sim = Sim(make_spec(router="gateway-api"))
     sim.deploy_stable()
     sim.change("v2", "r2", router="gateway-api")
     reached = sim.run_until(lambda d: d.weight == 10)
-    assert reached.replicas == {"r1": 4, "r2": 4}
+    # 10% of four pods' load needs one pod, 90% still needs four.
+    assert reached.replicas == {"r1": 4, "r2": 1}
+    # At the next step the canary grows first; the stable shrinks once the traffic moved.
+    growing = sim.run_until(lambda d: d.status.rollout is not None and d.status.rollout.step == 1)
+    assert growing.weight == 10
+    assert growing.replicas == {"r1": 4, "r2": 2}
+    halved = sim.run_until(lambda d: d.weight == 50)
+    assert halved.replicas == {"r1": 2, "r2": 2}
     promoted = sim.run_until(lambda d: d.status.stable.revision == "r2")
     assert promoted.weight == 0
 
@@ -687,7 +694,7 @@ def test_the_gateway_router_keeps_the_client_service_on_stable() -> None:
     sim.change("v2", "r2", router="gateway-api")
     ramping = sim.run_until(lambda d: d.weight > 0)
     assert ramping.client_revisions == ["r1"]
-    assert ramping.replicas == {"r1": 4, "r2": 4}
+    assert ramping.replicas == {"r1": 4, "r2": 1}
 
 
 def test_an_approval_step_holds_until_promoted_while_checks_go_on() -> None:

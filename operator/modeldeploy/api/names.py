@@ -29,12 +29,21 @@ def client_url(name: str, namespace: str, cluster_domain: str = CLUSTER_DOMAIN) 
     return f"http://{service_name(name)}.{namespace}.svc.{cluster_domain}:{SERVICE_PORT}"
 
 
+def autoscaler_name(name: str) -> str:
+    return name
+
+
 def stable_service_name(name: str) -> str:
     return f"{name}-stable"
 
 
 def canary_service_name(name: str) -> str:
     return f"{name}-canary"
+
+
+def pods_selector(name: str) -> str:
+    """The pods of every track of a ModelDeployment, as a label selector string."""
+    return f"{LABEL_NAME}={name}"
 
 
 def selector_labels(name: str, revision: str | None = None) -> dict[str, str]:

@@ -14,6 +14,8 @@ class ObservedDeployment:
     ready_replicas: int
     available_replicas: int
     uid: str = ""
+    pods: int = 0
+    """Its pods that are not terminating, Ready or not (the Deployment's status.replicas)."""
 
 
 @dataclass(frozen=True)

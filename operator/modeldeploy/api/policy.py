@@ -229,7 +229,12 @@ class PolicyRules(ApiModel):
     ] = None
     max_replicas: Annotated[
         int | None,
-        Field(ge=0, le=1000, description="The most spec.replicas a ModelDeployment may ask for."),
+        Field(
+            ge=0,
+            le=1000,
+            description="The most spec.replicas a ModelDeployment may ask for, and the most "
+            "its autoscaling.maxReplicas may let an autoscaler ask for.",
+        ),
     ] = None
     approvers: Annotated[
         Approvers | None,

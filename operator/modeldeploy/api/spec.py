@@ -1678,7 +1678,139 @@ class Notification(ApiModel):
         return self
 
 
+# Rules on the autoscaling block, stated in CEL for the API server and checked again by the
+# models, in the same words.
+AUTOSCALING_MIN_ABOVE_MAX = "autoscaling.minReplicas must be at most autoscaling.maxReplicas"
+AUTOSCALING_NO_TARGET = (
+    "autoscaling.targets needs at least one of cpuUtilization, requestsPerSecond, "
+    "requestsInFlight: the autoscaler has nothing to follow without one"
+)
+AUTOSCALING_CPU_WITHOUT_REQUEST = (
+    "autoscaling.targets.cpuUtilization needs serving.resources.requests.cpu: utilization is "
+    "a share of the request"
+)
+AUTOSCALING_TARGETS = ("cpuUtilization", "requestsPerSecond", "requestsInFlight")
+# The per-pod custom metrics the autoscaler reads, as a prometheus-adapter exposes them from
+# the serving image's own series (e2e/localcluster/metrics.py has the adapter's rules).
+REQUESTS_PER_SECOND_METRIC = "modeldeploy_serving_requests_per_second"
+REQUESTS_IN_FLIGHT_METRIC = "modeldeploy_serving_requests_in_flight"
+
+
+class AutoscalingTargets(ApiModel):
+    """What the autoscaler keeps each serving pod at, on average over every pod of every
+    track; at least one. With several, the autoscaler follows whichever asks for the most
+    pods."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " || ".join(f"has(self.{t})" for t in AUTOSCALING_TARGETS),
+                    "message": AUTOSCALING_NO_TARGET,
+                }
+            ]
+        }
+    )
+
+    cpu_utilization: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=1000,
+            description="Average CPU use of the serving containers, in percent of their cpu "
+            "request (serving.resources.requests.cpu, which must be set), as metrics-server "
+            "reports it.",
+        ),
+    ] = None
+    requests_per_second: Annotated[
+        float | None,
+        Field(
+            ge=0.001,
+            le=1_000_000,
+            description="Inference requests each pod answers per second, on average: the "
+            f"per-pod custom metric {REQUESTS_PER_SECOND_METRIC} (the rate of the serving "
+            "image's modeldeploy_serving_requests_total for infer), served by a "
+            "prometheus-adapter.",
+        ),
+    ] = None
+    requests_in_flight: Annotated[
+        float | None,
+        Field(
+            ge=0.001,
+            le=1_000_000,
+            description="Inference requests each pod is answering at once, on average: the "
+            f"per-pod custom metric {REQUESTS_IN_FLIGHT_METRIC} (the serving image's gauge of "
+            "that name), served by a prometheus-adapter.",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_target_at_least(self) -> AutoscalingTargets:
+        if _count_set(self, ("cpu_utilization", "requests_per_second", "requests_in_flight")) == 0:
+            raise ValueError(AUTOSCALING_NO_TARGET)
+        return self
+
+
+class AutoscalingSpec(ApiModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) the operator renders and owns: it scales
+    this ModelDeployment through its scale subresource, writing spec.replicas, and the
+    operator sizes every track from that total, during rollouts too. Leave spec.replicas
+    out of what you apply (git, for Argo CD and Flux): it is the autoscaler's."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                    "message": AUTOSCALING_MIN_ABOVE_MAX,
+                }
+            ]
+        }
+    )
+
+    min_replicas: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="The fewest pods the autoscaler leaves; the operator never runs "
+            "fewer, whatever spec.replicas says. Default 1.",
+        ),
+    ] = 1
+    max_replicas: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="The most pods the autoscaler asks for (a ClusterRolloutPolicy's "
+            "maxReplicas bounds it); the operator never runs more as the total.",
+        ),
+    ]
+    targets: AutoscalingTargets
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(AUTOSCALING_MIN_ABOVE_MAX)
+        return self
+
+
+_CPU_REQUESTED = (
+    "!has(self.autoscaling) || !has(self.autoscaling.targets.cpuUtilization) || "
+    "!has(self.serving) || !has(self.serving.resources) || "
+    "(has(self.serving.resources.requests) && 'cpu' in self.serving.resources.requests)"
+)
+
+
 class ModelDeploymentSpec(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": _CPU_REQUESTED, "message": AUTOSCALING_CPU_WITHOUT_REQUEST}
+            ]
+        }
+    )
+
     model: ModelSpec
     serving: ServingSpec = ServingSpec()
     replicas: Annotated[
@@ -1686,12 +1818,26 @@ class ModelDeploymentSpec(ApiModel):
         Field(
             ge=0,
             le=1000,
-            description="Serving pods of the stable revision. During a canary with the "
-            "replicas router both revisions share this many (at least one each); with "
-            "gateway-api, and in blue/green, each runs this many. Not part of the revision: "
-            "scaling starts no rollout. Default 1.",
+            description="Serving pods in all, the total the tracks share. Outside a rollout "
+            "the stable runs them all. During a canary the router splits them: with replicas "
+            "the canary runs its weight's share (at least one pod each); with gateway-api "
+            "each track runs enough for the share of requests it takes (at least one). In "
+            "blue/green the preview runs as many beside the stable. Not part of the "
+            "revision: scaling starts no rollout. The scale subresource's spec.replicas "
+            "(kubectl scale, a HorizontalPodAutoscaler, KEDA); with autoscaling the "
+            "autoscaler writes it, and the operator keeps it within minReplicas and "
+            "maxReplicas. Default 1.",
+            json_schema_extra={"x-crd-default": 1},
         ),
     ] = 1
+    autoscaling: Annotated[
+        AutoscalingSpec | None,
+        Field(
+            description="Scale with the load instead of a fixed spec.replicas: the operator "
+            "runs a HorizontalPodAutoscaler on this object. Unset, spec.replicas is the "
+            "user's and the operator removes any autoscaler it made."
+        ),
+    ] = None
     rollout: Annotated[
         RolloutSpec | None,
         Field(
@@ -1708,6 +1854,15 @@ class ModelDeploymentSpec(ApiModel):
             "its namespace.",
         ),
     ] = None
+
+
+def desired_replicas(model_spec: ModelDeploymentSpec) -> int:
+    """The total the tracks share: spec.replicas, held within the autoscaling bounds when
+    there are any (spec.replicas defaults to 1 until the autoscaler first writes it)."""
+    scaling = model_spec.autoscaling
+    if scaling is None:
+        return model_spec.replicas
+    return max(scaling.min_replicas, min(model_spec.replicas, scaling.max_replicas))
 
 
 def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:

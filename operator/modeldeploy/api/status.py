@@ -336,12 +336,24 @@ class ModelDeploymentStatus(StatusModel):
         description="The last result of every check of the rollout under way, or of the one "
         "rolled back.",
     )
-    replicas: int | None = Field(default=None, description="spec.replicas.")
+    replicas: int | None = Field(
+        default=None,
+        description="Pods of every track there are now (stable, canary or preview, and a "
+        "previous stable kept warm), as a Deployment counts its pods: the scale "
+        "subresource's status.replicas. spec.replicas is the total asked for.",
+    )
+    selector: str | None = Field(
+        default=None,
+        description="A label selector of the pods of every track, in string form: the scale "
+        "subresource's status.selector, over which an autoscaler averages its metrics.",
+    )
     ready_replicas: int | None = Field(
         default=None, description="Ready pods of the stable revision."
     )
     ready: str | None = Field(
-        default=None, description="readyReplicas/replicas of the stable, for kubectl get."
+        default=None,
+        description="readyReplicas of the stable / the total asked for (spec.replicas, within "
+        "autoscaling's bounds), for kubectl get.",
     )
     history: list[HistoryEntry] | None = Field(
         default=None,

@@ -229,6 +229,14 @@ def violations(
     if rules.max_replicas is not None and model_spec.replicas > rules.max_replicas:
         broken("maxReplicas", "spec.replicas", model_spec.replicas,
                f"at most {rules.max_replicas} allowed")  # fmt: skip
+    scaling = model_spec.autoscaling
+    if (
+        rules.max_replicas is not None
+        and scaling is not None
+        and scaling.max_replicas > rules.max_replicas
+    ):
+        broken("maxReplicas", "spec.autoscaling.maxReplicas", scaling.max_replicas,
+               f"at most {rules.max_replicas} allowed")  # fmt: skip
     for breach in reach.breaches(model_spec, rules):
         broken(breach.rule, breach.field, breach.value, breach.problem)
     if rollout is None:

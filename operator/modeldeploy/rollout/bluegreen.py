@@ -81,7 +81,12 @@ class BlueGreen:
                 )
 
         deadline = rollout_spec.progress_deadline
-        if not reached and seconds_since(state.step_set_at, draft.now) > parse_duration(deadline):
+        # Pods a scale-up adds to a preview already up come in their own time.
+        if (
+            not reached
+            and not state.step_ready_at
+            and seconds_since(state.step_set_at, draft.now) > parse_duration(deadline)
+        ):
             roll_back(
                 draft,
                 f"new revision not Ready within progressDeadline {deadline}: "

@@ -122,8 +122,13 @@ def _canary(
             f"step {step_index + 1}/{len(steps)}: canary at weight {step.weight}%",
         )
 
-    if not reached and seconds_since(state.step_set_at, draft.now) > parse_duration(
-        rollout_spec.progress_deadline
+    # The deadline is the step's: pods a scale-up adds to a step already reached come up in
+    # their own time, and the ramp waits for them before it moves on.
+    if (
+        not reached
+        and not state.step_ready_at
+        and seconds_since(state.step_set_at, draft.now)
+        > parse_duration(rollout_spec.progress_deadline)
     ):
         roll_back(
             draft,
@@ -171,10 +176,10 @@ def _canary(
     # The step may have moved on above: size the tracks for the step the ramp is at now.
     step_index = step_of(state)
     step = steps[step_index]
-    stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight)
+    draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
+    stable_n, canary_n = draft.router.track_replicas(draft.spec.replicas, step.weight, draft.weight)
     draft.replicas[draft.stable.revision] = stable_n
     draft.replicas[draft.revision] = canary_n
-    draft.weight = _routed_weight(draft, steps, step_index, rollout_spec)
     state.step_weight = step.weight
     awaiting = step.approval == "required" and bool(state.step_ready_at)
     if commands.paused:

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from modeldeploy.api.commands import Commands
 from modeldeploy.api.observed import Observed
-from modeldeploy.api.spec import ModelDeploymentSpec
+from modeldeploy.api.spec import ModelDeploymentSpec, desired_replicas
 from modeldeploy.api.status import ModelDeploymentStatus, StatusModel
 from modeldeploy.rollout.outcome import finish
 from modeldeploy.rollout.state import Analysis, Decision, Draft, Preflight
@@ -38,6 +38,11 @@ def decide(
     preflight: Preflight | None = None,
 ) -> Decision:
     commands = commands or Commands()
+    # Every track is sized from the total, held within the autoscaling bounds: from here on
+    # spec.replicas is that total.
+    total = desired_replicas(model_spec)
+    if total != model_spec.replicas:
+        model_spec = model_spec.model_copy(update={"replicas": total})
     # `status` stays as it was given: the draft sets fields of its own copies of the tracks and
     # the rollout, and replaces what lies below them (a rollout's preflight or shadow record).
     draft = Draft(

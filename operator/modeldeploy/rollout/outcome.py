@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modeldeploy.api import conditions as cond
+from modeldeploy.api import names
 from modeldeploy.api.status import ModelDeploymentStatus, RevisionStatus
 from modeldeploy.rollout import preflight
 from modeldeploy.rollout.state import (
@@ -184,7 +185,8 @@ def finish(
         weight=draft.weight,
         effective_weight=effective,
         checks=draft.checks if (draft.rollout is not None or draft.rolled_back is not None) else [],
-        replicas=replicas,
+        replicas=sum(deployment.pods for deployment in draft.observed.deployments.values()),
+        selector=names.pods_selector(draft.name),
         ready_replicas=stable_ready,
         ready=f"{stable_ready}/{replicas}",
         history=draft.history,

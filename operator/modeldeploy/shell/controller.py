@@ -26,6 +26,7 @@ from modeldeploy.shell.notify.sender import Notifier
 from modeldeploy.shell.pod_http import pod_http_for
 from modeldeploy.shell.reconcile import Outcome, Reconciler
 from modeldeploy.shell.stores import (
+    AUTOSCALER,
     DEPLOYMENT,
     SERVICE,
     ChildStore,
@@ -91,7 +92,7 @@ class Controller:
             *(
                 child_informer(api, kind, self.children, self.queue.add,
                                namespaces=settings.namespaces, watch_timeout_s=timeout)
-                for kind in (DEPLOYMENT, SERVICE)
+                for kind in (DEPLOYMENT, SERVICE, AUTOSCALER)
             ),
             # Policies and namespace labels decide which rules apply: a reconcile before both
             # are listed could start a rollout that a policy forbids.

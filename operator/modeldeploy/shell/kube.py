@@ -64,6 +64,7 @@ class Kube:
         self.core = client.CoreV1Api(self.api_client)
         self.policy = client.PolicyV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
+        self.autoscaling = client.AutoscalingV2Api(self.api_client)
 
     def get_namespace_labels(self, name: str) -> dict[str, str] | None:
         metrics.count_request("get", "namespaces")
@@ -151,6 +152,11 @@ class Kube:
             response = self.policy.patch_namespaced_pod_disruption_budget(
                 meta["name"], meta["namespace"], manifest, **options
             )
+        elif kind == "HorizontalPodAutoscaler":
+            metrics.count_request("apply", "horizontalpodautoscalers")
+            response = self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+                meta["name"], meta["namespace"], manifest, **options
+            )
         else:
             raise ValueError(f"cannot apply kind {kind}")
         return cast(Manifest, _json(response))
@@ -201,6 +207,16 @@ class Kube:
                 propagation_policy="Background",
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if not _not_found(error):
+                raise
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None:
+        metrics.count_request("delete", "horizontalpodautoscalers")
+        try:
+            self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as error:
             if not _not_found(error):

@@ -24,6 +24,7 @@ Key = tuple[str, str]
 
 DEPLOYMENT = "Deployment"
 SERVICE = "Service"
+AUTOSCALER = "HorizontalPodAutoscaler"
 
 
 def _newer(candidate: str, current: str) -> bool:
@@ -89,6 +90,7 @@ def observed_deployment(body: Body) -> ObservedDeployment | None:
         ready_replicas=int(status.get("readyReplicas", 0)),
         available_replicas=int(status.get("availableReplicas", 0)),
         uid=meta.get("uid", ""),
+        pods=int(status.get("replicas", 0)),
     )
 
 
@@ -117,7 +119,8 @@ def cached_child(kind: str, body: Body) -> CachedChild | None:
 
 
 class ChildStore:
-    """Deployments and Services labelled as ours, indexed by the ModelDeployment they serve."""
+    """Deployments, Services and autoscalers labelled as ours, indexed by the ModelDeployment
+    they serve."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -1,4 +1,5 @@
-"""What the operator watches, besides ModelDeployments: its own Deployments and Services,
+"""What the operator watches, besides ModelDeployments: its own Deployments, Services and
+HorizontalPodAutoscalers,
 ClusterRolloutPolicies and Namespaces. Each watch feeds a store (`stores`) and names the
 ModelDeployments a change concerns, which the controller queues for a reconcile.
 """
@@ -15,6 +16,7 @@ from modeldeploy.api.policy import POLICY_PLURAL
 from modeldeploy.api.spec import GROUP, VERSION
 from modeldeploy.runtime.listwatch import Informer
 from modeldeploy.shell.stores import (
+    AUTOSCALER,
     DEPLOYMENT,
     Body,
     ChildStore,
@@ -101,9 +103,15 @@ def child_informer(
 ) -> Informer[Key]:
     apps = client.AppsV1Api(api_client)
     core = client.CoreV1Api(api_client)
+    autoscaling = client.AutoscalingV2Api(api_client)
     listing: tuple[Callable[..., Any], Callable[..., Any]]
     if kind == DEPLOYMENT:
         listing = (apps.list_deployment_for_all_namespaces, apps.list_namespaced_deployment)
+    elif kind == AUTOSCALER:
+        listing = (
+            autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces,
+            autoscaling.list_namespaced_horizontal_pod_autoscaler,
+        )
     else:
         listing = (core.list_service_for_all_namespaces, core.list_namespaced_service)
     return Informer(

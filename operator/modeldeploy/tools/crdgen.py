@@ -6,7 +6,10 @@ with null, int-or-string marked as such, and no additionalProperties beside prop
 Every node carries the description of its field (or of its model's docstring), which is what
 `kubectl explain` shows. The models' defaults stay out of the CRD: the API server would write
 them into every stored object, and a ClusterRolloutPolicy's defaults fill only what the
-object leaves out. The operator applies them instead; `refdoc` shows them.
+object leaves out. The operator applies them instead; `refdoc` shows them. The one exception
+is a field marked `x-crd-default`, spec.replicas: the scale subresource answers a GET with an
+error where its specReplicasPath holds nothing, so kubectl scale and an autoscaler need it
+stored.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ JsonSchema = dict[str, Any]
 # Keys of pydantic's JSON schema that have no place in a CRD's OpenAPI v3 schema.
 _DROPPED_KEYS = {"title", "default", "$defs", "examples"}
 _EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
+CRD_DEFAULT = "x-crd-default"
 
 
 def structural_schema(schema: JsonSchema, *, with_defaults: bool = False) -> JsonSchema:
@@ -64,6 +68,8 @@ def _convert(node: JsonSchema, definitions: JsonSchema, dropped: frozenset[str])
                 result[key] = _convert(value, definitions, dropped)
         elif key == "description":
             result[key] = _flowed(value)
+        elif key == CRD_DEFAULT:
+            result["default"] = value
         elif key == "const":
             # OpenAPI v3 has no const: a one-value enum says the same.
             result["enum"] = [value]
@@ -143,10 +149,13 @@ def _crd(
     printer_columns: list[JsonSchema],
     categories: list[str],
     status_subresource: bool,
+    scale_subresource: JsonSchema | None = None,
 ) -> JsonSchema:
     version: JsonSchema = {"name": spec.VERSION, "served": True, "storage": True}
     if status_subresource:
         version["subresources"] = {"status": {}}
+    if scale_subresource is not None:
+        version.setdefault("subresources", {})["scale"] = scale_subresource
     version["additionalPrinterColumns"] = printer_columns
     version["schema"] = {"openAPIV3Schema": root}
     return {
@@ -246,6 +255,15 @@ def _root(
     }
 
 
+# What kubectl scale, a HorizontalPodAutoscaler or KEDA read and write, as on a Deployment:
+# the total of serving pods asked for, the pods there are, and which pods they average over.
+MODEL_DEPLOYMENT_SCALE: JsonSchema = {
+    "specReplicasPath": ".spec.replicas",
+    "statusReplicasPath": ".status.replicas",
+    "labelSelectorPath": ".status.selector",
+}
+
+
 def model_deployment_crd(*, with_defaults: bool = False) -> JsonSchema:
     """The ModelDeployment CRD; `with_defaults` adds the operator's defaults to its schema,
     for documentation only (see the module's docstring)."""
@@ -272,6 +290,7 @@ def model_deployment_crd(*, with_defaults: bool = False) -> JsonSchema:
         PRINTER_COLUMNS,
         ["all", "modeldeploy"],
         status_subresource=True,
+        scale_subresource=MODEL_DEPLOYMENT_SCALE,
     )
 
 

@@ -32,8 +32,13 @@ class RouteStore(Protocol):
 
 
 class Router(Protocol):
-    def track_replicas(self, replicas: int, weight: int) -> tuple[int, int]:
-        """(stable, canary) pods at `weight` percent to the canary."""
+    def track_replicas(
+        self, replicas: int, weight: int, routed: int | None = None
+    ) -> tuple[int, int]:
+        """(stable, canary) pods of a total of `replicas` at `weight` percent to the canary,
+        never none for a track that serves. `routed`: the weight clients get now, when the
+        canary has not reached `weight` yet; a router that splits requests keeps the stable
+        sized for it until the traffic has moved."""
         ...
 
     def client_revisions(

@@ -56,6 +56,23 @@ def weighted_rules(
     return updated
 
 
+def pods_for_share(total: int, percent: int) -> int:
+    """Pods enough for `percent` of the load `total` pods carry, rounded up: a track never
+    gets more requests per pod than the total's average. None for no share."""
+    if percent <= 0:
+        return 0
+    return max(1, -(-total * min(percent, 100) // 100))
+
+
+def sized_for_shares(total: int, weight: int, routed: int | None = None) -> tuple[int, int]:
+    """(stable, canary) pods when the route sends `weight` percent to the canary: each track
+    sized for its share of the total, at least one pod while it has any. Until the canary
+    holds `weight`, the stable keeps what its share of `routed` needs: its pods go only after
+    its traffic has."""
+    held = weight if routed is None else min(weight, routed)
+    return pods_for_share(total, 100 - held), pods_for_share(total, weight)
+
+
 def canary_weight_of(rules: list[dict[str, Any]], model_deployment: str) -> int | None:
     canary = names.canary_service_name(model_deployment)
     stable = names.stable_service_name(model_deployment)
@@ -74,9 +91,10 @@ class GatewayRouter:
         # weight is written over (its resourceVersion guards against edits in between).
         self._read: dict[RouteTarget, dict[str, Any]] = {}
 
-    def track_replicas(self, replicas: int, weight: int) -> tuple[int, int]:
-        # The route splits traffic; both tracks run at full size so either can take it all.
-        return replicas, max(replicas, 1)
+    def track_replicas(
+        self, replicas: int, weight: int, routed: int | None = None
+    ) -> tuple[int, int]:
+        return sized_for_shares(replicas, weight, routed)
 
     def client_revisions(
         self, stable: str, canary: str | None, weight: int, filling: str | None = None

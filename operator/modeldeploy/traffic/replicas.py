@@ -36,7 +36,10 @@ def effective_weight(stable_ready: int, canary_ready: int) -> int:
 
 
 class ReplicasRouter:
-    def track_replicas(self, replicas: int, weight: int) -> tuple[int, int]:
+    def track_replicas(
+        self, replicas: int, weight: int, routed: int | None = None
+    ) -> tuple[int, int]:
+        # The pods are the split: the stable shrinks as the canary grows, whatever is routed.
         return split_replicas(replicas, weight)
 
     def client_revisions(

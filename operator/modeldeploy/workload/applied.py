@@ -2,7 +2,8 @@
 
 Every rendered child carries a hash of its own manifest as an annotation. A child is in shape
 when the watched object carries the same hash and the fields people change by hand (replicas,
-the images and labels of the pod template, a Service's selector and ports) still hold what was
+the images and labels of the pod template, a Service's selector and ports, an autoscaler's
+target, bounds and metrics) still hold what was
 rendered. A reconcile of an object at rest then writes nothing at all, while a `kubectl scale`
 or an edited selector is still taken back.
 """
@@ -18,6 +19,8 @@ from typing import Any
 HASH_ANNOTATION = "modeldeploy.io/applied-hash"
 
 Manifest = dict[str, Any]
+# The fields of an autoscaler's spec the operator renders, and takes back when edited.
+AUTOSCALER_FIELDS = ("scaleTargetRef", "minReplicas", "maxReplicas", "metrics")
 
 
 def manifest_hash(manifest: Manifest) -> str:
@@ -49,6 +52,9 @@ class ChildShape:
     images: tuple[str, ...] = ()
     selector: tuple[tuple[str, str], ...] = ()
     ports: tuple[tuple[str, int, str], ...] = ()
+    scaling: str | None = None
+    """An autoscaler's target, bounds and metrics, as a hash: the API server fills in other
+    fields of its spec (behavior), which stay out of the comparison."""
 
 
 def shape_of(obj: Manifest, kind: str | None = None) -> ChildShape:
@@ -67,6 +73,13 @@ def shape_of(obj: Manifest, kind: str | None = None) -> ChildShape:
             replicas=int(spec.get("replicas", 1)),
             template_labels=tuple(sorted(_labels(template).items())),
             images=tuple(str(c.get("image", "")) for c in containers),
+        )
+    if kind == "HorizontalPodAutoscaler":
+        return ChildShape(
+            kind=kind,
+            name=meta.get("name", ""),
+            applied_hash=applied,
+            scaling=manifest_hash({key: spec.get(key) for key in AUTOSCALER_FIELDS}),
         )
     return ChildShape(
         kind=kind,

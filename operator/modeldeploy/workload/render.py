@@ -14,6 +14,8 @@ from modeldeploy.api import names
 from modeldeploy.api.spec import (
     GROUP,
     KIND,
+    REQUESTS_IN_FLIGHT_METRIC,
+    REQUESTS_PER_SECOND_METRIC,
     RESERVED_VOLUME,
     VERSION,
     DisruptionBudget,
@@ -300,3 +302,66 @@ def build_services(
             names.selector_labels(owner.name, canary_revision or stable),
         ),
     ]
+
+
+def average_value(amount: float) -> str:
+    """A per-pod target as a Kubernetes quantity in the form the API server writes back
+    (whole numbers plain, the rest in thousandths), so that what is read equals what was
+    written."""
+    thousandths = max(1, round(amount * 1000))
+    return str(thousandths // 1000) if thousandths % 1000 == 0 else f"{thousandths}m"
+
+
+def build_autoscaler(owner: Owner, model_spec: ModelDeploymentSpec) -> Manifest | None:
+    """The HorizontalPodAutoscaler of the autoscaling block, scaling the ModelDeployment itself
+    through its scale subresource; None without the block."""
+    scaling = model_spec.autoscaling
+    if scaling is None:
+        return None
+    targets = scaling.targets
+    metrics: list[Manifest] = []
+    if targets.cpu_utilization is not None:
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": targets.cpu_utilization,
+                    },
+                },
+            }
+        )
+    per_pod = (
+        (REQUESTS_PER_SECOND_METRIC, targets.requests_per_second),
+        (REQUESTS_IN_FLIGHT_METRIC, targets.requests_in_flight),
+    )
+    for metric, amount in per_pod:
+        if amount is not None:
+            metrics.append(
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": metric},
+                        "target": {"type": "AverageValue", "averageValue": average_value(amount)},
+                    },
+                }
+            )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(
+            owner, names.autoscaler_name(owner.name), names.selector_labels(owner.name)
+        ),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": owner.name,
+            },
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": metrics,
+        },
+    }

@@ -192,6 +192,7 @@ def test_discovery_documents(fake_api: FakeApiServer) -> None:
         "coordination.k8s.io",
         "events.k8s.io",
         "policy",
+        "autoscaling",
         "discovery.k8s.io",
         "gateway.networking.k8s.io",
         "apiextensions.k8s.io",

@@ -59,6 +59,9 @@ def test_a_compliant_spec_breaks_nothing() -> None:
          "rule requireSha256: spec.model.sha256 is absent"),
         (spec(replicas=51), {"maxReplicas": 50},
          "rule maxReplicas: spec.replicas is 51; at most 50 allowed"),
+        (spec(autoscaling={"maxReplicas": 80, "targets": {"cpuUtilization": 70}}),
+         {"maxReplicas": 50},
+         "rule maxReplicas: spec.autoscaling.maxReplicas is 80; at most 50 allowed"),
         (spec(model={"uri": "s3://scratch/iris"}), {"allowedModelUris": ["s3://models-prod/"]},
          "rule allowedModelUris: spec.model.uri is s3://scratch/iris; inside none of the allowed "
          "locations: s3://models-prod/"),

@@ -15,7 +15,7 @@ from modeldeploy.api.status import ModelDeploymentStatus
 from modeldeploy.rollout import shadow
 from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.pod_http import PodHttp, PodUnreachable
-from modeldeploy.shell.stores import DEPLOYMENT, SERVICE, ChildStore
+from modeldeploy.shell.stores import AUTOSCALER, DEPLOYMENT, SERVICE, ChildStore
 from modeldeploy.traffic.base import Router, RouterError, RouteTarget
 from modeldeploy.workload import render
 from modeldeploy.workload.applied import needs_apply, with_applied_hash
@@ -68,6 +68,18 @@ class Actor:
                 log.info("deleting %s: revision %s is no longer needed", deployment.name, rev)
                 self.kube.delete_deployment(namespace, deployment.name)
                 self.children.delete(DEPLOYMENT, namespace, deployment.name)
+
+    def keep_autoscaler(self, owner: render.Owner, model_spec: ModelDeploymentSpec) -> None:
+        """The autoscaler of the spec's autoscaling block, as rendered; none without one."""
+        manifest = render.build_autoscaler(owner, model_spec)
+        if manifest is not None:
+            self._apply_if_needed(AUTOSCALER, manifest)
+            return
+        name = names.autoscaler_name(owner.name)
+        if self.children.shape(AUTOSCALER, owner.namespace, name) is not None:
+            log.info("deleting autoscaler %s: the spec has no autoscaling", name)
+            self.kube.delete_autoscaler(owner.namespace, name)
+            self.children.delete(AUTOSCALER, owner.namespace, name)
 
     def _apply_if_needed(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """The object as the API server has it after an apply, or None if none was needed."""

@@ -250,6 +250,9 @@ class Reconciler:
         owner = render.Owner(name=name, namespace=namespace, uid=meta["uid"])
         try:
             self.actor.carry_out(owner, decision, observed, router, target, route_weight)
+            # Blocked by a policy, what serves stays as it is, its autoscaler included.
+            if not governed.blocked:
+                self.actor.keep_autoscaler(owner, model_spec)
         except ApiException as error:
             if not _namespace_terminating(error):
                 message = f"could not carry out the decision: {api_message(error)}"
