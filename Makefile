@@ -80,8 +80,8 @@ lint: install
 
 unit: install prometheus-tools chart-tools
 	tools="$$($(PY) -m e2e.prometheus_tools | tail -n 1)" && \
-	  PATH="$$tools:$$PATH" $(PY) -m pytest -q tests/unit serving-image/tests tests/localcluster \
-	  -m "not cluster"
+	  PATH="$$tools:$$PATH" $(PY) -m pytest -q -p xdist --numprocesses=2 tests/unit \
+	  serving-image/tests tests/localcluster -m "not cluster"
 
 integration: prepare
 	$(PY) -m pytest -q tests/localcluster -m cluster

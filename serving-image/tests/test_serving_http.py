@@ -230,7 +230,9 @@ def test_metrics_exposition(sklearn_server: ServerProcess, models: Models) -> No
     after = scrape(sklearn_server)
 
     def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        # A counter's series appears with its first increment: absent before means 0.
+        key = (name, frozenset({**model, **labels}.items()))
+        return value(after, name, **labels) - float(before.get(key, 0.0))
 
     requests = "modeldeploy_serving_requests_total"
     assert delta(requests, operation="infer", code="200") == 1
