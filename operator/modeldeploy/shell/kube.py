@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for every request: an API server that accepts the connection but
 never answers must not hold a worker thread, and with it every object queued behind it."""
+# The children get_child reads by name, and the resource each is.
+CHILD_RESOURCES = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+}
 
 
 def load_config() -> None:
@@ -165,15 +171,12 @@ class Kube:
         """A Deployment, Service or PodDisruptionBudget of that name, whoever's it is; read
         only where the caches, which hold the operator's own, have none."""
         reads = {
-            "Deployment": (self.apps.read_namespaced_deployment, "deployments"),
-            "Service": (self.core.read_namespaced_service, "services"),
-            "PodDisruptionBudget": (
-                self.policy.read_namespaced_pod_disruption_budget,
-                "poddisruptionbudgets",
-            ),
+            "Deployment": self.apps.read_namespaced_deployment,
+            "Service": self.core.read_namespaced_service,
+            "PodDisruptionBudget": self.policy.read_namespaced_pod_disruption_budget,
         }
-        read, resource = reads[kind]
-        metrics.count_request("get", resource)
+        read = reads[kind]
+        metrics.count_request("get", CHILD_RESOURCES[kind])
         try:
             response: Any = read(
                 name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
