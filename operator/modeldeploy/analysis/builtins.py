@@ -62,12 +62,16 @@ _ERROR_RATE = (
     f" / sum({_rate(REQUESTS_TOTAL, _INFER)})"
 )
 
-# Per output, |mean canary - mean stable| / max(|mean stable|, ε); the worst output counts.
-# Pooling outputs first would hide drift that moves two outputs in opposite directions, as the
-# class probabilities of a classifier do.
+# Per output, |mean canary - mean stable| / max(|mean canary|, |mean stable|, ε); the worst
+# output counts. Pooling outputs first would hide drift that moves two outputs in opposite
+# directions, as the class probabilities of a classifier do. Dividing by the larger of the two
+# keeps the value in [0, 2] (1 when one mean is 0): dividing by the stable's alone made a
+# stable mean near 0 (a rare class, or a short window) read as a drift of millions.
+_CANARY_MEAN = f"abs({_mean_prediction('canary_revision')})"
+_STABLE_MEAN = f"abs({_mean_prediction('stable_revision')})"
 _PREDICTION_DRIFT = (
     f"max(abs({_mean_prediction('canary_revision')} - {_mean_prediction('stable_revision')})"
-    f" / clamp_min(abs({_mean_prediction('stable_revision')}), {DRIFT_EPSILON:g}))"
+    f" / clamp_min(({_CANARY_MEAN} > {_STABLE_MEAN}) or {_STABLE_MEAN}, {DRIFT_EPSILON:g}))"
 )
 
 
@@ -126,7 +130,7 @@ BUILTIN_CHECKS: dict[str, BuiltinCheck] = {
             "prediction-drift",
             _PREDICTION_DRIFT,
             "relative difference of the mean prediction value, canary against stable, over "
-            "the window; the largest over all outputs",
+            "the window, as a share of the larger of the two; the largest over all outputs",
             compares_with_stable=True,
         ),
         BuiltinCheck(

@@ -1052,8 +1052,9 @@ class CheckSpec(ApiModel):
             "checks. Without query it runs "
             "the built-in of that name, on the serving pods' metrics: error-rate (share of "
             "infer requests answered 5xx), latency-p95 and latency-p99 (seconds), "
-            "prediction-drift (relative difference of the mean prediction from the stable's, "
-            "worst output), prediction-psi (population stability index of the predictions "
+            "prediction-drift (difference of the mean prediction from the stable's, as a share "
+            "of the larger of the two: 0 to 1 for means of one sign; worst output), "
+            "prediction-psi (population stability index of the predictions "
             "against the stable's, worst output), request-count (infer requests in the "
             "window), shadow-agreement, shadow-error-rate and shadow-mean-abs-diff (see "
             "shadow).",

@@ -12,6 +12,7 @@ from modeldeploy.api import conditions as cond
 from modeldeploy.api.policy import PolicyRef, PolicySnapshot
 from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, ModelDeploymentSpec
 from modeldeploy.api.status import ModelDeploymentStatus
+from modeldeploy.api.webhook_targets import STRICT, TargetRules
 from modeldeploy.policy.merge import apply_defaults
 from modeldeploy.policy.rules import floor_checks, violations
 from modeldeploy.policy.select import Policy
@@ -56,11 +57,13 @@ def govern(
     current: Policy | None,
     own: ModelDeploymentSpec | None = None,
     default_image: str = DEFAULT_SERVING_IMAGE,
+    targets: TargetRules = STRICT,
 ) -> Governed:
     """Raises InvalidSpec when the spec, with the defaults under it, cannot be run. `own`, the
     spec already read from `raw_spec`, is used as it is where no defaults change it; a spec
-    that names no serving image gets `default_image`."""
-    own = own or load_spec(raw_spec, default_image)
+    that names no serving image gets `default_image`; notification URLs are judged by
+    `targets`, what the operator allows."""
+    own = own or load_spec(raw_spec, default_image, targets)
     pinned = _in_flight_snapshot(status, revision)
     if pinned is not None:
         governing: PolicySnapshot | None = pinned
@@ -72,7 +75,7 @@ def govern(
         governing = current.snapshot() if current is not None else None
     defaults = governing.defaults if governing is not None else None
     merged = apply_defaults(raw_spec, defaults)
-    model_spec = own if merged is raw_spec else load_spec(merged, default_image)
+    model_spec = own if merged is raw_spec else load_spec(merged, default_image, targets)
     found: list[str] = []
     if governing is not None and governing.name is not None:
         floors = floor_checks(defaults.rollout if defaults is not None else None)

@@ -49,7 +49,9 @@ def refusal_for_model_deployment(
     try:
         own = load_spec(raw, default_image, targets)
         revision = compute_revision(str(meta.get("name", "")), own)
-        governed = govern(raw, revision, ModelDeploymentStatus(), policy, own, default_image)
+        governed = govern(
+            raw, revision, ModelDeploymentStatus(), policy, own, default_image, targets
+        )
     except InvalidSpec as error:
         return f"{KIND} {meta.get('name')}: {error}"
     if governed.violations:

@@ -269,7 +269,8 @@ def test_built_ins_compute_what_they_promise(tmp_path: Path) -> None:
             expression_test("request-count", 16),
             expression_test("latency-p95", 0.375),
             expression_test("latency-p99", 0.475),
-            expression_test("prediction-drift", 0.2),
+            # Output a: |0.3 - 0.25| / 0.3; b: |0.7 - 0.75| / 0.75.
+            expression_test("prediction-drift", 0.1667),
         ],
     )
 
@@ -289,3 +290,14 @@ def test_the_api_names_exactly_the_builtins() -> None:
     assert tuple(BUILTIN_CHECKS) == spec.BUILTIN_CHECK_NAMES
     comparing = tuple(c.name for c in BUILTIN_CHECKS.values() if c.compares_with_stable)
     assert comparing == spec.STABLE_COMPARING_CHECKS
+
+
+@needs_promtool
+def test_prediction_drift_stays_bounded_when_the_stable_mean_is_zero(tmp_path: Path) -> None:
+    means = ((CANARY, 0.36), (STABLE, 0.0))
+    zero_stable = [
+        series(f"modeldeploy_serving_prediction_value_{part}", f"0+{step}x40", **rev, output="a")
+        for rev, mean in means
+        for part, step in (("sum", mean * 10), ("count", 10))
+    ]
+    run_promtool_tests(tmp_path, zero_stable, [expression_test("prediction-drift", 1)])

@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 
 from modeldeploy.api.conditions import find_condition
-from modeldeploy.api.spec import revision_source
+from modeldeploy.api.spec import DEFAULT_SERVING_IMAGE, revision_source
 from modeldeploy.api.status import Condition, ModelDeploymentStatus, RolloutState, parse_status
+from modeldeploy.api.webhook_targets import TargetRules
 from modeldeploy.policy.govern import POLICY_VIOLATION, govern, record, served_spec
 from modeldeploy.policy.select import Policy, read_policy
 from modeldeploy.validation import InvalidSpec, load_spec
@@ -119,3 +120,15 @@ def test_what_serves_is_what_a_blocked_object_keeps() -> None:
     served = served_spec(status)
     assert served is not None
     assert served[1] == "rev1" and served[0].replicas == 4 and served[0].model.version == "v2"
+
+
+def test_notification_targets_the_operator_allows_stay_allowed_under_a_policys_defaults() -> None:
+    # The policy's defaults make the spec run a merged one: it is judged by the same rules as
+    # the spec itself, so an in-cluster receiver the operator allows is not refused there.
+    hook = {"name": "team", "webhook": {"url": "http://172.30.0.2:8080/hook"}}
+    own = {"model": MODEL, "notifications": [hook]}
+    allowing = TargetRules.parse(True)
+    governed = govern(own, "rev2", none(), PRODUCTION, None, DEFAULT_SERVING_IMAGE, allowing)
+    assert [n.name for n in governed.spec.notifications] == ["team"]
+    with pytest.raises(InvalidSpec, match="private address"):
+        govern(own, "rev2", none(), PRODUCTION, load_spec(own, DEFAULT_SERVING_IMAGE, allowing))

@@ -151,7 +151,13 @@ class Reconciler:
             own = load_spec(raw_spec, self.default_serving_image, self.notification_targets)
             revision = compute_revision(name, own)
             governed = govern(
-                raw_spec, revision, status, current_policy, own, self.default_serving_image
+                raw_spec,
+                revision,
+                status,
+                current_policy,
+                own,
+                self.default_serving_image,
+                self.notification_targets,
             )
         except InvalidSpec as error:
             return self._refuse(body, stored, status, "InvalidSpec", str(error), now)
