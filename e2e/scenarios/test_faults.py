@@ -657,11 +657,25 @@ def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
             leader = operator.leader_pod()
             return leader if leader and operator.lease_renewed_at() > since else None
 
-        leader = wait_for(leads_again, 90, "a replica leads", interval=0.2)
-        container = wait_for(
-            lambda: running_container(cluster, operator.namespace, leader), 60, "it runs"
-        )
-        local.kill_container(container)
+        def running_leader() -> tuple[str, str] | None:
+            # Asked again on each poll: a leader that is gone meanwhile (another scenario
+            # killing replicas beside this one) gives way to the next.
+            leader = leads_again()
+            container = running_container(cluster, operator.namespace, leader) if leader else None
+            return (leader, container) if leader and container else None
+
+        deadline = time.monotonic() + 120
+        while True:
+            leader, container = wait_for(
+                running_leader, 90, "a replica leads and runs", interval=0.2
+            )
+            try:
+                local.kill_container(container)
+                break
+            except RuntimeError:
+                # Its container ended between the look and the kill: the next leader, then.
+                if time.monotonic() > deadline:
+                    raise
         killed_at.append(time.time())
         kills.append(leader)
 
