@@ -10,7 +10,7 @@ K8S_BIN = $(shell bash e2e/cluster/build-binaries.sh | tail -n 1)
 MYPY_CACHE := $(HOME)/.cache/modeldeploy/mypy
 
 .PHONY: install system-deps binaries helm chart-tools prometheus-tools images prepare lint unit integration e2e \
-        cluster-tests checks test crds reference chart-readme demo \
+        cluster-tests own-cluster-tests checks test crds reference chart-readme demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
         bench-gateway \
         e2e-kind clean
@@ -96,9 +96,14 @@ e2e: prepare
 # alone (e2e/suite.py).
 cluster-tests: prepare
 	$(PY) -m e2e.suite --workers 3
+	$(MAKE) --no-print-directory own-cluster-tests
 
-# The checks that need no cluster, each timed.
-CHECK_STAGES := lint unit
+# The tests of the local cluster's CLI, which start a cluster of their own.
+own-cluster-tests: prepare
+	$(PY) -m pytest -q tests/localcluster -m "cluster and own_cluster"
+
+# The checks that need no shared cluster, each timed.
+CHECK_STAGES := lint unit own-cluster-tests
 checks:
 	@summary=""; status=0; \
 	for stage in $(CHECK_STAGES); do \

@@ -12,9 +12,10 @@ passes that all attach to it:
 3. the `disruptive` ones (a control plane, node, Prometheus or operator fault that strikes
    every test on the cluster), one after another.
 
-With `--beside CMD`, a shell command (the lint and the unit tests, say) runs in the background
-from the end of pass 1 on: the later passes mostly wait on the cluster, and leave the cores to
-it. Its output is printed once it ends.
+Tests that start a cluster of their own (`own_cluster`) are left to other runs. With `--beside
+CMD`, a shell command (the lint, the unit tests and those, say) runs in the background from the
+end of pass 1 on: the later passes mostly wait on the cluster, and leave the cores to it. Its
+output is printed once it ends.
 
 The cluster is stopped at the end, whatever happened; the exit code is the worst of pytest's
 and the command's.
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         codes = [
             pytest_pass(
                 args.paths,
-                "not disruptive and not kills_operator",
+                "not disruptive and not kills_operator and not own_cluster",
                 [*side_by_side, "--durations=30"],
                 state_dir,
             )

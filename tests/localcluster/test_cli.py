@@ -17,7 +17,8 @@ from e2e.localcluster.node import CGROUP_V1_ROOT, NodeLayout
 from e2e.localcluster.procs import marked_processes
 from tests.localcluster.cluster_helpers import Api, eventually
 
-pytestmark = pytest.mark.cluster
+# It starts a cluster of its own, and touches no other.
+pytestmark = [pytest.mark.cluster, pytest.mark.own_cluster]
 
 
 def cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
