@@ -4,8 +4,10 @@ their metrics and logs, and ways to kill them."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,6 +131,16 @@ class InClusterOperator:
             self.cluster.core.delete_namespaced_pod(
                 pod, self.namespace, grace_period_seconds=0, _preload_content=False
             )
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        """No other test strikes the replicas meanwhile. Tests that kill replicas run side by
+        side on one cluster; one whose promise is timed from its own fault (a rollback within
+        an interval of the leader's death) holds this while it measures, and the others take
+        it around each of their faults."""
+        with (self.cluster.kubeconfig.parent / "operator-faults.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def kill_leader(self) -> str:
         leader = wait_for(self.leader_pod, 60, "an operator replica leads")

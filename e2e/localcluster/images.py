@@ -11,6 +11,7 @@ change rebuilds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -23,6 +24,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("MODELDEPLOY_CACHE", Path.home() / ".cache" / "modeldeploy"))
 IMAGES_DIR = CACHE_DIR / "images"
+# Image builds kept per image, the most recently used.
+KEPT_BUILDS = 3
 DEBIAN_SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_IMAGE = f"localhost/modeldeploy/debian-base:{DEBIAN_SUITE}"
@@ -157,6 +160,7 @@ class ImageBuilder:
         slug = recipe.name.rsplit("/", 1)[-1].replace(":", "-")
         tar = self.cache_dir / f"{slug}-{key}.tar"
         if tar.exists():
+            tar.touch()  # recently used: kept when older builds are dropped
             return tar
         log = self.cache_dir / "build.log"
         with tempfile.TemporaryDirectory(prefix="modeldeploy-context-") as tmp:
@@ -178,9 +182,15 @@ class ImageBuilder:
         partial.unlink(missing_ok=True)
         self._buildah("push", "-q", recipe.name, f"docker-archive:{partial}:{recipe.name}", log=log)
         partial.replace(tar)
-        for stale in self.cache_dir.glob(f"{slug}-*.tar"):
-            if stale != tar:
-                stale.unlink()
+        # The image this one replaced under its name is untagged now; vfs storage keeps a full
+        # copy of every layer, so unused ones go (the tar above is what pods run).
+        with contextlib.suppress(ImageBuildError):
+            self._buildah("rmi", "--prune", log=log)
+        # A few builds per image stay, so that going back and forth between two versions of
+        # the sources (a branch and its base, a clone and its origin) rebuilds nothing.
+        builds = sorted(self.cache_dir.glob(f"{slug}-*.tar"), key=lambda t: t.stat().st_mtime)
+        for stale in builds[:-KEPT_BUILDS]:
+            stale.unlink()
         return tar
 
 

@@ -22,6 +22,7 @@ from e2e.fixtures import (
     reconciles_of,
     wait_for,
 )
+from e2e.in_cluster import InClusterOperator
 from e2e.models import (
     TrainedModel,
     train_classifier,
@@ -256,7 +257,7 @@ def test_canary_that_never_becomes_ready_rolls_back_at_the_deadline(
 
 @pytest.mark.kills_operator
 def test_operator_killed_mid_ramp_resumes_at_the_same_step(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, models: dict[str, TrainedModel]
+    cluster: Cluster, operator: InClusterOperator, namespace: str, models: dict[str, TrainedModel]
 ) -> None:
     steps: list[dict[str, Any]] = [
         {"weight": 25, "pause": "6s"},
@@ -274,18 +275,19 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
     ):
         canary = start_rollout(cluster, namespace, models["v2"], options, stable)
         before = sleep_until_step_reached(cluster, namespace, NAME, 1)
-        operator.stop(kill=True)
-        killed_at = time.time()
-        # Longer than the step's pause with no replica running: clients keep being served.
-        wait_for(
-            lambda: any(r.started_at > killed_at + 6 for r in traffic.records()),
-            60,
-            "clients served for 6 s with no operator",
-            interval=0.2,
-        )
-        during = status_of(cluster, namespace, NAME)
-        assert during["rollout"]["step"] == 1
-        operator.restart(cluster.kubeconfig, cluster.prometheus_url)
+        with operator.alone():
+            operator.stop(kill=True)
+            killed_at = time.time()
+            # Longer than the step's pause with no replica running: clients keep being served.
+            wait_for(
+                lambda: any(r.started_at > killed_at + 6 for r in traffic.records()),
+                60,
+                "clients served for 6 s with no operator",
+                interval=0.2,
+            )
+            during = status_of(cluster, namespace, NAME)
+            assert during["rollout"]["step"] == 1
+            operator.restart(cluster.kubeconfig, cluster.prometheus_url)
         outcome = wait_outcome(cluster, namespace, NAME, canary)
         recorder.wait_settled()
 

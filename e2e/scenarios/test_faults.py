@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from e2e.fixtures import Cluster, OperatorProcess, apply_model_deployment, wait_for
+from e2e.in_cluster import InClusterOperator
 from e2e.localcluster import LocalCluster
 from e2e.localcluster.prometheus import PROMETHEUS_NAMESPACE
 from e2e.localcluster.traffic import BodyFactory, RequestRecord, describe_failures
@@ -36,12 +37,15 @@ from e2e.rollouts import (
     train_and_store,
     wait_new_revision,
 )
+from modeldeploy.tools import cli
 
 pytestmark = pytest.mark.cluster
 
 NAME = "steady"
 INTERVAL_S = 4
 STEPS: list[dict[str, Any]] = [{"weight": 25}, {"weight": 50}, {"weight": 75}]
+# Ten kills in a rollout of three steps.
+KILLS_PER_STEP = (4, 3, 3)
 
 
 @dataclass
@@ -230,6 +234,12 @@ def report(
     )
 
 
+def promote(cluster: Cluster, namespace: str) -> None:
+    """One step on, as a person moves a held step on with the kubectl plugin."""
+    argv = ["--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "promote", NAME]
+    assert cli.main(argv) == 0
+
+
 def options() -> RolloutOptions:
     return RolloutOptions(steps=STEPS, interval=f"{INTERVAL_S}s")
 
@@ -294,37 +304,43 @@ def test_prometheus_restarted_mid_step(
 @pytest.mark.kills_operator
 def test_the_operator_killed_ten_times_in_one_rollout(
     cluster: Cluster,
-    operator: Any,
+    operator: InClusterOperator,
     namespace: str,
     models: dict[str, TrainedModel],
     fault_report: list[FaultResult],
 ) -> None:
     """SIGKILL to the leading replica at ten moments of the rollout, each right after the
-    status changed: the standby takes over, at the same step."""
-    # Long enough steps that ten kills, each leaving no leader until the Lease lapses, fall
-    # within the rollout.
-    paused = RolloutOptions(
-        steps=[{**step, "pause": "70s"} for step in STEPS], interval=f"{INTERVAL_S}s"
+    status changed or a check interval after the last kill: the standby takes over, at the
+    same step. Each step holds until a person promotes it once its kills are done, so the
+    rollout lasts as long as the kills take, however long a takeover takes."""
+    held = RolloutOptions(
+        steps=[{**step, "pause": "1h"} for step in STEPS], interval=f"{INTERVAL_S}s"
     )
-    rollout = Rollout(cluster, namespace, models, paused)
+    rollout = Rollout(cluster, namespace, models, held)
     kills: list[str] = []
 
     def kill_ten_times(this: Rollout) -> None:
         over = settled(cluster, namespace, this.candidate)
+        for step, count in enumerate(KILLS_PER_STEP):
+            wait_for(step_reached(cluster, namespace, step), 180, f"step {step + 1} reached")
+            for _ in range(count):
+                before = status_fingerprint(cluster, namespace)
 
-        while len(kills) < 10 and not over():
-            before = status_fingerprint(cluster, namespace)
+                # The next moment: the status moved, or one check interval passed without it.
+                def moved(then: str | None = before) -> bool:
+                    return status_fingerprint(cluster, namespace) != then or bool(over())
 
-            # The next moment: the status moved, or one check interval passed without it.
-            def moved(then: str | None = before) -> bool:
-                return status_fingerprint(cluster, namespace) != then or bool(over())
-
-            with contextlib.suppress(AssertionError):
-                wait_for(moved, INTERVAL_S, "the status moved", interval=0.2)
-            if over():
-                break
-            kills.append(operator.kill_leader())
-            wait_for(operator.leader_pod, 90, "a replica leads again", interval=0.2)
+                with contextlib.suppress(AssertionError):
+                    wait_for(moved, INTERVAL_S, "the status moved", interval=0.2)
+                if over():
+                    return
+                with operator.alone():
+                    kills.append(operator.kill_leader())
+                    this.mark(f"kill {len(kills)} at step {step + 1}")
+                    wait_for(operator.leader_pod, 90, "a replica leads again", interval=0.2)
+            # Whoever leads now takes the promote; the next kill follows the step's change.
+            promote(cluster, namespace)
+            this.mark(f"promoted step {step + 1}")
 
     rollout.run("v2", kill_ten_times, timeout=600)
     wrong = rollout.promoted_every_step()
@@ -628,7 +644,7 @@ class Harmful:
 @pytest.mark.kills_operator
 def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
     cluster: Cluster,
-    operator: Any,
+    operator: InClusterOperator,
     namespace: str,
     models: dict[str, TrainedModel],
     local: LocalCluster,
@@ -684,7 +700,8 @@ def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
         wait_for(step_reached(cluster, namespace, 0), 180, "step 1 reached")
         while len(kills) < 9 and not over():
             before = status_fingerprint(cluster, namespace)
-            kill_the_leader()
+            with operator.alone():
+                kill_the_leader()
 
             # The next kill comes once the new leader moved the status on, or a check interval
             # after it leads if it had nothing to do.
@@ -693,10 +710,13 @@ def test_the_operator_killed_ten_times_in_a_rollout_that_rolls_back(
 
             with contextlib.suppress(AssertionError):
                 wait_for(moved, INTERVAL_S + 30, "the status moved", interval=0.2)
-        # Clients turn to what the candidate fails on, and its leader dies at that moment.
-        body.harmful = True
-        if not over():
-            kill_the_leader()
+        # Clients turn to what the candidate fails on, and its leader dies at that moment. No
+        # other test strikes a replica until the outcome: the exposure is this kill's alone.
+        with operator.alone():
+            body.harmful = True
+            if not over():
+                kill_the_leader()
+                wait_for(over, 120, "promoted or rolled back")
 
     rollout.run("bad", kill_ten_times, timeout=600, body=body)
     rolled_back = rollout.outcome.get("rolledBack") or {}
