@@ -61,8 +61,8 @@ binaries: install
 images: install system-deps binaries
 	$(PY) -m e2e.localcluster.images
 
-# Everything the local cluster runs: the Go builds and the image builds side by side (the first
-# run on a machine takes a while; later runs only check the caches).
+# Everything the local cluster runs and the tests use: the Go builds and the image builds side
+# by side (the first run on a machine takes a while; later runs only check the caches).
 prepare: install system-deps
 	$(PY) -m e2e.localcluster.prepare
 
@@ -139,7 +139,7 @@ test: install prometheus-tools chart-tools prepare
 # them, and the API reference generated from the same models.
 crds: install
 	$(PY) -m modeldeploy.tools.crdgen crds
-	cp crds/*.yaml charts/modeldeploy/crds/
+	cp crds/*.yaml charts/modeldeploy/files/crds/
 	$(PY) -m modeldeploy.tools.refdoc docs/reference.md
 
 reference: install
@@ -149,7 +149,8 @@ reference: install
 chart-readme: install
 	$(PY) -m modeldeploy.tools.chartdoc charts/modeldeploy
 
-cluster-up: prepare
+cluster-up: install system-deps
+	$(PY) -m e2e.localcluster.prepare --without-test-tools
 	@$(PY) -m e2e.localcluster up
 
 # The Helm chart into the cluster `make cluster-up` started: release modeldeploy in
@@ -160,7 +161,8 @@ install-operator: install helm
 cluster-down: install
 	@$(PY) -m e2e.localcluster down
 
-demo: prepare
+demo: install system-deps
+	$(PY) -m e2e.localcluster.prepare --without-test-tools
 	$(PY) -m e2e.demo
 
 bench-serving: install

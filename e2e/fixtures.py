@@ -354,6 +354,14 @@ def start_operator(
     return OperatorProcess(process=process, log_path=log_path, metrics_port=port)
 
 
+# The chart's values of the shared install, beyond the local cluster's own.
+OPERATOR_VALUES = (
+    # A status field the operator's models lack fails the scenarios, not only the unit tests.
+    "extraEnv[0].name=MODELDEPLOY_STRICT_STATUS",
+    "extraEnv[0].value=true",
+)
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crds: None) -> Iterator[Any]:
     """The operator as users run it: installed by its Helm chart into the cluster."""
@@ -363,13 +371,7 @@ def operator(cluster: Cluster, crds: None) -> Iterator[Any]:
     # change nothing that runs.
     with (cluster.kubeconfig.parent / "operator-install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # A status field the operator's models lack fails the scenarios, not only the unit
-        # tests.
-        installed = InClusterOperator.install(
-            cluster,
-            "extraEnv[0].name=MODELDEPLOY_STRICT_STATUS",
-            "extraEnv[0].value=true",
-        )
+        installed = InClusterOperator.install(cluster, *OPERATOR_VALUES)
     _OPERATORS.append(installed)
     yield installed
 

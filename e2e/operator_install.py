@@ -85,6 +85,7 @@ def install_operator(
     *,
     namespace: str = NAMESPACE,
     timeout_s: float = 300,
+    chart: Path = CHART,
 ) -> Installed:
     helm = _last_line(HELM_SCRIPT)
     kubectl = _last_line(BINARIES_SCRIPT) / "kubectl"
@@ -93,10 +94,13 @@ def install_operator(
         "upgrade",
         "--install",
         RELEASE,
-        str(CHART),
+        str(chart),
         f"--kubeconfig={kubeconfig}",
         f"--namespace={namespace}",
         "--create-namespace",
+        # The tests apply the CRDs before any install (an operator run outside the cluster
+        # needs them too); the release takes them over as an upgrade from 0.1 does.
+        "--take-ownership",
         "--wait",
         f"--timeout={int(timeout_s)}s",
     ]

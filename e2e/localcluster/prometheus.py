@@ -197,7 +197,8 @@ def in_cluster_manifests(image: str, scrape_interval: str, data_dir: Path) -> li
 def podmonitor_scrape_config(podmonitor: dict[str, Any], scrape_interval: str) -> dict[str, Any]:
     """The scrape job prometheus-operator generates from a PodMonitor (its first endpoint),
     with the target labels it sets: namespace, container, pod, job and endpoint. Series that
-    carry a label of one of those names keep it only as exported_<name>."""
+    carry a label of one of those names keep it only as exported_<name>, unless the endpoint
+    honours its labels."""
     meta = podmonitor["metadata"]
     spec = podmonitor["spec"]
     endpoint = spec["podMetricsEndpoints"][0]
@@ -228,15 +229,20 @@ def podmonitor_scrape_config(podmonitor: dict[str, Any], scrape_interval: str) -
         {"target_label": "job", "replacement": f"{meta['namespace']}/{meta['name']}"},
         {"target_label": "endpoint", "replacement": endpoint["port"]},
     ]
+    # Without a namespaceSelector a PodMonitor selects pods of its own namespace only.
+    discovery: dict[str, Any] = {"role": "pod"}
+    selector = spec.get("namespaceSelector") or {}
+    if not selector.get("any"):
+        discovery["namespaces"] = {"names": selector.get("matchNames") or [meta["namespace"]]}
     return {
         "job_name": f"podMonitor/{meta['namespace']}/{meta['name']}/0",
-        "honor_labels": False,
+        "honor_labels": bool(endpoint.get("honorLabels", False)),
         "honor_timestamps": True,
         "scrape_interval": scrape_interval,
         "scrape_timeout": scrape_interval,
         "metrics_path": endpoint.get("path", "/metrics"),
         "scheme": "http",
-        "kubernetes_sd_configs": [{"role": "pod"}],
+        "kubernetes_sd_configs": [discovery],
         "relabel_configs": relabel,
     }
 

@@ -126,7 +126,8 @@ def test_model_deployment_serves_and_is_kept(
         assert [int(v) for v in outputs["label"]["data"]] == trained.expected
 
     # status.url is the client Service's address, and a pod of the cluster reaches the model
-    # there, through CoreDNS and kube-proxy.
+    # there, through CoreDNS and kube-proxy (which writes a new Service's rules a moment after
+    # its endpoints appear: until then a connection is refused).
     url = status["url"]
     assert url == f"http://{NAME}.{namespace}.svc.cluster.local:80"
     pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"modeldeploy.io/name={NAME}")
@@ -135,9 +136,15 @@ def test_model_deployment_serves_and_is_kept(
         "import urllib.request; "
         f"print(urllib.request.urlopen('{url}/v2/health/ready', timeout=10).status)"
     )
-    assert (
-        cluster.kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", ask).strip() == "200"
-    )
+
+    def answered() -> bool:
+        try:
+            out = cluster.kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", ask)
+        except AssertionError:
+            return False
+        return out.strip() == "200"
+
+    wait_for(answered, 60, f"a pod of the cluster answered at {url}")
 
     # Prometheus discovered the pods through the API server and scraped their counters.
     if cluster.prometheus_url:

@@ -26,7 +26,7 @@ def test_committed_crds_match_the_models() -> None:
 
 def test_chart_carries_the_same_crds() -> None:
     for file_name, crd in crdgen.all_crds().items():
-        chart_copy = REPO / "charts" / "modeldeploy" / "crds" / file_name
+        chart_copy = REPO / "charts" / "modeldeploy" / "files" / "crds" / file_name
         assert chart_copy.read_text() == crdgen.render_yaml(crd), f"{chart_copy} is stale"
 
 

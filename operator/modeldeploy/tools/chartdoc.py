@@ -212,7 +212,8 @@ _PREAMBLE = """\
 
 {description}.
 
-It installs the ModelDeployment and ClusterRolloutPolicy CRDs, the operator's Deployment
+It installs the ModelDeployment and ClusterRolloutPolicy CRDs (as templates, so that `helm
+upgrade` updates them; kept on uninstall; see docs/upgrade.md), the operator's Deployment
 (replicas that elect a leader on a Lease), its ServiceAccount and RBAC (cluster-wide, or a Role
 in each of `watchNamespaces`), and the admission webhook with a certificate it makes once and
 keeps across upgrades; on request, PodMonitors, the alerts as a PrometheusRule and a Grafana
