@@ -92,7 +92,7 @@ lint: install
 
 unit: install prometheus-tools chart-tools
 	tools="$$($(PY) -m e2e.prometheus_tools | tail -n 1)" && \
-	  PATH="$$tools:$$PATH" $(PY) -m pytest -q -p xdist --numprocesses=2 tests/unit \
+	  PATH="$$tools:$$PATH" $(PY) -m pytest -q -p xdist --numprocesses=2 --durations=10 tests/unit \
 	  serving-image/tests tests/localcluster -m "not cluster"
 
 integration: prepare

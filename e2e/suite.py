@@ -38,6 +38,9 @@ from e2e.localcluster.pytest_plugin import SHARED_CLUSTER_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PATHS = ("tests/localcluster", "tests/integration", "e2e/scenarios")
+# The tests that strike the operator's replicas each run a rollout that mostly waits on its
+# faults: all of them at once.
+KILLS_SIDE_BY_SIDE = 4
 
 
 def localcluster(command: str, state_dir: Path) -> int:
@@ -112,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.beside:
             beside = Beside(args.beside)
         codes += [
-            pytest_pass(args.paths, "kills_operator", [*side_by_side, "--durations=5"], state_dir),
+            pytest_pass(
+                args.paths,
+                "kills_operator",
+                ["-p", "xdist", f"--numprocesses={KILLS_SIDE_BY_SIDE}", "--durations=5"],
+                state_dir,
+            ),
             pytest_pass(args.paths, "disruptive", ["--durations=15"], state_dir),
         ]
         if beside is not None:
