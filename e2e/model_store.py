@@ -74,8 +74,9 @@ class ModelStore:
         self.client().upload_file(str(path), bucket, key)
         return f"s3://{bucket}/{key}"
 
-    def reader_key(self, bucket: str) -> tuple[str, str]:
-        """A new IAM user whose policy allows reading bucket; its access key id and secret."""
+    def reader_key(self, *buckets: str) -> tuple[str, str]:
+        """A new IAM user whose policy allows reading the buckets; its access key id and
+        secret."""
         iam = self.client("iam")
         user = f"reader-{uuid.uuid4().hex[:8]}"
         iam.create_user(UserName=user)
@@ -86,7 +87,7 @@ class ModelStore:
                 {
                     "Effect": "Allow",
                     "Action": "s3:GetObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                    "Resource": [f"arn:aws:s3:::{bucket}/*" for bucket in buckets],
                 }
             ],
         }

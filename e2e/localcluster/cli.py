@@ -168,6 +168,17 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     except Exception as exc:
         failed.write_text(str(exc))
         return 1
+    try:
+        # What examples/ names is in the store before anyone applies an example.
+        from e2e.example_models import store_example_models
+        from e2e.model_store import ModelStore
+
+        for uri in store_example_models(ModelStore(cluster.model_store_url)):
+            print(f"stored {uri}", flush=True)
+    except Exception as exc:
+        failed.write_text(f"storing the examples' models failed: {exc}")
+        cluster.stop()
+        return 1
     tmp = ready.with_suffix(".tmp")
     tmp.write_text(json.dumps({"startup_seconds": cluster.startup_seconds}))
     tmp.replace(ready)
