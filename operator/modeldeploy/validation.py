@@ -138,6 +138,12 @@ def rollout_problems(
     return problems
 
 
+NO_SECRETS = (
+    "this installation of the operator reads no Secrets (chart value "
+    "notifications.fromSecrets=false); give the webhook's address in url"
+)
+
+
 def notification_problems(
     notifications: list[Notification] | None, targets: TargetRules, root: str = "spec"
 ) -> list[str]:
@@ -145,12 +151,13 @@ def notification_problems(
     the cluster's own network unless allowed)."""
     problems = []
     for index, notification in enumerate(notifications or []):
+        where = f"{root}.notifications[{index}].webhook"
+        if notification.webhook.url_from is not None and not targets.from_secrets:
+            problems.append(f"{where}.urlFrom ({notification.name}): {NO_SECRETS}")
         url = notification.webhook.url
         problem = url_problem(url, targets) if url is not None else None
         if problem is not None:
-            problems.append(
-                f"{root}.notifications[{index}].webhook.url ({notification.name}): {problem}"
-            )
+            problems.append(f"{where}.url ({notification.name}): {problem}")
     return problems
 
 

@@ -76,6 +76,20 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "webhook": {"enabled": False},
         "logLevel": "error",
     },
+    # A cluster many teams share: the operator reachable only where it must be, reading no
+    # Secrets, its replicas on separate nodes.
+    "shared-cluster": {
+        "networkPolicy": {
+            "enabled": True,
+            "metricsFrom": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+            ],
+        },
+        "notifications": {"fromSecrets": False},
+        "podAntiAffinity": "hard",
+        "podDisruptionBudget": {"maxUnavailable": "50%"},
+        "replicas": 3,
+    },
 }
 
 
@@ -237,6 +251,13 @@ def test_the_defaults_run_hardened(rendered: dict[str, str]) -> None:
     assert "--leader-election-retry-period=2s" in args
     env = {e["name"] for e in operator["env"]}
     assert "MODELDEPLOY_DEFAULT_SERVING_IMAGE" not in env, "the operator's own default applies"
+    # Two replicas, kept on separate nodes where the scheduler can, and never both drained.
+    [term] = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    budget = one(found, "PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["selector"] == one(found, "Deployment")["spec"]["selector"]
+    assert not [d for d in found if d["kind"] == "NetworkPolicy"]
 
 
 def test_openshift_assigns_the_user_and_the_service_account_is_the_platforms(
@@ -361,3 +382,27 @@ def test_values_the_schema_refuses(helm: str, bad_values: tuple[Path, str]) -> N
     assert templated.returncode != 0 and said in templated.stderr, templated.stderr
     linted = _run([helm, "lint", "--strict", str(CHART), "-f", str(values)])
     assert linted.returncode != 0 and said in linted.stdout + linted.stderr, linted.stdout
+
+
+def test_a_shared_cluster_reaches_the_operator_only_where_it_must(
+    rendered: dict[str, str],
+) -> None:
+    found = objects(rendered["shared-cluster"])
+    policy = one(found, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    by_port = {rule["ports"][0]["port"]: rule.get("from") for rule in policy["ingress"]}
+    assert set(by_port) == {9443, 8383, 8384}
+    assert by_port[8383] == VALUE_SETS["shared-cluster"]["networkPolicy"]["metricsFrom"]
+    granted = [
+        rule
+        for d in found
+        if d["kind"] in ("Role", "ClusterRole")
+        for rule in d["rules"]
+        if "secrets" in rule["resources"]
+    ]
+    assert not granted, "no Secret is read where notifications may not come from Secrets"
+    operator = container(found)
+    assert {"name": "MODELDEPLOY_NOTIFICATIONS_FROM_SECRETS", "value": "false"} in operator["env"]
+    pod = one(found, "Deployment")["spec"]["template"]["spec"]
+    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert one(found, "PodDisruptionBudget")["spec"]["maxUnavailable"] == "50%"

@@ -3,6 +3,7 @@ what its host resolves to, connecting only to an address that was checked."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +88,25 @@ MODEL = {"name": "iris", "version": "v1", "uri": "s3://models/iris", "format": "
 
 def spec_with(url: str) -> dict[str, Any]:
     return {"model": MODEL, "notifications": [{"name": "team", "webhook": {"url": url}}]}
+
+
+def test_a_url_from_a_secret_is_refused_where_the_operator_reads_no_secrets() -> None:
+    from_secret = {
+        "model": MODEL,
+        "notifications": [
+            {"name": "team", "webhook": {"urlFrom": {"secretKeyRef": {"name": "h", "key": "u"}}}}
+        ],
+    }
+    load_spec(from_secret)
+    with pytest.raises(InvalidSpec) as refused:
+        load_spec(from_secret, targets=dataclasses.replace(STRICT, from_secrets=False))
+    assert "spec.notifications[0].webhook.urlFrom (team): this installation" in str(refused.value)
+    assert "notifications.fromSecrets=false" in str(refused.value)
+    # A URL given in the spec needs no Secret.
+    load_spec(
+        spec_with("https://hooks.example.com/x"),
+        targets=dataclasses.replace(STRICT, from_secrets=False),
+    )
 
 
 def test_validation_and_admission_refuse_alike() -> None:

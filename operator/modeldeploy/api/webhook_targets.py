@@ -40,6 +40,8 @@ class TargetRules:
     """Addresses allowed whatever range they are in."""
     private_networks: tuple[Network, ...] = ()
     """Further ranges that count as in-cluster (the Service CIDR)."""
+    from_secrets: bool = True
+    """A URL may come from a Secret (urlFrom); false where the operator may read no Secrets."""
 
     @classmethod
     def parse(cls, allow_private: bool, allowed: str = "", service_cidrs: str = "") -> TargetRules:

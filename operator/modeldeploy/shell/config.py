@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import uuid
@@ -56,7 +57,8 @@ class Settings:
     """Which webhook addresses notifications may go to: private and in-cluster ones only
     where allowed (MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS, or by host or CIDR in
     MODELDEPLOY_ALLOWED_NOTIFICATION_TARGETS); MODELDEPLOY_SERVICE_CIDR names the Service
-    range, which counts as in-cluster."""
+    range, which counts as in-cluster; MODELDEPLOY_NOTIFICATIONS_FROM_SECRETS=false refuses
+    URLs from Secrets, where the operator may read none."""
     conflict_retry_s: float = 30.0
     """How soon a ModelDeployment held by another's object in a child's name looks again."""
 
@@ -88,10 +90,14 @@ class Settings:
             default_serving_image=env.get("MODELDEPLOY_DEFAULT_SERVING_IMAGE")
             or DEFAULT_SERVING_IMAGE,
             cluster_domain=env.get("MODELDEPLOY_CLUSTER_DOMAIN") or CLUSTER_DOMAIN,
-            notification_targets=TargetRules.parse(
-                env.get("MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS", "").lower() == "true",
-                env.get("MODELDEPLOY_ALLOWED_NOTIFICATION_TARGETS", ""),
-                env.get("MODELDEPLOY_SERVICE_CIDR", ""),
+            notification_targets=dataclasses.replace(
+                TargetRules.parse(
+                    env.get("MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS", "").lower() == "true",
+                    env.get("MODELDEPLOY_ALLOWED_NOTIFICATION_TARGETS", ""),
+                    env.get("MODELDEPLOY_SERVICE_CIDR", ""),
+                ),
+                from_secrets=env.get("MODELDEPLOY_NOTIFICATIONS_FROM_SECRETS", "true").lower()
+                != "false",
             ),
         )
 
