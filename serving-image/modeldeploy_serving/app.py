@@ -7,6 +7,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import gc
+import hashlib
+import hmac
 import logging
 import socket
 import threading
@@ -32,6 +34,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# The header the operator shows its token in on the admin port.
+ADMIN_TOKEN_HEADER = b"modeldeploy-admin-token"
 log = logging.getLogger("modeldeploy_serving")
 access_log = logging.getLogger("modeldeploy_serving.access")
 
@@ -280,6 +284,8 @@ class ServingApp:
     ) -> tuple[str, Response]:
         path: str = scope["path"]
         method: str = scope["method"]
+        if self.settings.admin_port and _local_port(scope) == self.settings.admin_port:
+            return await self._admin_route(scope, path, method, receive, content_length)
         if path.startswith(_MODELS_PREFIX):
             return await self._model_route(path, method, receive, content_length)
         if path == "/v2/health/live":
@@ -288,14 +294,33 @@ class ServingApp:
             return "ready", _only_get(method) or self._ready_response({})
         if path in ("/v2", "/v2/"):
             return "server_metadata", _only_get(method) or Response(200, self._server_metadata)
-        if path == "/admin/shadow":
-            return "shadow", await self._shadow_route(method, receive, content_length)
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 return "metrics", _method_not_allowed("GET")
             body, content_type = self.metrics.render()
             return "metrics", Response(200, body, content_type.encode())
         return "unknown", _error(404, f"no such endpoint: {path}")
+
+    async def _admin_route(
+        self,
+        scope: Scope,
+        path: str,
+        method: str,
+        receive: Receive,
+        content_length: int | None,
+    ) -> tuple[str, Response]:
+        """The admin port answers the operator, who shows the token whose digest the pod was
+        given, and no one else."""
+        expected = self.settings.admin_token_sha256
+        if expected is None:
+            return "admin", _error(403, "no admin token is set (SERVING_ADMIN_TOKEN_SHA256)")
+        token = _admin_token(scope)
+        given = hashlib.sha256(token.encode()).hexdigest() if token is not None else ""
+        if not hmac.compare_digest(given, expected):
+            return "admin", _error(401, "the operator's token is required, in its header")
+        if path == "/admin/shadow":
+            return "shadow", await self._shadow_route(method, receive, content_length)
+        return "admin", _error(404, f"no such admin endpoint: {path}")
 
     async def _shadow_route(
         self, method: str, receive: Receive, content_length: int | None
@@ -462,3 +487,17 @@ def _only_get(method: str) -> Response | None:
 
 def _method_not_allowed(allowed: str) -> Response:
     return Response(405, error_body(f"method not allowed; use {allowed}"), allow=allowed)
+
+
+def _local_port(scope: Scope) -> int | None:
+    server = scope.get("server")
+    return int(server[1]) if server and len(server) > 1 and server[1] is not None else None
+
+
+def _admin_token(scope: Scope) -> str | None:
+    # A header of its own, not Authorization: through the API server's pod proxy (an operator
+    # outside the cluster), Authorization is the API server's.
+    for key, value in scope["headers"]:
+        if key == ADMIN_TOKEN_HEADER:
+            return value.decode("latin-1").strip() or None
+    return None

@@ -69,6 +69,12 @@ class Settings:
     """Responses on one keep-alive connection before the server closes it; 0 for no limit."""
     shadow_target_suffixes: tuple[str, ...] = (".svc", ".svc.cluster.local")
     """Host name endings a shadow copy may go to: the cluster's Services."""
+    admin_port: int = 0
+    """The port of the operator's endpoints (/admin/shadow), which no Service exposes; 0 for
+    none. The client port never answers them."""
+    admin_token_sha256: str | None = None
+    """SHA-256 of the token the admin port requires: the pod holds only the digest,
+    so whoever may read its spec still cannot steer it. None refuses every admin request."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -134,6 +140,8 @@ class Settings:
                 _int_between(0, 1_000_000_000),
                 DEFAULT_MAX_REQUESTS_PER_CONNECTION,
             ),
+            admin_port=get("SERVING_ADMIN_PORT", _int_between(0, 65535), 0),
+            admin_token_sha256=get("SERVING_ADMIN_TOKEN_SHA256", _sha256, None),
             shadow_target_suffixes=tuple(
                 part.strip()
                 for part in (
@@ -142,6 +150,8 @@ class Settings:
                 if part.strip()
             ),
         )
+        if settings.admin_port and settings.admin_port == settings.port:
+            errors.append("SERVING_ADMIN_PORT: must differ from SERVING_PORT, which clients reach")
         if errors:
             raise ConfigError("invalid configuration: " + "; ".join(errors))
         return settings

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Generator
 
@@ -120,7 +121,18 @@ def main() -> int:
             "format": settings.model_format,
             "uri": settings.model_uri,
             "port": settings.port,
+            "admin_port": settings.admin_port,
         },
     )
-    server.run()
+    # The admin port is a socket of the same server: one event loop, one app, which tells the
+    # two apart by the port a request came in on.
+    sockets = [_listen(settings.host, settings.port)]
+    if settings.admin_port:
+        sockets.append(_listen(settings.host, settings.admin_port))
+    server.run(sockets=sockets)
     return 0 if server.started else 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)

@@ -104,14 +104,23 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+ADMIN_TOKEN = "the-operators-token"
+
+
 class ServerProcess:
     """``python -m modeldeploy_serving`` on a free loopback port, logs captured to a file."""
 
     def __init__(self, workdir: Path, **env: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        # The operator's port, with the digest of ADMIN_TOKEN, unless a test sets them.
+        self.admin_port = free_port()
         self.log_path = workdir / f"server-{self.port}.log"
-        self.env = server_env(SERVING_PORT=str(self.port), **env)
+        admin = {
+            "SERVING_ADMIN_PORT": str(self.admin_port),
+            "SERVING_ADMIN_TOKEN_SHA256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
+        }
+        self.env = server_env(SERVING_PORT=str(self.port), **{**admin, **env})
         self.env.setdefault("MODEL_CACHE_DIR", str(workdir / "cache"))
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -127,6 +136,13 @@ class ServerProcess:
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
         return request(self.port, "POST", path, body, **kwargs)
+
+    def admin(
+        self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN
+    ) -> Reply:
+        """A request on the admin port, as the operator sends it."""
+        headers = {"Modeldeploy-Admin-Token": token} if token is not None else {}
+        return request(self.admin_port, method, path, body, headers=headers)
 
     def wait_live(self, timeout: float = 30.0) -> None:
         self._wait(lambda: self.get("/v2/health/live").status == 200, timeout, "live")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from serving_harness import Models, ServerProcess, free_port, infer_body, request, scrape
+from serving_harness import Models, ServerProcess, free_port, infer_body, scrape
 
 from modeldeploy_serving.shadow import ShadowConfigError, compare, parse_config
 
@@ -56,7 +56,7 @@ def shadow_to(server: ServerProcess, port: int, candidate: str, ttl: float = 60)
         "candidateRevision": candidate,
         "ttlSeconds": ttl,
     }
-    return server.post("/admin/shadow", body)
+    return server.admin("POST", "/admin/shadow", body)
 
 
 def shadow_counts(server: ServerProcess, candidate: str) -> dict[str, float]:
@@ -144,15 +144,17 @@ def test_the_setting_lapses_unless_renewed_and_can_be_removed(
     stable: ServerProcess, same: ServerProcess, models: Models
 ) -> None:
     assert shadow_to(stable, same.port, "lapse-1", ttl=0.5).status == 200
-    wait_until(lambda: stable.get("/admin/shadow").json()["shadow"] is None, "the setting lapsed")
+    wait_until(
+        lambda: stable.admin("GET", "/admin/shadow").json()["shadow"] is None, "the setting lapsed"
+    )
     for _ in range(5):
         assert stable.post("/v2/models/iris/infer", infer_body(rows(models, 1))).status == 200
     assert shadow_counts(stable, "lapse-1").get("requests_total:compared") == 0
 
     assert shadow_to(stable, same.port, "removed-1").status == 200
-    assert stable.get("/admin/shadow").json()["shadow"]["candidateRevision"] == "removed-1"
-    assert request(stable.port, "DELETE", "/admin/shadow").status == 200
-    assert stable.get("/admin/shadow").json()["shadow"] is None
+    assert stable.admin("GET", "/admin/shadow").json()["shadow"]["candidateRevision"] == "removed-1"
+    assert stable.admin("DELETE", "/admin/shadow").status == 200
+    assert stable.admin("GET", "/admin/shadow").json()["shadow"] is None
 
 
 @pytest.mark.parametrize(
@@ -175,7 +177,7 @@ def test_bad_settings_are_refused_with_the_reason(body: dict[str, Any], message:
 
 
 def test_bad_settings_get_a_400(stable: ServerProcess) -> None:
-    reply = stable.post("/admin/shadow", {"target": "http://example.com", "percent": 5})
+    reply = stable.admin("POST", "/admin/shadow", {"target": "http://example.com", "percent": 5})
     assert reply.status == 400
     assert "shadow: target" in reply.json()["error"]
 
@@ -198,3 +200,25 @@ def test_compare_output_by_output() -> None:
     assert found.abs_diff == pytest.approx(0.25)
     missing = compare(own, {"outputs": []})
     assert (missing.labels, missing.agreed, missing.abs_diff) == (3, 0, 2.0)
+
+
+def test_only_the_admin_port_with_the_operators_token_steers_the_shadow(
+    stable: ServerProcess, models: Models, tmp_path: Any
+) -> None:
+    body = {"target": "http://localhost:1", "percent": 100, "candidateRevision": "x"}
+    # Clients reach the client port, which knows no admin endpoint.
+    assert stable.post("/admin/shadow", body).status == 404
+    assert stable.get("/admin/shadow").status == 404
+    # The admin port wants the token whose digest the pod was given.
+    assert stable.admin("POST", "/admin/shadow", body, token=None).status == 401
+    assert stable.admin("POST", "/admin/shadow", body, token="guess").status == 401
+    assert stable.admin("GET", "/admin/shadow").status == 200
+    # And answers nothing but the admin endpoints.
+    assert stable.admin("POST", "/v2/models/iris/infer", infer_body(rows(models, 1))).status == 404
+    # A pod given no digest refuses every admin request.
+    unset = start(tmp_path, models.classifier_path, "unset-1", SERVING_ADMIN_TOKEN_SHA256="")
+    try:
+        reply = unset.admin("GET", "/admin/shadow")
+        assert reply.status == 403 and "SERVING_ADMIN_TOKEN_SHA256" in reply.json()["error"]
+    finally:
+        unset.stop()

@@ -105,3 +105,30 @@ def test_revision_ignores_replicas_and_rollout_but_not_the_model() -> None:
     assert compute_revision("fraud", changed) != base
     assert compute_revision("other", spec()) != base
     assert compute_revision("fraud", spec(serving={"port": 9000})) != base
+
+
+def test_the_admin_port_opens_to_its_revisions_token_only_and_no_service_exposes_it() -> None:
+    from modeldeploy.workload import admin
+
+    key = b"the-operators-key"
+    deployment = render.build_deployment(OWNER, spec(), "abc123", 1, key)
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "admin": 8081}
+    env = env_of(deployment)
+    assert env["SERVING_ADMIN_PORT"] == "8081"
+    # The pod holds the digest of this revision's token; another revision's opens nothing.
+    own = admin.token(key, "ml", "fraud", "abc123")
+    assert env["SERVING_ADMIN_TOKEN_SHA256"] == admin.token_digest(own)
+    assert admin.token(key, "ml", "fraud", "def456") != own
+    assert admin.token(key, "ml", "other", "abc123") != own
+    assert own not in str(deployment)
+    for service in render.build_services(OWNER, "abc123", None, ["abc123"]):
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    # Without a key the pods open no admin port.
+    plain = render.build_deployment(OWNER, spec(), "abc123", 1)
+    assert [p["name"] for p in plain["spec"]["template"]["spec"]["containers"][0]["ports"]] == [
+        "http"
+    ]
+    assert "SERVING_ADMIN_PORT" not in env_of(plain)
+    assert admin.admin_port(65535) == 65534

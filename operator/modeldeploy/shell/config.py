@@ -61,6 +61,9 @@ class Settings:
     URLs from Secrets, where the operator may read none."""
     conflict_retry_s: float = 30.0
     """How soon a ModelDeployment held by another's object in a child's name looks again."""
+    serving_admin_secret: str = "modeldeploy-serving-admin"
+    """The Secret, in the operator's namespace, holding the key it derives each revision's
+    admin token from (made by the first leader). A new key restarts every serving pod once."""
 
     @classmethod
     def from_env(
@@ -90,6 +93,8 @@ class Settings:
             default_serving_image=env.get("MODELDEPLOY_DEFAULT_SERVING_IMAGE")
             or DEFAULT_SERVING_IMAGE,
             cluster_domain=env.get("MODELDEPLOY_CLUSTER_DOMAIN") or CLUSTER_DOMAIN,
+            serving_admin_secret=env.get("MODELDEPLOY_SERVING_ADMIN_SECRET")
+            or cls.serving_admin_secret,
             notification_targets=dataclasses.replace(
                 TargetRules.parse(
                     env.get("MODELDEPLOY_ALLOW_PRIVATE_NOTIFICATION_TARGETS", "").lower() == "true",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from modeldeploy.shell.stores import (
 )
 from modeldeploy.shell.watches import child_informer, namespace_informer, policy_informer
 
+# The key in the serving admin Secret.
+ADMIN_KEY = "key"
 log = logging.getLogger("modeldeploy.shell.controller")
 
 # Decisions taken in a row at one object without anything else happening; more means its status
@@ -118,6 +121,15 @@ class Controller:
     def start_workers(self) -> None:
         """From here on this process acts. Every object queued so far (all of them, after a
         start) is reconciled once."""
+        # Every serving Deployment is rendered with the admin token's digest: known before the
+        # first render, or each would be rendered anew once it is.
+        key = self.kube.secret_value_made_once(
+            self.settings.lease_namespace,
+            self.settings.serving_admin_secret,
+            ADMIN_KEY,
+            lambda: secrets.token_hex(32),
+        )
+        self.reconciler.actor.admin_key = key.encode()
         log.info("starting %d workers; %d objects queued", len(self._workers), self.queue.depth())
         for worker in self._workers:
             worker.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -271,6 +272,38 @@ class Kube:
             raise
         encoded = (secret.data or {}).get(key)
         return base64.b64decode(encoded).decode().strip() if encoded is not None else None
+
+    def secret_value_made_once(
+        self, namespace: str, name: str, key: str, make: Callable[[], str]
+    ) -> str:
+        """One key of a Secret, which the first caller makes with `make()`; a replica that
+        loses the race to make it reads the winner's."""
+        found = self.get_secret_value(namespace, name, key)
+        if found is not None:
+            return found
+        metrics.count_request("create", "secrets")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {names.LABEL_MANAGED_BY: names.MANAGER},
+            },
+            "type": "Opaque",
+            "data": {key: base64.b64encode(make().encode()).decode()},
+        }
+        try:
+            self.core.create_namespaced_secret(
+                namespace, cast(Any, body), _request_timeout=REQUEST_TIMEOUT, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        made = self.get_secret_value(namespace, name, key)
+        if made is None:
+            raise RuntimeError(f"Secret {namespace}/{name} has no key {key}")
+        return made
 
     def get_config_map_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a ConfigMap; None when the ConfigMap or the key is missing."""

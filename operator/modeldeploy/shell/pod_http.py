@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,7 +36,14 @@ class PodUnreachable(Exception):
 
 class PodHttp(Protocol):
     def request(
-        self, pod: Pod, port: int, method: str, path: str, body: Any, timeout_s: float
+        self,
+        pod: Pod,
+        port: int,
+        method: str,
+        path: str,
+        body: Any,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """(HTTP status, the JSON body, or its text when it is not JSON)."""
         ...
@@ -60,14 +68,21 @@ _OPENER = urllib.request.build_opener(_NoRedirect())
 
 class DirectPodHttp:
     def request(
-        self, pod: Pod, port: int, method: str, path: str, body: Any, timeout_s: float
+        self,
+        pod: Pod,
+        port: int,
+        method: str,
+        path: str,
+        body: Any,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         http_request = urllib.request.Request(
             f"http://{pod.ip}:{port}{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with _OPENER.open(http_request, timeout=timeout_s) as response:
@@ -83,14 +98,25 @@ class ApiServerPodHttp:
         self.api_client = api_client
 
     def request(
-        self, pod: Pod, port: int, method: str, path: str, body: Any, timeout_s: float
+        self,
+        pod: Pod,
+        port: int,
+        method: str,
+        path: str,
+        body: Any,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         resource = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}:{port}/proxy{path}"
         try:
-            http_method, url, headers, _, _ = self.api_client.param_serialize(
+            http_method, url, sent_headers, _, _ = self.api_client.param_serialize(
                 method,
                 resource,
-                header_params={"Content-Type": "application/json", "Accept": "*/*"},
+                header_params={
+                    "Content-Type": "application/json",
+                    "Accept": "*/*",
+                    **(headers or {}),
+                },
                 body=body,
                 auth_settings=["BearerToken"],
             )
@@ -99,7 +125,7 @@ class ApiServerPodHttp:
                 http_method,
                 url,
                 body=None if body is None else json.dumps(body),
-                headers=headers,
+                headers=sent_headers,
                 timeout=urllib3.Timeout(total=timeout_s),
                 redirect=False,
                 retries=False,

@@ -23,6 +23,7 @@ from modeldeploy.api.spec import (
     TensorSpec,
     parse_duration,
 )
+from modeldeploy.workload import admin
 
 Manifest = dict[str, Any]
 
@@ -110,17 +111,31 @@ def _probe(path: str, period_s: int, failure_threshold: int) -> Manifest:
     }
 
 
-def build_pod_template(owner: Owner, model_spec: ModelDeploymentSpec, revision: str) -> Manifest:
+def build_pod_template(
+    owner: Owner, model_spec: ModelDeploymentSpec, revision: str, admin_key: bytes | None = None
+) -> Manifest:
+    """With `admin_key`, the pods open their admin port to the token the operator derives
+    from it (`workload.admin`)."""
     serving = model_spec.serving
     startup_failures = max(
         1, math.ceil(parse_duration(serving.startup_timeout) / STARTUP_PROBE_PERIOD_S)
     )
     resources = serving.resources.model_dump(mode="json", exclude_none=True)
+    ports = [{"name": PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}]
+    env = build_serving_env(model_spec, revision)
+    if admin_key is not None:
+        port = admin.admin_port(serving.port)
+        ports.append({"name": admin.PORT_NAME, "containerPort": port, "protocol": "TCP"})
+        digest = admin.token_digest(admin.token(admin_key, owner.namespace, owner.name, revision))
+        env[:0] = [
+            {"name": "SERVING_ADMIN_PORT", "value": str(port)},
+            {"name": "SERVING_ADMIN_TOKEN_SHA256", "value": digest},
+        ]
     container: Manifest = {
         "name": SERVING_CONTAINER,
         "image": serving.image,
-        "ports": [{"name": PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
-        "env": build_serving_env(model_spec, revision),
+        "ports": ports,
+        "env": env,
         "resources": resources,
         # Startup waits for the model to load and warm up; only then do liveness and
         # readiness take over, so a slow load is never mistaken for a hung server.
@@ -194,7 +209,11 @@ def build_pod_template(owner: Owner, model_spec: ModelDeploymentSpec, revision: 
 
 
 def build_deployment(
-    owner: Owner, model_spec: ModelDeploymentSpec, revision: str, replicas: int
+    owner: Owner,
+    model_spec: ModelDeploymentSpec,
+    revision: str,
+    replicas: int,
+    admin_key: bytes | None = None,
 ) -> Manifest:
     labels = {
         **names.selector_labels(owner.name, revision),
@@ -214,7 +233,7 @@ def build_deployment(
             },
             "revisionHistoryLimit": 2,
             "progressDeadlineSeconds": int(max(600, startup_s * 2)),
-            "template": build_pod_template(owner, model_spec, revision),
+            "template": build_pod_template(owner, model_spec, revision, admin_key),
         },
     }
 

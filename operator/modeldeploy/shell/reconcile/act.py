@@ -17,17 +17,22 @@ from modeldeploy.shell.kube import Kube
 from modeldeploy.shell.pod_http import PodHttp, PodUnreachable
 from modeldeploy.shell.stores import AUTOSCALER, DEPLOYMENT, SERVICE, ChildStore
 from modeldeploy.traffic.base import Router, RouterError, RouteTarget
-from modeldeploy.workload import render
+from modeldeploy.workload import admin, render
 from modeldeploy.workload.applied import needs_apply, with_applied_hash
 
 log = logging.getLogger("modeldeploy.shell.reconcile")
 
 
 class Actor:
-    def __init__(self, kube: Kube, children: ChildStore, pod_http: PodHttp) -> None:
+    def __init__(
+        self, kube: Kube, children: ChildStore, pod_http: PodHttp, admin_key: bytes | None = None
+    ) -> None:
         self.kube = kube
         self.children = children
         self.pod_http = pod_http
+        # What each revision's admin token is derived from; without it the pods open no admin
+        # port, and a shadow phase copies nothing.
+        self.admin_key = admin_key
 
     def carry_out(
         self,
@@ -51,7 +56,8 @@ class Actor:
                 continue
             revision_spec = source.to_spec(replicas)
             applied = self._apply_if_needed(
-                DEPLOYMENT, render.build_deployment(owner, revision_spec, rev, replicas)
+                DEPLOYMENT,
+                render.build_deployment(owner, revision_spec, rev, replicas, self.admin_key),
             )
             if applied is not None:
                 # Rendered from what shapes the Deployment, so it changes only when that does.
@@ -129,11 +135,20 @@ class Actor:
                 "candidateRevision": copying.candidate_revision,
                 "ttlSeconds": copying.ttl_s,
             }
+        if self.admin_key is None:
+            log.warning(
+                "shadow: no admin key, the stable's pods cannot be told to copy",
+                extra={"namespace": namespace, "object": name},
+            )
+            return
         method = "POST" if body is not None else "DELETE"
-        port = model_spec.serving.port
+        port = admin.admin_port(model_spec.serving.port)
+        headers = {admin.TOKEN_HEADER: admin.token(self.admin_key, namespace, name, stable)}
         for pod in self.kube.list_ready_pods(namespace, names.selector_labels(name, stable)):
             try:
-                code, answer = self.pod_http.request(pod, port, method, "/admin/shadow", body, 5.0)
+                code, answer = self.pod_http.request(
+                    pod, port, method, "/admin/shadow", body, 5.0, headers
+                )
             except PodUnreachable as error:
                 log.warning("shadow: %s", error, extra={"namespace": namespace, "object": name})
                 continue
