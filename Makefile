@@ -17,7 +17,7 @@ MYPY_CACHE := $(HOME)/.cache/modeldeploy/mypy
 .PHONY: install system-deps binaries helm chart-tools prometheus-tools images prepare lint unit integration e2e \
         cluster-tests own-cluster-tests checks test crds reference chart-readme demo \
         cluster-up cluster-down install-operator bench-serving bench-rollback bench-scale bench-strategies bench-faults \
-        bench-gateway \
+        bench-gateway plugin-archive plugin-tests \
         e2e-kind clean
 
 install: $(INSTALLED)
@@ -85,9 +85,9 @@ prometheus-tools: install
 	$(PY) -m e2e.prometheus_tools
 
 lint: install
-	$(VENV)/bin/ruff check operator serving-image tests e2e bench
-	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench
-	$(VENV)/bin/mypy --cache-dir $(MYPY_CACHE) operator/modeldeploy serving-image/modeldeploy_serving e2e bench tests/fakeapi
+	$(VENV)/bin/ruff check operator serving-image tests e2e bench plugin
+	$(VENV)/bin/ruff format --check operator serving-image tests e2e bench plugin
+	$(VENV)/bin/mypy --cache-dir $(MYPY_CACHE) operator/modeldeploy serving-image/modeldeploy_serving e2e bench plugin tests/fakeapi
 	$(VENV)/bin/lint-imports --no-cache
 
 unit: install prometheus-tools chart-tools
@@ -114,8 +114,14 @@ cluster-tests: prepare
 own-cluster-tests: prepare
 	$(PY) -m pytest -q tests/localcluster -m "cluster and own_cluster"
 
+# The plugin as krew installs it: krew (built once and cached) validates the manifest of an
+# archive built here and installs it, and the installed plugin runs, alone and as `kubectl
+# modeldeploy` (tests/krew; kubectl is the cluster's, built once and cached).
+plugin-tests: install
+	$(PY) -m pytest -q --durations=5 tests/krew
+
 # The checks that need no shared cluster, each timed.
-CHECK_STAGES := lint unit own-cluster-tests
+CHECK_STAGES := lint unit own-cluster-tests plugin-tests
 checks:
 	@summary=""; status=0; \
 	for stage in $(CHECK_STAGES); do \
@@ -164,6 +170,13 @@ cluster-down: install
 demo: install system-deps
 	$(PY) -m e2e.localcluster.prepare --without-test-tools
 	$(PY) -m e2e.demo
+
+# The kubectl plugin for krew: one executable built by PyInstaller, packed into
+# dist/kubectl-modeldeploy_<version>_linux_amd64.tar.gz, and dist/modeldeploy.yaml, the krew
+# manifest naming the archive's sha256 and its download address (PLUGIN_BASE_URL, the folder
+# it is published in; default the GitHub release of the version).
+plugin-archive: install
+	$(PY) -m plugin.krew $(if $(PLUGIN_BASE_URL),--base-url $(PLUGIN_BASE_URL))
 
 bench-serving: install
 	$(PY) bench/serving/run.py

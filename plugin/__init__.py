@@ -1,0 +1,1 @@
+"""The kubectl plugin as it is released for krew (krew.py)."""
