@@ -43,13 +43,6 @@ ModelTrainer = Callable[[Path, int], TrainedModel]
 """Trains a model into the file at the path, from the seed (`e2e.models.train_*`)."""
 
 
-# Scenarios run side by side on one node of two cores. With the default request of a tenth of a
-# core per serving pod, twenty pods of a few scenarios claim the node, and a rollout's new pods
-# wait Pending for another scenario's to go: a wait that tells nothing of the operator. Serving a
-# few requests a second takes far less; memory keeps the default.
-SCENARIO_RESOURCES = {"requests": {"cpu": "10m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
-
-
 @dataclass
 class RolloutOptions:
     steps: list[dict[str, Any]] = field(
@@ -78,8 +71,6 @@ class RolloutOptions:
     blue_green: dict[str, Any] | None = None
     shadow: dict[str, Any] | None = None
     """Options of the blueGreen strategy; the canary's steps when None."""
-    # The serving container's resources; None: the operator's default (the benchmarks').
-    resources: dict[str, Any] | None = field(default_factory=lambda: dict(SCENARIO_RESOURCES))
 
 
 def model_deployment(
@@ -112,7 +103,6 @@ def model_deployment(
             "serving": {
                 "startupTimeout": "1m",
                 "env": [{"name": k, "value": v} for k, v in sorted(serving_env.items())],
-                **({"resources": options.resources} if options.resources else {}),
             },
             "rollout": {
                 "steps": options.steps,

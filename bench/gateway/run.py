@@ -151,7 +151,6 @@ def main() -> int:
 def options(router: str, limit: int | None) -> RolloutOptions:
     # No checks: a step is held for a person to promote, and measuring is all that happens.
     return RolloutOptions(
-        resources=None,
         steps=[{"weight": weight, "approval": "required"} for weight in WEIGHTS],
         checks=[],
         router=router,

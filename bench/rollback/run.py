@@ -142,7 +142,7 @@ def main() -> int:
 def measure(settings: Settings) -> tuple[dict[str, Any], list[str]]:
     """Five rollbacks on a cluster of its own under `settings`; the figures and what failed."""
     work = Path(tempfile.mkdtemp(prefix=f"modeldeploy-bench-rollback-{settings.name}-"))
-    options = RolloutOptions(resources=None, interval=f"{settings.interval_s}s", failure_limit=0)
+    options = RolloutOptions(interval=f"{settings.interval_s}s", failure_limit=0)
     runs: list[RunRecord] = []
     with LocalCluster(
         state_dir=work / "cluster",

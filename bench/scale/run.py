@@ -304,7 +304,6 @@ def run_rollouts(
     # The pause keeps a good candidate at its step for several checks, so that check timing is
     # measured over more than one check per rollout.
     options = RolloutOptions(
-        resources=None,
         steps=[{"weight": 50, "pause": "20s"}],
         interval=f"{INTERVAL_S}s",
         failure_limit=0,

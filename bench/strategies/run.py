@@ -186,7 +186,7 @@ def missed_targets(result: dict[str, Any]) -> list[str]:
 
 def smoke_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
     namespace = create_namespace(cluster, "smoke")
-    options = RolloutOptions(resources=None, smoke_test=smoke_test(models["v1"]))
+    options = RolloutOptions(smoke_test=smoke_test(models["v1"]))
     stable = deploy_stable(cluster, namespace, NAME, models["v1"], options)
     with client_traffic(cluster, namespace, NAME, rate_per_s=CLIENT_RATE) as clients:
         candidate, outcome = roll_out(cluster, namespace, models["mislabelled"], options, stable)
@@ -204,7 +204,6 @@ def smoke_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, A
 def shadow_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
     namespace = create_namespace(cluster, "shadow")
     options = RolloutOptions(
-        resources=None,
         checks=[{"name": "error-rate", "max": 0.05}],
         shadow={"percent": SHADOW_PERCENT, "duration": "2m", "minAgreement": 0.9},
     )
@@ -228,7 +227,6 @@ def shadow_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, 
 def blue_green_and_undo_case(cluster: Cluster, models: dict[str, TrainedModel]) -> dict[str, Any]:
     namespace = create_namespace(cluster, "bluegreen")
     options = RolloutOptions(
-        resources=None,
         interval="4s",
         checks=[{"name": "error-rate", "max": 0.05}],
         blue_green={"previewDuration": "8s"},

@@ -17,7 +17,9 @@ from e2e.example_models import EXAMPLES, credentials_secret, example_models, mod
 from e2e.fixtures import Cluster, wait_for
 from e2e.rollouts import status_of
 
-pytestmark = pytest.mark.cluster
+# Ten serving pods that ask for the operator's default share of a core, most of the local
+# node's two: tests beside them would wait Pending for room, so it runs alone.
+pytestmark = [pytest.mark.cluster, pytest.mark.disruptive]
 
 GITOPS_MODELS = EXAMPLES / "gitops" / "models"
 
