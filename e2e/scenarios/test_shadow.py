@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from e2e.fixtures import Cluster, OperatorProcess, wait_for
+from e2e.fixtures import Cluster, OperatorProcess, request_in_cluster, wait_for
+from e2e.localcluster.traffic import netloc, service_address
 from e2e.models import TrainedModel, train_classifier, train_mislabelled
 from e2e.recorder import StatusRecorder
 from e2e.rollouts import (
@@ -99,3 +100,13 @@ def test_a_good_model_passes_its_shadow_then_ramps(
     final = status_of(cluster, namespace, NAME)
     assert final["phase"] in ("Ready", "Progressing")
     wait_for(lambda: requests_served_by(records, candidate) > 0, 5, "clients on v2")
+    # What steered the copies is not a client's to reach: the model's Service answers the
+    # inference protocol, never the admin endpoint the operator used on the pods' own port.
+    ip, port = service_address(
+        cluster.get_json(f"/api/v1/namespaces/{namespace}/services/{NAME}"), "http"
+    )
+    steer = {"target": f"http://{NAME}.{namespace}.svc", "percent": 100, "candidateRevision": "x"}
+    answer = request_in_cluster(
+        cluster, "POST", f"http://{netloc(ip, port)}/admin/shadow", json=steer, timeout=10
+    )
+    assert answer.status_code == 404, answer.text

@@ -123,16 +123,31 @@ class Controller:
         start) is reconciled once."""
         # Every serving Deployment is rendered with the admin token's digest: known before the
         # first render, or each would be rendered anew once it is.
-        key = self.kube.secret_value_made_once(
-            self.settings.lease_namespace,
-            self.settings.serving_admin_secret,
-            ADMIN_KEY,
-            lambda: secrets.token_hex(32),
-        )
-        self.reconciler.actor.admin_key = key.encode()
+        self.reconciler.actor.admin_key = self._serving_admin_key()
         log.info("starting %d workers; %d objects queued", len(self._workers), self.queue.depth())
         for worker in self._workers:
             worker.start()
+
+    def _serving_admin_key(self) -> bytes | None:
+        """The key of the serving pods' admin tokens. Where the operator may not read or make
+        its Secret (RBAC of another chart version), it runs without: the pods open no admin
+        port, and a shadow phase copies nothing, which its checks then report."""
+        namespace, name = self.settings.lease_namespace, self.settings.serving_admin_secret
+        try:
+            key = self.kube.secret_value_made_once(
+                namespace, name, ADMIN_KEY, lambda: secrets.token_hex(32)
+            )
+        except ApiException as error:
+            log.error(
+                "no serving admin key: Secret %s/%s: HTTP %s %s; the serving pods open no admin "
+                "port and shadow phases copy nothing",
+                namespace,
+                name,
+                error.status,
+                error.reason,
+            )
+            return None
+        return key.encode()
 
     def health(self) -> dict[str, object]:
         """What the liveness probe reports; raises when a watch or a started worker died,
