@@ -273,21 +273,26 @@ def test_operator_killed_mid_ramp_resumes_at_the_same_step(
         client_traffic(cluster, namespace, NAME) as traffic,
         StatusRecorder(cluster, namespace, NAME) as recorder,
     ):
-        canary = start_rollout(cluster, namespace, models["v2"], options, stable)
-        before = sleep_until_step_reached(cluster, namespace, NAME, 1)
+        # Taken before the rollout starts: the stop must land within step 2's pause, however
+        # long another test's fault holds the replicas.
         with operator.alone():
+            canary = start_rollout(cluster, namespace, models["v2"], options, stable)
+            before = sleep_until_step_reached(cluster, namespace, NAME, 1)
             operator.stop(kill=True)
             killed_at = time.time()
-            # Longer than the step's pause with no replica running: clients keep being served.
-            wait_for(
-                lambda: any(r.started_at > killed_at + 6 for r in traffic.records()),
-                60,
-                "clients served for 6 s with no operator",
-                interval=0.2,
-            )
-            during = status_of(cluster, namespace, NAME)
-            assert during["rollout"]["step"] == 1
-            operator.restart(cluster.kubeconfig, cluster.prometheus_url)
+            try:
+                # Longer than the step's pause with no replica running: clients keep being
+                # served.
+                wait_for(
+                    lambda: any(r.started_at > killed_at + 6 for r in traffic.records()),
+                    60,
+                    "clients served for 6 s with no operator",
+                    interval=0.2,
+                )
+                during = status_of(cluster, namespace, NAME)
+            finally:
+                operator.restart(cluster.kubeconfig, cluster.prometheus_url)
+        assert during["rollout"]["step"] == 1
         outcome = wait_outcome(cluster, namespace, NAME, canary)
         recorder.wait_settled()
 

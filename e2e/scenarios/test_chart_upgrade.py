@@ -38,9 +38,9 @@ from e2e.rollouts import (
 )
 from modeldeploy.tools import cli
 
-# It replaces the operator's release twice: the other tests that strike the operator take turns
-# with it (InClusterOperator.alone).
-pytestmark = [pytest.mark.cluster, pytest.mark.kills_operator]
+# It replaces the operator's release twice, rolling its replicas each time: every rollout on the
+# cluster sees it, so it runs alone.
+pytestmark = [pytest.mark.cluster, pytest.mark.disruptive]
 
 NAME = "upgraded"
 CHART_PATH = "charts/modeldeploy"
