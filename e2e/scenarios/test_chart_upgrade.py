@@ -199,4 +199,7 @@ def test_an_install_of_the_previous_chart_upgrades_mid_rollout_and_nothing_is_lo
         shipped = yaml.safe_load((CHART / "files" / "crds" / f"{name}.yaml").read_text())
         stored = crd(cluster, name)["spec"]["versions"]
         assert [v["schema"] for v in stored] == [v["schema"] for v in shipped["spec"]["versions"]]
-    assert status_of(cluster, namespace, NAME)["phase"] == "Ready"
+    # Ready once the old stable's pods are gone, after the scale-down delay.
+    wait_for(
+        lambda: status_of(cluster, namespace, NAME)["phase"] == "Ready", 120, "upgraded is Ready"
+    )

@@ -161,7 +161,14 @@ def test_a_promote_before_the_preflight_passed_is_refused(
         reached = sleep_until_step_reached(cluster, namespace, NAME, 0)
         assert reached["stable"]["revision"] == stable and reached["weight"] == 25, reached
         assert events_with_reason(cluster, namespace, NAME, "PreflightPassed")
-        first_endpoint = min(at for at, _ in endpoints.ever_ready(pods_of(candidate)))
+        # The step is reached once the candidate's pods are Ready; the Service's EndpointSlice
+        # names them a moment later.
+        seen = wait_for(
+            lambda: endpoints.ever_ready(pods_of(candidate)),
+            30,
+            "the candidate's pods behind the client Service",
+        )
+        first_endpoint = min(at for at, _ in seen)
         # Once the preflight passed, a promote moves the ramp on.
         promote(cluster, namespace)
         sleep_until_step_reached(cluster, namespace, NAME, 1)
